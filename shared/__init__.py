@@ -1,0 +1,1 @@
+"""The application behind the Software Factory's Azure Functions: ports, adapters, pipeline, engines."""
