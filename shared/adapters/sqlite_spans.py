@@ -1,0 +1,58 @@
+"""The embedded span log: one row per handling, read back by ``factory trace``."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from datetime import datetime
+from pathlib import Path
+
+from shared.ports import SpanRecord
+
+
+class SqliteSpanStore:
+    def __init__(self, path: Path | str) -> None:
+        self._path = str(path)
+        Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        with self._conn() as c:
+            c.execute("""CREATE TABLE IF NOT EXISTS spans (
+                trace_id TEXT NOT NULL, span_id TEXT NOT NULL, parent_span_id TEXT,
+                name TEXT NOT NULL, consumer TEXT NOT NULL, event_id TEXT, event_type TEXT,
+                start TEXT NOT NULL, end TEXT NOT NULL, outcome TEXT NOT NULL, attributes TEXT NOT NULL)""")
+            c.execute("CREATE INDEX IF NOT EXISTS spans_trace ON spans(trace_id, start)")
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self._path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
+
+    def record(self, span: SpanRecord) -> None:
+        self._conn().execute(
+            "INSERT INTO spans VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (span.trace_id, span.span_id, span.parent_span_id, span.name, span.consumer, span.event_id,
+             span.event_type, span.start.isoformat(), span.end.isoformat(), span.outcome,
+             json.dumps(dict(span.attributes))),
+        )
+
+    def spans_for_trace(self, trace_id: str) -> list[SpanRecord]:
+        rows = self._conn().execute(
+            "SELECT * FROM spans WHERE trace_id=? ORDER BY start, rowid", (trace_id,)).fetchall()
+        return [SpanRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], datetime.fromisoformat(r[7]),
+                           datetime.fromisoformat(r[8]), r[9], json.loads(r[10])) for r in rows]
+
+
+class MemorySpanStore:
+    def __init__(self) -> None:
+        self.spans: list[SpanRecord] = []
+
+    def record(self, span: SpanRecord) -> None:
+        self.spans.append(span)
+
+    def spans_for_trace(self, trace_id: str) -> list[SpanRecord]:
+        return [s for s in self.spans if s.trace_id == trace_id]
