@@ -1,0 +1,3 @@
+"""sample-service: Sample service description."""
+
+SERVICE_NAME = "sample-service"
