@@ -257,6 +257,13 @@ class Pipeline:
     def _process(self, handler: Handler, event: Envelope, message: MessageView) -> Outcome:
         consumer = handler.consumer.name
         state = self.rt.state
+        received = event
+        subject_of = getattr(handler, "subject", None)
+        event = subject_of(received) if subject_of else received  # a retry command stands for its original
+        if event is not received and self.rt.settings.require_signature \
+                and not event.signature_valid(self.rt.signing_key):
+            raise PermanentMessageError("SignatureInvalid",
+                                        f"the original event {event.id} inside {received.type} is not validly signed")
         if state.inbox_contains(consumer, event.id):
             self.publisher.relay(consumer=consumer, source_event_id=event.id)
             return Outcome("duplicate", consumer, event.id, event.type)
@@ -269,14 +276,14 @@ class Pipeline:
                     decision = handler.decide(event, doc, ctx)
                     outbox = self.publisher.prepare(decision.emits, consumer=consumer, cause=event)
                 except ContractError as exc:  # the handler produced an event its contract refuses
-                    return self._handler_failed(handler, event, message, exc, permanent=True)
+                    return self._handler_failed(handler, received, message, exc, permanent=True)
                 except (PermanentHandlerError, SkillError) as exc:
                     permanent = isinstance(exc, PermanentHandlerError) or getattr(exc, "permanent", False)
-                    return self._handler_failed(handler, event, message, exc, permanent=permanent)
+                    return self._handler_failed(handler, received, message, exc, permanent=permanent)
                 except PermanentMessageError:
                     raise
                 except Exception as exc:
-                    return self._handler_failed(handler, event, message, exc, permanent=False)
+                    return self._handler_failed(handler, received, message, exc, permanent=False)
                 try:
                     return self._commit(handler, event, route, doc, decision, outbox)
                 except PreconditionFailedError:

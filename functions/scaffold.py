@@ -1,0 +1,5 @@
+"""The scaffold engine's execution steps (validate, generate, commit), one function each."""
+
+from functions.servicebus import blueprint_for
+
+bp = blueprint_for("step")
