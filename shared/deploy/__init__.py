@@ -1,0 +1,1 @@
+"""Deployment of the factory itself: infrastructure generated from the manifests in contracts/."""
