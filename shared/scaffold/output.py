@@ -1,0 +1,138 @@
+"""The I/O edge for results: write a render to a folder, keep template snapshots, commit with dulwich."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from dulwich import porcelain
+from dulwich.repo import Repo
+
+from shared.scaffold.errors import Problem, UnsafePathError, UpdateError
+from shared.scaffold.render import MANIFEST_PATH, RenderResult, TemplateSource, manifest_bytes
+from shared.scaffold.tree import load_snapshot, snapshot_bytes, unsafe_reason
+
+SNAPSHOT_DIR = ".factory/templates"
+
+
+def snapshot_path(content_hash: str) -> str:
+    """Where a template source snapshot lives inside an output folder (content-addressed)."""
+    return f"{SNAPSHOT_DIR}/{content_hash.removeprefix('sha256:')}.json"
+
+
+def support_files(result: RenderResult, source: TemplateSource | None) -> dict[str, bytes]:
+    """The ``.factory/`` files written beside a render: manifest and template snapshot."""
+    out = {MANIFEST_PATH: result.manifest_bytes}
+    if source is not None:
+        out[snapshot_path(source.content_hash)] = snapshot_bytes(source.files)
+    return out
+
+
+def safe_target(root: Path, rel: str) -> Path:
+    """``root/rel``, refusing paths that escape ``root`` (also through symlinked folders)."""
+    reason = unsafe_reason(rel)
+    if reason:
+        raise UnsafePathError([Problem(reason, path=rel)], "refusing to write outside the output folder")
+    target = root / rel
+    resolved_parent = target.parent.resolve()
+    if not resolved_parent.is_relative_to(root.resolve()):
+        raise UnsafePathError(
+            [Problem(f"its folder resolves to {resolved_parent}, outside {root}", path=rel)],
+            "refusing to write through a symlink")
+    if target.is_symlink():
+        raise UnsafePathError([Problem("is a symlink in the output folder", path=rel)],
+                              "refusing to overwrite a symlink")
+    return target
+
+
+def write_files(root: Path, files: Mapping[str, bytes]) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    for rel in sorted(files):
+        target = safe_target(root, rel)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(files[rel])
+
+
+def remove_file(root: Path, rel: str) -> None:
+    target = safe_target(root, rel)
+    if target.exists():
+        target.unlink()
+    parent = target.parent
+    while parent != root and parent.is_dir() and not any(parent.iterdir()):
+        parent.rmdir()
+        parent = parent.parent
+
+
+def write_result(result: RenderResult, out_dir: Path, source: TemplateSource | None = None) -> Path:
+    """Write files, ``.factory/manifest.json`` and (given ``source``) the template snapshot."""
+    write_files(out_dir, {**result.files, **support_files(result, source)})
+    return out_dir
+
+
+def read_manifest(out_dir: Path) -> dict[str, Any]:
+    path = out_dir / MANIFEST_PATH
+    if not path.is_file():
+        raise UpdateError([Problem(f"no {MANIFEST_PATH} in {out_dir}", path=str(out_dir))],
+                          "not a rendered folder")
+    result: dict[str, Any] = json.loads(path.read_bytes())
+    return result
+
+
+def load_snapshot_source(out_dir: Path, content_hash: str, origin: str) -> TemplateSource:
+    path = out_dir / snapshot_path(content_hash)
+    if not path.is_file():
+        raise UpdateError([Problem(f"template snapshot {content_hash} is missing; it was written beside "
+                                   "the manifest at render time", path=snapshot_path(content_hash))],
+                          "cannot rebuild the previous render")
+    return TemplateSource(load_snapshot(path.read_bytes()), origin)
+
+
+def commit_message(message: str, manifest: Mapping[str, Any]) -> str:
+    """``message`` plus the provenance trailer (manifest digest, template, trace, execution)."""
+    digest = "sha256:" + hashlib.sha256(manifest_bytes(manifest)).hexdigest()
+    template = manifest.get("template", {})
+    trailer = [f"Factory-Manifest: {digest}",
+               f"Factory-Template: {template.get('identity')}@{template.get('version')}",
+               f"Factory-Tree: {manifest.get('treeHash')}",
+               f"Factory-Execution: {manifest.get('executionId')}"]
+    if manifest.get("traceId"):
+        trailer.append(f"Factory-Trace: {manifest['traceId']}")
+    return message.rstrip() + "\n\n" + "\n".join(trailer) + "\n"
+
+
+def commit_tree(directory: Path, message: str, author: str = "Software Factory <factory@localhost>",
+                *, timestamp: int | None = None) -> str:
+    """Commit every file in ``directory`` to the git repository there (created if absent).
+
+    When ``.factory/manifest.json`` exists its digest and key fields are added as a trailer.
+    ``timestamp`` (seconds since epoch) makes the commit id reproducible. Returns the commit id.
+    """
+    directory = directory.resolve()
+    repo = Repo(str(directory)) if (directory / ".git").exists() else Repo.init(str(directory))
+    try:
+        manifest_file = directory / MANIFEST_PATH
+        if manifest_file.is_file():
+            message = commit_message(message, json.loads(manifest_file.read_bytes()))
+        paths = []
+        for dirpath, dirnames, filenames in os.walk(directory):
+            dirnames[:] = sorted(d for d in dirnames if d != ".git")
+            paths.extend(os.path.join(dirpath, f) for f in sorted(filenames))
+        index = repo.open_index()
+        gone = [key for key in index if not (directory / key.decode("utf-8")).exists()]
+        for key in gone:
+            del index[key]
+        if gone:
+            index.write()
+        porcelain.add(repo, paths=paths)
+        when = int(time.time()) if timestamp is None else timestamp
+        commit_id = porcelain.commit(repo, message=message.encode("utf-8"), author=author.encode("utf-8"),
+                                     committer=author.encode("utf-8"), author_timestamp=when,
+                                     commit_timestamp=when, author_timezone=0, commit_timezone=0)
+        return commit_id.decode("ascii") if isinstance(commit_id, bytes) else str(commit_id)
+    finally:
+        repo.close()

@@ -1,0 +1,125 @@
+"""File trees as ``{posix relative path: bytes}``: reading (the I/O edge), hashing, snapshots."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import posixpath
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+
+from shared.scaffold.errors import Problem, UnsafePathError
+
+DEFAULT_MAX_FILE_SIZE = 5 * 1024 * 1024
+#: folders never read into a tree (tool caches and VCS data, not template content)
+SKIPPED_DIRS = frozenset({".git", "__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache", ".venv"})
+BINARY_EXTENSIONS = frozenset({
+    ".png", ".jpg", ".jpeg", ".gif", ".bmp", ".ico", ".webp", ".tif", ".tiff", ".pdf", ".zip", ".gz",
+    ".tgz", ".bz2", ".xz", ".7z", ".tar", ".jar", ".whl", ".exe", ".dll", ".so", ".dylib", ".pyc",
+    ".woff", ".woff2", ".ttf", ".otf", ".eot", ".mp3", ".mp4", ".wav", ".ogg", ".bin", ".snk", ".pfx",
+    ".sqlite", ".db",
+})
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def is_binary(path: str, data: bytes) -> bool:
+    """Binary by extension, by a NUL byte in the first 8 KiB, or by not being UTF-8."""
+    if PurePosixPath(path).suffix.lower() in BINARY_EXTENSIONS or b"\0" in data[:8192]:
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def tree_hash(files: Mapping[str, bytes]) -> str:
+    """``sha256:`` over the sorted lines ``<sha256 of file>  <path>\\n`` (sha256sum format)."""
+    lines = "".join(f"{sha256_hex(files[p])}  {p}\n" for p in sorted(files))
+    return "sha256:" + sha256_hex(lines.encode("utf-8"))
+
+
+def unsafe_reason(path: str) -> str | None:
+    """Why ``path`` is not a safe relative posix path inside a folder, or None if it is."""
+    if not path:
+        return "is empty"
+    if "\0" in path:
+        return "contains a NUL character"
+    if "\\" in path:
+        return "contains a backslash; use '/' as separator"
+    if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
+        return "is absolute; only paths relative to the output folder are allowed"
+    parts = path.split("/")
+    if ".." in parts:
+        return "contains '..' and would escape the folder"
+    if posixpath.normpath(path).startswith(".."):
+        return "would escape the folder"
+    return None
+
+
+def read_tree(root: Path, max_file_size: int = DEFAULT_MAX_FILE_SIZE) -> dict[str, bytes]:
+    """Read every file under ``root`` (sorted). Symlinks must stay inside ``root``.
+
+    Raises ``UnsafePathError`` listing every symlink escaping ``root`` and every file larger
+    than ``max_file_size``.
+    """
+    root = root.resolve()
+    files: dict[str, bytes] = {}
+    problems: list[Problem] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        here = Path(dirpath)
+        keep = []
+        for d in sorted(dirnames):
+            if d in SKIPPED_DIRS:
+                continue
+            full = here / d
+            if full.is_symlink():
+                target = full.resolve()
+                if not target.is_relative_to(root):
+                    problems.append(Problem(f"is a symlink to {target}, outside {root}",
+                                            path=full.relative_to(root).as_posix()))
+                    continue
+            keep.append(d)
+        dirnames[:] = keep
+        for name in sorted(filenames):
+            full = here / name
+            rel = full.relative_to(root).as_posix()
+            if full.is_symlink():
+                target = full.resolve()
+                if not target.is_relative_to(root):
+                    problems.append(Problem(f"is a symlink to {target}, outside {root}", path=rel))
+                    continue
+            size = full.stat().st_size
+            if size > max_file_size:
+                problems.append(Problem(f"is {size} bytes, over the {max_file_size}-byte limit", path=rel))
+                continue
+            files[rel] = full.read_bytes()
+    if problems:
+        raise UnsafePathError(problems, f"cannot read {root}")
+    return dict(sorted(files.items()))
+
+
+def snapshot_bytes(files: Mapping[str, bytes]) -> bytes:
+    """A deterministic, self-contained serialisation of a tree (JSON; text kept readable)."""
+    body: dict[str, dict[str, str]] = {}
+    for path in sorted(files):
+        data = files[path]
+        try:
+            body[path] = {"text": data.decode("utf-8")}
+        except UnicodeDecodeError:
+            body[path] = {"base64": base64.b64encode(data).decode("ascii")}
+    return (json.dumps({"format": "factory-tree-snapshot/1", "files": body}, indent=1, sort_keys=True,
+                       ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def load_snapshot(data: bytes) -> dict[str, bytes]:
+    raw = json.loads(data)
+    out: dict[str, bytes] = {}
+    for path, entry in raw["files"].items():
+        out[path] = entry["text"].encode("utf-8") if "text" in entry else base64.b64decode(entry["base64"])
+    return out
