@@ -1,0 +1,1 @@
+"""Contract tests: one abstract case per port, subclassed per adapter."""

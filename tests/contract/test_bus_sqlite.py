@@ -1,0 +1,127 @@
+"""``SqliteBus`` against the bus contract, plus what only the SQLite adapter promises."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from shared.adapters.sqlite_bus import SqliteBus, SubscriptionCounts, SubscriptionNotFoundError
+from shared.ports import Bus, FakeClock, OutgoingMessage, SubscriptionSpec
+
+from .bus_contract import WINDOW, BusContract, msg
+
+
+class TestSqliteBus(BusContract):
+    @pytest.fixture(autouse=True)
+    def _db_path(self, tmp_path: Path) -> None:
+        self.db_path = tmp_path / "bus.db"
+
+    def make_bus(self, clock: FakeClock) -> Bus:
+        return SqliteBus(self.db_path, clock=clock, duplicate_detection_window=WINDOW)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "nested" / "factory.db"
+
+
+def test_sqlite_bus_satisfies_the_bus_protocol(db_path: Path, clock: FakeClock) -> None:
+    with SqliteBus(db_path, clock=clock) as bus:
+        assert isinstance(bus, Bus)
+
+
+def test_messages_survive_reopening_the_file(db_path: Path, clock: FakeClock) -> None:
+    with SqliteBus(db_path, clock=clock) as bus:
+        bus.ensure_subscription(SubscriptionSpec("a"))
+        bus.publish([msg("m1"), msg("m2")])
+        (first,) = bus.receive("a")
+    with SqliteBus(db_path, clock=clock) as bus:
+        assert [m.message_id for m in bus.receive("a", 10)] == ["m2"]
+        bus.complete(first.lock_token)
+
+
+def test_subscription_created_by_another_instance_receives_later_publishes(
+    db_path: Path, clock: FakeClock
+) -> None:
+    with SqliteBus(db_path, clock=clock) as publisher, SqliteBus(db_path, clock=clock) as receiver:
+        publisher.publish([msg("before")])
+        receiver.ensure_subscription(SubscriptionSpec("late", "type = 'X'"))
+        publisher.publish([msg("after")])
+        assert [m.message_id for m in receiver.receive("late", 10)] == ["after"]
+
+
+def test_changed_filter_applies_to_later_publishes(db_path: Path, clock: FakeClock) -> None:
+    with SqliteBus(db_path, clock=clock) as bus:
+        bus.ensure_subscription(SubscriptionSpec("a", "type = 'X'"))
+        bus.ensure_subscription(SubscriptionSpec("a", "type = 'Y'"))
+        bus.publish([msg("m1", "X"), msg("m2", "Y")])
+        assert [m.message_id for m in bus.receive("a", 10)] == ["m2"]
+        assert [s.sql_filter for s in bus.subscriptions()] == ["type = 'Y'"]
+
+
+def test_invalid_filter_is_rejected_before_it_is_stored(db_path: Path, clock: FakeClock) -> None:
+    with SqliteBus(db_path, clock=clock) as bus:
+        with pytest.raises(ValueError, match="position"):
+            bus.ensure_subscription(SubscriptionSpec("a", "type = "))
+        assert bus.subscriptions() == []
+
+
+def test_receive_from_unknown_subscription_says_how_to_create_it(db_path: Path, clock: FakeClock) -> None:
+    with SqliteBus(db_path, clock=clock) as bus:
+        bus.ensure_subscription(SubscriptionSpec("known"))
+        with pytest.raises(SubscriptionNotFoundError, match="ensure_subscription") as info:
+            bus.receive("missing")
+        assert "known" in str(info.value)
+
+
+def test_counts_report_active_scheduled_locked_and_dead_lettered(db_path: Path, clock: FakeClock) -> None:
+    with SqliteBus(db_path, clock=clock) as bus:
+        bus.ensure_subscription(SubscriptionSpec("a"))
+        bus.ensure_subscription(SubscriptionSpec("b", "type = 'nothing'"))
+        later = clock.now() + timedelta(minutes=1)
+        bus.publish([msg("m1"), msg("m2"), msg("m3"), msg("m4")])
+        bus.publish([OutgoingMessage("s1", b"{}", {"type": "X"}, scheduled_enqueue_time=later)])
+        locked, dead = bus.receive("a", 2)
+        bus.dead_letter(dead.lock_token, "Poison", "")
+        assert bus.counts("a") == SubscriptionCounts("a", active=2, scheduled=1, locked=1, dead_lettered=1)
+        assert bus.describe() == {
+            "a": SubscriptionCounts("a", 2, 1, 1, 1),
+            "b": SubscriptionCounts("b", 0, 0, 0, 0),
+        }
+        clock.advance(61)  # lock expired, schedule reached
+        assert bus.counts("a") == SubscriptionCounts("a", active=4, scheduled=0, locked=0, dead_lettered=1)
+        assert locked.message_id == "m1"
+
+
+def test_large_batch_is_published_and_drained_in_order(db_path: Path, clock: FakeClock) -> None:
+    with SqliteBus(db_path, clock=clock) as bus:
+        bus.ensure_subscription(SubscriptionSpec("a"))
+        bus.publish([msg(f"m{i:05d}") for i in range(2500)])
+        received: list[str] = []
+        while batch := bus.receive("a", 300):
+            received.extend(m.message_id for m in batch)
+            for m in batch:
+                bus.complete(m.lock_token)
+        assert received == [f"m{i:05d}" for i in range(2500)]
+
+
+def test_duplicate_detection_table_is_pruned_after_the_window(db_path: Path, clock: FakeClock) -> None:
+    with SqliteBus(db_path, clock=clock, duplicate_detection_window=timedelta(seconds=60)) as bus:
+        bus.publish([msg(f"m{i}") for i in range(50)])
+        clock.advance(61)
+        bus.publish([msg("fresh")])
+        (rows,) = bus._db.execute("SELECT COUNT(*) FROM bus_dedup").fetchone()
+        assert rows == 1
+
+
+def test_naive_datetimes_are_rejected_with_a_clear_message(db_path: Path, clock: FakeClock) -> None:
+    naive = clock.now().replace(tzinfo=None)
+    with SqliteBus(db_path, clock=clock) as bus, pytest.raises(ValueError, match="timezone-aware"):
+        bus.publish([OutgoingMessage("m1", b"{}", {}, scheduled_enqueue_time=naive)])
