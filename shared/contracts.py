@@ -673,14 +673,15 @@ def validate_file(registry: Registry, path: Path | str) -> list[str]:
         return problems
     type_, version, data = str(doc["type"]), str(doc["version"]), doc["data"]
     try:
-        registry.validate(type_, version, data if isinstance(data, Mapping) else {})
         info = registry.get(type_, version)
+        if not isinstance(data, Mapping):
+            problems.append(f"/data: expected an object, got {_short(data)}")
+        else:
+            registry.validate(type_, version, data)
     except PayloadInvalidError as exc:
-        return problems + [f"data {e}" for e in exc.errors]
+        problems.extend(f"data {e}" for e in exc.errors)
     except ContractError as exc:
         return [*problems, str(exc)]
-    if not isinstance(data, Mapping):
-        problems.append(f"/data: expected an object, got {_short(data)}")
     if not is_payload_only:
         if doc.get("schemaUri") not in (None, info.schema_uri):
             problems.append(f"/schemaUri: {doc['schemaUri']!r} is not the schema of {info.ref}; "
