@@ -163,7 +163,9 @@ def parse_flow(doc: Mapping[str, Any], source: str = "<flow>", known_events: set
             raise FlowDefinitionError(f"{where}: missing required field '{key}'")
     states: dict[str, State] = {}
     for name, spec in (doc["states"] or {}).items():
-        spec = spec or {}
+        spec = dict(spec or {})
+        if True in spec:  # YAML 1.1 reads a bare `on:` key as the boolean true
+            spec["on"] = spec.pop(True)
         sw = f"{where}: state '{name}'"
         unknown = set(spec) - {"on", "always", "timeoutSeconds", "onTimeout", "terminal", "actions", "next",
                                "description"}
@@ -456,3 +458,8 @@ def replay(flow: FlowDefinition, events: Sequence[Mapping[str, Any]], instance_i
             f"the log of {flow.id}/{instance_id} has transition {extra.get('from')} -> {extra.get('to')} "
             f"(written by {flow.id}@{extra.get('flowVersion')}) that definition {flow.version} cannot explain")
     return inst
+
+
+def _probe_instance() -> dict[str, Any]:
+    """A minimal instance for asking an action which event type it emits (topology)."""
+    return {"instanceId": "probe", "seen": {}, "failure": None}

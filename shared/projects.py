@@ -1,0 +1,127 @@
+"""Projects: starting one from an intent, reading its status, exporting its repository."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shared.envelope import Envelope, make_envelope
+from shared.manifests import load_consumers
+
+PROJECT_NAMESPACE = uuid.UUID("0b9e3f7e-63a4-4f0c-a8f1-1f2b6c3d4e5f")
+
+
+@dataclass(frozen=True)
+class StartedProject:
+    project_id: str
+    trace_id: str
+    event: Envelope
+
+
+def project_identity(intent_payload: Mapping[str, Any], run_id: str = "") -> tuple[str, str]:
+    """Deterministic project id and trace id: the same intent (and run id) is the same project."""
+    canonical = json.dumps(intent_payload, sort_keys=True, separators=(",", ":")).encode()
+    digest = hashlib.sha256(canonical + run_id.encode()).hexdigest()
+    slug = str(intent_payload["product"]["name"])
+    return f"{slug}-{digest[:10]}", hashlib.sha256(f"trace:{slug}:{digest}".encode()).hexdigest()[:32]
+
+
+def start_project(runtime: Any, intent: Any, *, run_id: str = "", source: str = "cli") -> StartedProject:
+    """Publish ``ProjectInitialized`` for a validated intent. Re-publishing is deduplicated."""
+    payload = intent.to_payload()
+    project_id, trace_id = project_identity(payload, run_id)
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+    data: dict[str, Any] = {
+        "projectId": project_id,
+        "productName": payload["product"].get("displayName") or payload["product"]["name"],
+        "intent": payload,
+        "intentDigest": "sha256:" + hashlib.sha256(canonical).hexdigest(),
+    }
+    if payload.get("ownerEmail"):
+        data["ownerEmail"] = payload["ownerEmail"]
+    info = runtime.registry.latest("ProjectInitialized")
+    runtime.registry.validate("ProjectInitialized", info.version, data)
+    env = make_envelope(
+        "ProjectInitialized", info.version, data, source=source, tenant_id=payload["tenant"]["tenantId"],
+        trace_id=trace_id, time=runtime.clock.now(), id=str(uuid.uuid5(PROJECT_NAMESPACE, project_id)),
+        project_id=project_id, correlation_id=project_id, schema_uri=info.schema_uri,
+    ).signed(runtime.signing_key)
+    runtime.publisher.publish_envelopes([env])
+    return StartedProject(project_id, trace_id, env)
+
+
+@dataclass
+class ProjectStatus:
+    project_id: str
+    trace_id: str | None
+    outcome: str | None  # released | failed | cancelled | None (running)
+    reason: str | None
+    flows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    tests: dict[str, Any] | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.outcome is not None
+
+
+def project_status(runtime: Any, project_id: str) -> ProjectStatus:
+    events = runtime.state.events_for_project(project_id)
+    trace_id = events[0]["traceId"] if events else None
+    done = next((e for e in reversed(events) if e["type"] == "ProjectCompleted"), None)
+    flows: dict[str, dict[str, Any]] = {}
+    for c in load_consumers():
+        if c.kind == "coordinator":
+            doc = runtime.state.get(f"{c.name}:{project_id}", "instance")
+            if doc is not None:
+                flows[c.name] = doc.body
+    tests = next((e for e in reversed(events) if e["type"] in ("TestsPassed", "TestsFailed")), None)
+    reason = done["data"].get("reason") if done else None
+    if done and done["data"].get("outcome") == "failed" and not reason:
+        reason = next((f.get("failure") for f in flows.values() if f.get("failure")), None)
+    return ProjectStatus(project_id, trace_id, done["data"]["outcome"] if done else None, reason, flows, events,
+                         {"type": tests["type"], **tests["data"]} if tests else None)
+
+
+def project_files(runtime: Any, project_id: str) -> dict[str, str]:
+    """The project's files as path -> digest: the latest artifact for each path, in event order."""
+    files: dict[str, str] = {}
+    for event in runtime.state.events_for_project(project_id):
+        for ref in event.get("data", {}).get("artifacts", []) or []:
+            files[ref["path"]] = ref["digest"]
+    return files
+
+
+def export_repository(runtime: Any, project_id: str, out_dir: Path) -> str | None:
+    """Write the project's artifacts to ``out_dir`` and commit them (dulwich) with provenance.
+
+    Returns the commit id, or None when the project has no artifacts yet.
+    """
+    from shared.scaffold.output import commit_tree
+
+    files = project_files(runtime, project_id)
+    if not files:
+        return None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for rel, digest in sorted(files.items()):
+        target = (out_dir / rel).resolve()
+        if not str(target).startswith(str(out_dir.resolve())):
+            raise ValueError(f"artifact path {rel!r} escapes the repository folder")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(runtime.artifacts.get(digest))
+    provenance = {"projectId": project_id, "files": [{"path": p, "digest": d} for p, d in sorted(files.items())]}
+    prov_path = out_dir / ".factory" / "provenance.json"
+    prov_path.parent.mkdir(parents=True, exist_ok=True)
+    prov_path.write_text(json.dumps(provenance, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tree_hash = hashlib.sha256("".join(f"{p}\0{d}\n" for p, d in sorted(files.items())).encode()).hexdigest()
+    events = runtime.state.events_for_project(project_id)
+    trace = events[0]["traceId"] if events else ""
+    message = (f"Generated by the software factory for project {project_id}\n\n"
+               f"Factory-Project: {project_id}\nFactory-Trace: {trace}\n"
+               f"Factory-Tree: sha256:{tree_hash}\nFactory-Files: {len(files)}\n")
+    return str(commit_tree(out_dir, message))
