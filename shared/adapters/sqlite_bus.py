@@ -14,10 +14,11 @@ What it keeps from Service Bus (see docs/DESIGN "Embedded bus semantics"):
 
 Every time decision uses the injected ``Clock``. Times are stored as integer microseconds since
 the Unix epoch, so round trips are exact. A message is receivable when ``available_at <= now``:
-``available_at`` is the enqueue/scheduled time, and while locked it is the lock expiry, so one
-index ``(subscription, available_at, seq)`` serves scheduled messages, lock expiry and FIFO.
-Receive order is by the time a message became receivable, then by sequence number: FIFO by
-sequence for ordinary messages; an abandoned message keeps its original place.
+``available_at`` is the enqueue/scheduled time, and while locked it is the lock expiry; the
+index ``(subscription, available_at, seq)`` answers ``next_due`` and the status counts.
+Receive order is FIFO by sequence number: a message whose lock expired or was abandoned keeps
+its place. Scheduled messages wait outside the FIFO index (``active = 0``) until their time, so
+a receive only skips messages that are locked right now, never a backlog of future timeouts.
 
 Durability: WAL with ``synchronous=NORMAL`` — a crash of the process loses nothing committed;
 a power loss may lose the last transactions (the outbox republishes them; dedup drops repeats).
@@ -84,6 +85,7 @@ CREATE TABLE IF NOT EXISTS bus_messages (
     enqueued_at INTEGER NOT NULL,
     scheduled_at INTEGER,
     ready_at INTEGER NOT NULL,
+    active INTEGER NOT NULL,
     available_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,
     ttl_us INTEGER NOT NULL,
@@ -92,7 +94,9 @@ CREATE TABLE IF NOT EXISTS bus_messages (
     locked_until INTEGER,
     lock_us INTEGER
 );
-CREATE INDEX IF NOT EXISTS bus_messages_ready ON bus_messages (subscription, available_at, seq);
+CREATE INDEX IF NOT EXISTS bus_messages_due ON bus_messages (subscription, available_at, seq);
+CREATE INDEX IF NOT EXISTS bus_messages_fifo ON bus_messages (subscription, seq) WHERE active = 1;
+CREATE INDEX IF NOT EXISTS bus_messages_scheduled ON bus_messages (subscription, ready_at) WHERE active = 0;
 CREATE UNIQUE INDEX IF NOT EXISTS bus_messages_lock ON bus_messages (lock_token) WHERE lock_token IS NOT NULL;
 CREATE TABLE IF NOT EXISTS bus_dead_letters (
     seq INTEGER PRIMARY KEY,
@@ -115,8 +119,8 @@ CREATE INDEX IF NOT EXISTS bus_dead_letters_sub ON bus_dead_letters (subscriptio
 
 _INSERT = (
     "INSERT INTO bus_messages (subscription, message_id, body, properties, content_type, subject, "
-    "correlation_id, enqueued_at, scheduled_at, ready_at, available_at, expires_at, ttl_us) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "correlation_id, enqueued_at, scheduled_at, ready_at, active, available_at, expires_at, ttl_us) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _COLUMNS = (
     "seq, subscription, message_id, body, properties, content_type, subject, correlation_id, "
@@ -345,7 +349,7 @@ class SqliteBus:
         expires = ready + ttl
         return [
             (name, message.message_id, message.body, props_json, message.content_type, message.subject,
-             message.correlation_id, now, scheduled, ready, ready, expires, ttl)
+             message.correlation_id, now, scheduled, ready, int(ready <= now), ready, expires, ttl)
             for name, sub in subs.items()
             if sub.matches(props, sys_props)
         ]
@@ -364,12 +368,16 @@ class SqliteBus:
             lock_us = _span_us(lock_duration if lock_duration is not None else sub.spec.lock_duration)
             now = self._now_us()
             locked_until = now + lock_us
+            db.execute(
+                "UPDATE bus_messages SET active = 1 WHERE subscription = ? AND active = 0 AND ready_at <= ?",
+                (subscription, now),
+            )
             while len(delivered) < max_messages:
                 updates: list[tuple[Any, ...]] = []
                 want = max_messages - len(delivered)
                 rows = db.execute(
-                    f"SELECT {_COLUMNS} FROM bus_messages WHERE subscription = ? AND available_at <= ? "
-                    "ORDER BY available_at, seq LIMIT ?",
+                    f"SELECT {_COLUMNS} FROM bus_messages INDEXED BY bus_messages_fifo "
+                    "WHERE subscription = ? AND active = 1 AND available_at <= ? ORDER BY seq LIMIT ?",
                     (subscription, now, want),
                 ).fetchall()
                 moved = 0
@@ -471,11 +479,12 @@ class SqliteBus:
     def abandon(self, lock_token: str) -> None:
         """Release the lock now; the message goes back to its place in the queue."""
         with self._tx() as db:
-            seq = self._locked_seq(db, lock_token, self._now_us(), "abandon")
+            now = self._now_us()
+            seq = self._locked_seq(db, lock_token, now, "abandon")
             db.execute(
-                "UPDATE bus_messages SET lock_token = NULL, locked_until = NULL, available_at = ready_at "
+                "UPDATE bus_messages SET lock_token = NULL, locked_until = NULL, available_at = ? "
                 "WHERE seq = ?",
-                (seq,),
+                (now, seq),
             )
 
     def dead_letter(self, lock_token: str, reason: str, description: str = "") -> None:
@@ -524,8 +533,8 @@ class SqliteBus:
             mid, body, props, content_type, subject, correlation_id, ttl_us = row
             db.execute(
                 _INSERT,
-                (subscription, mid, body, props, content_type, subject, correlation_id, now, None, now, now,
-                 now + ttl_us, ttl_us),
+                (subscription, mid, body, props, content_type, subject, correlation_id,
+                 now, None, now, 1, now, now + ttl_us, ttl_us),
             )
             db.execute("DELETE FROM bus_dead_letters WHERE seq = ?", (sequence_number,))
 

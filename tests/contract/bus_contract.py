@@ -112,6 +112,24 @@ class BusContract:
         seqs = [m.sequence_number for m in got]
         assert seqs == sorted(seqs) and len(set(seqs)) == 6
 
+    def test_redelivered_message_keeps_its_place_in_sequence_order(self, bus: Bus, clock: FakeClock) -> None:
+        a = self.sub(bus, "a", lock_duration=timedelta(seconds=60))
+        bus.publish([msg("m1")])
+        bus.receive(a)
+        clock.advance(30)
+        bus.publish([msg("m2")])
+        clock.advance(31)
+        assert [m.message_id for m in bus.receive(a, 10)] == ["m1", "m2"]
+
+    def test_future_scheduled_messages_do_not_hold_back_later_ones(self, bus: Bus, clock: FakeClock) -> None:
+        a = self.sub(bus, "a")
+        later = clock.now() + timedelta(hours=1)
+        bus.publish([
+            OutgoingMessage(f"t{i}", b"{}", {"type": "X"}, scheduled_enqueue_time=later) for i in range(3)
+        ])
+        bus.publish([msg("m1")])
+        assert [m.message_id for m in bus.receive(a, 10)] == ["m1"]
+
     # ------------------------------------------------------------------ duplicate detection
 
     def test_republish_within_window_is_dropped_for_all_subscriptions(
