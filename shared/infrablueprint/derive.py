@@ -47,8 +47,10 @@ def find_service(blueprint: ServiceBlueprint, name: str) -> Service:
         if service.name == name:
             return service
     known = ", ".join(s.name for s in blueprint.services) or "none"
-    raise UnknownServiceError(f"service {name!r} is not in blueprint {blueprint.product!r} "
-                              f"(services: {known}); pass one of them with --service")
+    raise UnknownServiceError(
+        f"service {name!r} is not in blueprint {blueprint.product!r} "
+        f"(services: {known}); pass one of them with --service"
+    )
 
 
 def slug(text: str) -> str:
@@ -64,12 +66,27 @@ def image_tag(service: Service) -> str:
 def _probes(profile: str) -> dict[str, Any]:
     slow = profile in ("long-running", "durable-worker")
     return {
-        "liveness": {"path": "/health/live", "initialDelaySeconds": 10, "periodSeconds": 15,
-                     "timeoutSeconds": 3, "failureThreshold": 3},
-        "readiness": {"path": "/health/ready", "initialDelaySeconds": 5, "periodSeconds": 10,
-                      "timeoutSeconds": 2, "failureThreshold": 3},
-        "startup": {"path": "/health/live", "initialDelaySeconds": 0, "periodSeconds": 5,
-                    "timeoutSeconds": 2, "failureThreshold": 60 if slow else 24},
+        "liveness": {
+            "path": "/health/live",
+            "initialDelaySeconds": 10,
+            "periodSeconds": 15,
+            "timeoutSeconds": 3,
+            "failureThreshold": 3,
+        },
+        "readiness": {
+            "path": "/health/ready",
+            "initialDelaySeconds": 5,
+            "periodSeconds": 10,
+            "timeoutSeconds": 2,
+            "failureThreshold": 3,
+        },
+        "startup": {
+            "path": "/health/live",
+            "initialDelaySeconds": 0,
+            "periodSeconds": 5,
+            "timeoutSeconds": 2,
+            "failureThreshold": 60 if slow else 24,
+        },
     }
 
 
@@ -78,8 +95,14 @@ def _storage(blueprint: ServiceBlueprint, service: Service, environment: str) ->
     redundancy = "ZRS" if environment == "prod" else "LRS"
     out: list[dict[str, Any]] = []
     for kind in sorted(set(service.storage)):
-        item: dict[str, Any] = {"kind": kind, "name": f"{service.name}-{kind}", "sizeGb": _STORAGE_SIZE_GB[kind],
-                                "redundancy": redundancy, "containers": [], "partitionKey": None}
+        item: dict[str, Any] = {
+            "kind": kind,
+            "name": f"{service.name}-{kind}",
+            "sizeGb": _STORAGE_SIZE_GB[kind],
+            "redundancy": redundancy,
+            "containers": [],
+            "partitionKey": None,
+        }
         if kind == "cosmos":
             item["containers"] = sorted(slug(e.plural) for e in service.entities)
             item["partitionKey"] = "/tenantId" if multi else "/id"
@@ -113,7 +136,9 @@ def base_document(blueprint: ServiceBlueprint, service_name: str, environment: s
         if item["kind"] == "cosmos":
             env[f"{key}_ENDPOINT"] = f"https://{slug(item['name'])}-{environment}.documents.azure.com:443/"
         elif item["kind"] == "blob":
-            env[f"{key}_ENDPOINT"] = f"https://{re.sub('[^a-z0-9]', '', item['name'])}{environment}.blob.core.windows.net/"
+            env[f"{key}_ENDPOINT"] = (
+                f"https://{re.sub('[^a-z0-9]', '', item['name'])}{environment}.blob.core.windows.net/"
+            )
         else:
             env[f"{key}_SERVER"] = f"{slug(item['name'])}-{environment}.database.windows.net"
     if service.publishes:
@@ -127,30 +152,52 @@ def base_document(blueprint: ServiceBlueprint, service_name: str, environment: s
         "environment": environment,
         "edition": None,
         "runtimeProfile": service.profile,
-        "image": {"registry": DEFAULT_REGISTRY, "repository": f"{slug(blueprint.product)}/{service.name}",
-                  "tag": image_tag(service)},
+        "image": {
+            "registry": DEFAULT_REGISTRY,
+            "repository": f"{slug(blueprint.product)}/{service.name}",
+            "tag": image_tag(service),
+        },
         "env": env,
         "secrets": {},
-        "messaging": {"broker": "servicebus" if service.publishes else "none", "topic": "factory-events",
-                      "publishes": sorted(e.name for e in service.publishes), "subscribesTo": []},
+        "messaging": {
+            "broker": "servicebus" if service.publishes else "none",
+            "topic": "factory-events",
+            "publishes": sorted(e.name for e in service.publishes),
+            "subscribesTo": [],
+        },
         "storage": storage,
         "ingress": {"exposure": service.ingress, "httpsOnly": True, "targetPort": 8080},
-        "observability": {"tracing": True, "metrics": True, "samplingRatio": 1.0, "logLevel": "info",
-                          "exporter": "azure-monitor", "otlpEndpoint": None},
+        "observability": {
+            "tracing": True,
+            "metrics": True,
+            "samplingRatio": 1.0,
+            "logLevel": "info",
+            "exporter": "azure-monitor",
+            "otlpEndpoint": None,
+        },
         "resilience": {
             "probes": _probes(service.profile),
             "retries": {"maxAttempts": 3, "backoffSeconds": 2.0},
-            "autoscale": {"minReplicas": defaults["minReplicas"],
-                          "maxReplicas": _max_replicas(nfr.expected_rps, defaults["perReplicaRps"],
-                                                       defaults["minReplicas"]),
-                          "targetCpuPercent": 70,
-                          "targetConcurrentRequests": defaults["targetConcurrentRequests"]},
+            "autoscale": {
+                "minReplicas": defaults["minReplicas"],
+                "maxReplicas": _max_replicas(
+                    nfr.expected_rps, defaults["perReplicaRps"], defaults["minReplicas"]
+                ),
+                "targetCpuPercent": 70,
+                "targetConcurrentRequests": defaults["targetConcurrentRequests"],
+            },
             "terminationGracePeriodSeconds": defaults["grace"],
         },
-        "security": {"networkPolicy": {"enabled": True, "allowedNamespaces": []},
-                     "workloadIdentity": {"enabled": True, "clientId": None},
-                     "allowAccessKeys": False, "podSecurity": "restricted"},
+        "security": {
+            "networkPolicy": {"enabled": True, "allowedNamespaces": []},
+            "workloadIdentity": {"enabled": True, "clientId": None},
+            "allowAccessKeys": False,
+            "podSecurity": "restricted",
+        },
         "cost": {"profile": "standard", "monthlyBudgetUsd": nfr.monthly_budget_usd},
-        "tenancy": {"mode": "multi" if multi else "single", "regions": list(nfr.regions),
-                    "dataResidency": nfr.data_residency},
+        "tenancy": {
+            "mode": "multi" if multi else "single",
+            "regions": list(nfr.regions),
+            "dataResidency": nfr.data_residency,
+        },
     }

@@ -55,8 +55,12 @@ class InfraPackage:
 
 def make_stamp(trace_id: str, content_hash: str) -> Stamp:
     short = content_hash.removeprefix("sha256:")[:12]
-    return Stamp(trace_id=trace_id, blueprint_version=f"{GENERATOR_VERSION}+{short}",
-                 content_hash=content_hash, short_hash=short)
+    return Stamp(
+        trace_id=trace_id,
+        blueprint_version=f"{GENERATOR_VERSION}+{short}",
+        content_hash=content_hash,
+        short_hash=short,
+    )
 
 
 def content_hash(files: dict[str, str]) -> str:
@@ -67,8 +71,13 @@ def content_hash(files: dict[str, str]) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def resolve(blueprint: ServiceBlueprint, service: str, environment: str, overlays: Sequence[Path] = (),
-            edition: str | None = None) -> InfrastructureBlueprint:
+def resolve(
+    blueprint: ServiceBlueprint,
+    service: str,
+    environment: str,
+    overlays: Sequence[Path] = (),
+    edition: str | None = None,
+) -> InfrastructureBlueprint:
     """Derive the base, merge env/edition/user overlays, validate. Raises ``OverlayError`` subclasses."""
     if environment not in ENVIRONMENTS:
         raise ValueError(f"unknown environment {environment!r}; use one of {', '.join(ENVIRONMENTS)}")
@@ -90,7 +99,10 @@ def resolve(blueprint: ServiceBlueprint, service: str, environment: str, overlay
         problems = "; ".join(f"{ov.dotted(e['loc'])}: {e['msg']}" for e in exc.errors())
         raise ov.OverlayValidationError(
             f"the merged blueprint is invalid at {ov.dotted(loc)} (set by {source}): {problems}. "
-            f"Fix that key in {source}", source=source, key_path=ov.dotted(loc)) from exc
+            f"Fix that key in {source}",
+            source=source,
+            key_path=ov.dotted(loc),
+        ) from exc
 
 
 def render_files(bp: InfrastructureBlueprint, stamp: Stamp) -> dict[str, str]:
@@ -102,8 +114,14 @@ def render_files(bp: InfrastructureBlueprint, stamp: Stamp) -> dict[str, str]:
     return files
 
 
-def generate(blueprint: ServiceBlueprint, service: str, environment: str, trace_id: str,
-             overlays: Sequence[Path] = (), edition: str | None = None) -> InfraPackage:
+def generate(
+    blueprint: ServiceBlueprint,
+    service: str,
+    environment: str,
+    trace_id: str,
+    overlays: Sequence[Path] = (),
+    edition: str | None = None,
+) -> InfraPackage:
     """Build the infrastructure package of one service for one environment. Pure except reading overlays."""
     from shared.infrablueprint.policies import estimate_monthly_cost
 
@@ -112,6 +130,14 @@ def generate(blueprint: ServiceBlueprint, service: str, environment: str, trace_
     digest = content_hash(canonical)
     stamp = make_stamp(trace_id, digest)
     files = {path: stamp_text(text, stamp).encode("utf-8") for path, text in sorted(canonical.items())}
-    return InfraPackage(service=bp.service, environment=environment, files=files, content_hash=digest,
-                        blueprint_version=stamp.blueprint_version, findings=evaluate(bp), blueprint=bp,
-                        trace_id=trace_id, estimated_monthly_cost_usd=estimate_monthly_cost(bp))
+    return InfraPackage(
+        service=bp.service,
+        environment=environment,
+        files=files,
+        content_hash=digest,
+        blueprint_version=stamp.blueprint_version,
+        findings=evaluate(bp),
+        blueprint=bp,
+        trace_id=trace_id,
+        estimated_monthly_cost_usd=estimate_monthly_cost(bp),
+    )

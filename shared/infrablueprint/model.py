@@ -109,8 +109,10 @@ class Autoscale(_Model):
     @model_validator(mode="after")
     def _min_not_above_max(self) -> Autoscale:
         if self.min_replicas > self.max_replicas:
-            raise ValueError(f"minReplicas ({self.min_replicas}) is greater than maxReplicas "
-                             f"({self.max_replicas}); lower minReplicas or raise maxReplicas")
+            raise ValueError(
+                f"minReplicas ({self.min_replicas}) is greater than maxReplicas "
+                f"({self.max_replicas}); lower minReplicas or raise maxReplicas"
+            )
         return self
 
 
@@ -160,8 +162,10 @@ class Tenancy(_Model):
 
 def _secret_value_error(name: str, value: Any) -> str:
     kind = type(value).__name__
-    return (f"secret {name!r} is a plain {kind}, not a Key Vault reference; write it as "
-            f"{{vault: <key-vault-name>, secret: <secret-name>}} and store the value in Key Vault")
+    return (
+        f"secret {name!r} is a plain {kind}, not a Key Vault reference; write it as "
+        f"{{vault: <key-vault-name>, secret: <secret-name>}} and store the value in Key Vault"
+    )
 
 
 class InfrastructureBlueprint(_Model):

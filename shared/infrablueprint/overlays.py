@@ -63,18 +63,26 @@ def parse_overlay(text: str, source: str, default_precedence: int) -> OverlayLay
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise OverlayError(f"{source}: not valid YAML ({exc}); fix the syntax and retry", source=source) from exc
+        raise OverlayError(
+            f"{source}: not valid YAML ({exc}); fix the syntax and retry", source=source
+        ) from exc
     raw = raw or {}
     if not isinstance(raw, dict):
         raise OverlayError(f"{source}: an overlay must be a mapping with a 'values' key", source=source)
     unknown = sorted(set(raw) - {"precedence", "description", "values"})
     if unknown:
-        raise OverlayError(f"{source}: unknown top-level keys {unknown}; put blueprint keys under 'values:'",
-                           source=source, key_path=str(unknown[0]))
+        raise OverlayError(
+            f"{source}: unknown top-level keys {unknown}; put blueprint keys under 'values:'",
+            source=source,
+            key_path=str(unknown[0]),
+        )
     precedence = raw.get("precedence", default_precedence)
     if not isinstance(precedence, int) or isinstance(precedence, bool):
-        raise OverlayError(f"{source}: precedence must be an integer, got {precedence!r}",
-                           source=source, key_path="precedence")
+        raise OverlayError(
+            f"{source}: precedence must be an integer, got {precedence!r}",
+            source=source,
+            key_path="precedence",
+        )
     values = raw.get("values") or {}
     if not isinstance(values, dict):
         raise OverlayError(f"{source}: 'values' must be a mapping", source=source, key_path="values")
@@ -85,7 +93,9 @@ def load_overlay(path: Path, default_precedence: int = USER_PRECEDENCE) -> Overl
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise OverlayError(f"cannot read overlay {path}: {exc.strerror}; check the path", source=str(path)) from exc
+        raise OverlayError(
+            f"cannot read overlay {path}: {exc.strerror}; check the path", source=str(path)
+        ) from exc
     return parse_overlay(text, str(path), default_precedence)
 
 
@@ -101,21 +111,30 @@ def available_editions() -> list[str]:
 def environment_layer(environment: str) -> OverlayLayer:
     ref = _builtin(f"{environment}.yaml")
     if not ref.is_file():
-        raise OverlayError(f"no built-in overlay for environment {environment!r}; use dev, staging or prod",
-                           source=f"overlays/{environment}.yaml")
-    return parse_overlay(ref.read_text(encoding="utf-8"), f"overlays/{environment}.yaml", ENVIRONMENT_PRECEDENCE)
+        raise OverlayError(
+            f"no built-in overlay for environment {environment!r}; use dev, staging or prod",
+            source=f"overlays/{environment}.yaml",
+        )
+    return parse_overlay(
+        ref.read_text(encoding="utf-8"), f"overlays/{environment}.yaml", ENVIRONMENT_PRECEDENCE
+    )
 
 
 def edition_layer(edition: str) -> OverlayLayer:
     ref = _builtin(f"editions/{edition}.yaml")
     if not ref.is_file():
-        raise OverlayError(f"unknown edition {edition!r}; available: {', '.join(available_editions())}",
-                           source=f"overlays/editions/{edition}.yaml")
-    return parse_overlay(ref.read_text(encoding="utf-8"), f"overlays/editions/{edition}.yaml", EDITION_PRECEDENCE)
+        raise OverlayError(
+            f"unknown edition {edition!r}; available: {', '.join(available_editions())}",
+            source=f"overlays/editions/{edition}.yaml",
+        )
+    return parse_overlay(
+        ref.read_text(encoding="utf-8"), f"overlays/editions/{edition}.yaml", EDITION_PRECEDENCE
+    )
 
 
-def _combine_same_level(into: dict[str, Any], values: Mapping[str, Any], source: str,
-                        owners: dict[KeyPath, str], path: KeyPath) -> None:
+def _combine_same_level(
+    into: dict[str, Any], values: Mapping[str, Any], source: str, owners: dict[KeyPath, str], path: KeyPath
+) -> None:
     for key, value in values.items():
         here = (*path, key)
         if key not in into:
@@ -130,11 +149,18 @@ def _combine_same_level(into: dict[str, Any], values: Mapping[str, Any], source:
             raise OverlayConflictError(
                 f"{source} and {other} both set {dotted(here)} at the same precedence "
                 f"({current!r} vs {value!r}); remove one, or give one file a higher 'precedence'",
-                source=source, key_path=dotted(here))
+                source=source,
+                key_path=dotted(here),
+            )
 
 
-def _apply(onto: dict[str, Any], values: Mapping[str, Any], owners: dict[KeyPath, str],
-           origin: dict[KeyPath, str], path: KeyPath) -> None:
+def _apply(
+    onto: dict[str, Any],
+    values: Mapping[str, Any],
+    owners: dict[KeyPath, str],
+    origin: dict[KeyPath, str],
+    path: KeyPath,
+) -> None:
     for key, value in values.items():
         here = (*path, key)
         current = onto.get(key)
@@ -146,7 +172,10 @@ def _apply(onto: dict[str, Any], values: Mapping[str, Any], owners: dict[KeyPath
             have, got = type(current).__name__, type(value).__name__
             raise OverlayConflictError(
                 f"{source}: {dotted(here)} is a {have} in the layers below but this overlay sets a {got}; "
-                f"use the same shape (see docs/infrastructure-blueprints.md)", source=source, key_path=dotted(here))
+                f"use the same shape (see docs/infrastructure-blueprints.md)",
+                source=source,
+                key_path=dotted(here),
+            )
         onto[key] = _copy(value)
         _own(origin, here, value, source)
 

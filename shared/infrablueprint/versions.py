@@ -119,8 +119,10 @@ class DirectoryVersionStore:
         info = version.info
         target = self._base(info.service, info.environment) / "versions" / info.label
         if target.exists() or info.number in self._dirs(info.service, info.environment):
-            raise VersionError(f"version {info.number} of {info.service}/{info.environment} already exists; "
-                               "versions are immutable")
+            raise VersionError(
+                f"version {info.number} of {info.service}/{info.environment} already exists; "
+                "versions are immutable"
+            )
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".incoming-"))
         try:
@@ -129,8 +131,9 @@ class DirectoryVersionStore:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(data)
                 path.chmod(0o444)
-            (staging / "meta.json").write_text(json.dumps(asdict(info), indent=2, sort_keys=True) + "\n",
-                                               encoding="utf-8")
+            (staging / "meta.json").write_text(
+                json.dumps(asdict(info), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+            )
             (staging / "meta.json").chmod(0o444)
             staging.rename(target)
         except BaseException:
@@ -141,12 +144,17 @@ class DirectoryVersionStore:
         folder = self._dirs(service, environment).get(number)
         if folder is None:
             known = ", ".join(map(str, self.numbers(service, environment))) or "none"
-            raise VersionError(f"{service}/{environment} has no version {number} (versions: {known}); "
-                               f"list them with `factory infra versions {service} --env {environment}`")
+            raise VersionError(
+                f"{service}/{environment} has no version {number} (versions: {known}); "
+                f"list them with `factory infra versions {service} --env {environment}`"
+            )
         info = VersionInfo(**json.loads((folder / "meta.json").read_text(encoding="utf-8")))
         files_dir = folder / "files"
-        files = {p.relative_to(files_dir).as_posix(): p.read_bytes()
-                 for p in sorted(files_dir.rglob("*")) if p.is_file()}
+        files = {
+            p.relative_to(files_dir).as_posix(): p.read_bytes()
+            for p in sorted(files_dir.rglob("*"))
+            if p.is_file()
+        }
         return StoredVersion(info=info, files=files)
 
     def current_number(self, service: str, environment: str) -> int | None:
@@ -184,45 +192,90 @@ def current(store: VersionStore, service: str, environment: str) -> StoredVersio
     return None if number is None else store.load(service, environment, number)
 
 
-def record(store: VersionStore, package: InfraPackage, *, actor: str = "infrastructure-engineer",
-           clock: Clock | None = None) -> SaveResult:
+def record(
+    store: VersionStore,
+    package: InfraPackage,
+    *,
+    actor: str = "infrastructure-engineer",
+    clock: Clock | None = None,
+) -> SaveResult:
     """Store ``package`` as a new current version, unless its content equals the current one."""
     now = (clock or SystemClock()).now().isoformat()
     existing = current(store, package.service, package.environment)
     if existing is not None and existing.info.content_hash == package.content_hash:
         return SaveResult(version=existing.info, created=False)
     number = max(store.numbers(package.service, package.environment), default=0) + 1
-    info = VersionInfo(service=package.service, environment=package.environment, number=number,
-                       content_hash=package.content_hash, blueprint_version=package.blueprint_version,
-                       trace_id=package.trace_id, created_at=now, actor=actor,
-                       findings=[f.to_payload() for f in package.findings])
+    info = VersionInfo(
+        service=package.service,
+        environment=package.environment,
+        number=number,
+        content_hash=package.content_hash,
+        blueprint_version=package.blueprint_version,
+        trace_id=package.trace_id,
+        created_at=now,
+        actor=actor,
+        findings=[f.to_payload() for f in package.findings],
+    )
     store.write_version(StoredVersion(info=info, files=dict(package.files)))
     store.set_current(package.service, package.environment, number)
-    store.append_audit(package.service, package.environment, {
-        "action": "create", "version": number, "contentHash": package.content_hash,
-        "blueprintVersion": package.blueprint_version, "traceId": package.trace_id, "actor": actor, "at": now})
+    store.append_audit(
+        package.service,
+        package.environment,
+        {
+            "action": "create",
+            "version": number,
+            "contentHash": package.content_hash,
+            "blueprintVersion": package.blueprint_version,
+            "traceId": package.trace_id,
+            "actor": actor,
+            "at": now,
+        },
+    )
     return SaveResult(version=info, created=True)
 
 
-def rollback(store: VersionStore, service: str, environment: str, to_version: int, *, actor: str,
-             reason: str | None = None, clock: Clock | None = None) -> Emit:
+def rollback(
+    store: VersionStore,
+    service: str,
+    environment: str,
+    to_version: int,
+    *,
+    actor: str,
+    reason: str | None = None,
+    clock: Clock | None = None,
+) -> Emit:
     """Make an earlier version current again; returns the event to emit (the caller publishes it)."""
     from_version = store.current_number(service, environment)
     if from_version is None:
-        raise VersionError(f"{service}/{environment} has no versions yet; generate one with "
-                           "`factory infra blueprint`")
+        raise VersionError(
+            f"{service}/{environment} has no versions yet; generate one with `factory infra blueprint`"
+        )
     target = store.load(service, environment, to_version)  # raises VersionError when missing
     if to_version == from_version:
-        raise VersionError(f"version {to_version} is already current for {service}/{environment}; "
-                           "pick another version from `factory infra versions`")
+        raise VersionError(
+            f"version {to_version} is already current for {service}/{environment}; "
+            "pick another version from `factory infra versions`"
+        )
     store.set_current(service, environment, to_version)
-    data: dict[str, Any] = {"service": service, "environment": environment, "fromVersion": from_version,
-                            "toVersion": to_version, "actor": actor}
+    data: dict[str, Any] = {
+        "service": service,
+        "environment": environment,
+        "fromVersion": from_version,
+        "toVersion": to_version,
+        "actor": actor,
+    }
     if reason:
         data["reason"] = reason
-    store.append_audit(service, environment, {
-        "action": "rollback", **data, "contentHash": target.info.content_hash,
-        "at": (clock or SystemClock()).now().isoformat()})
+    store.append_audit(
+        service,
+        environment,
+        {
+            "action": "rollback",
+            **data,
+            "contentHash": target.info.content_hash,
+            "at": (clock or SystemClock()).now().isoformat(),
+        },
+    )
     return Emit(type=ROLLED_BACK_EVENT, data=data)
 
 
@@ -240,8 +293,14 @@ def _canonical(files: dict[str, bytes], stamp: Stamp) -> dict[str, str]:
     return {path: unstamp_text(data.decode("utf-8"), stamp) for path, data in files.items()}
 
 
-def diff_files(a: dict[str, bytes], a_stamp: Stamp, b: dict[str, bytes], b_stamp: Stamp,
-               a_label: str = "a", b_label: str = "b") -> list[ResourceChange]:
+def diff_files(
+    a: dict[str, bytes],
+    a_stamp: Stamp,
+    b: dict[str, bytes],
+    b_stamp: Stamp,
+    a_label: str = "a",
+    b_label: str = "b",
+) -> list[ResourceChange]:
     """Per file (one Kubernetes resource per file): added / removed / changed with a unified diff.
 
     Stamps are neutralised first, so only real content changes show up."""
@@ -252,9 +311,14 @@ def diff_files(a: dict[str, bytes], a_stamp: Stamp, b: dict[str, bytes], b_stamp
         if before == after:
             continue
         status = "added" if before is None else "removed" if after is None else "changed"
-        text = "".join(difflib.unified_diff((before or "").splitlines(keepends=True),
-                                            (after or "").splitlines(keepends=True),
-                                            fromfile=f"{a_label}/{path}", tofile=f"{b_label}/{path}"))
+        text = "".join(
+            difflib.unified_diff(
+                (before or "").splitlines(keepends=True),
+                (after or "").splitlines(keepends=True),
+                fromfile=f"{a_label}/{path}",
+                tofile=f"{b_label}/{path}",
+            )
+        )
         changes.append(ResourceChange(resource=path, status=status, diff=text))
     return changes
 
@@ -267,8 +331,12 @@ def load_package_dir(folder: Path) -> tuple[dict[str, bytes], Stamp]:
     """A rendered package folder (as ``factory infra blueprint --out`` writes it) and its stamp."""
     model = folder / MODEL_FILE
     if not model.is_file():
-        raise VersionError(f"{folder} is not an infrastructure package (no {MODEL_FILE}); pass the folder "
-                           "`factory infra blueprint --out` wrote, or SERVICE/ENV/N from the version store")
+        raise VersionError(
+            f"{folder} is not an infrastructure package (no {MODEL_FILE}); pass the folder "
+            "`factory infra blueprint --out` wrote, or SERVICE/ENV/N from the version store"
+        )
     trace = json.loads(model.read_text(encoding="utf-8"))["trace"]
-    files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    files = {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
     return files, make_stamp(trace["traceId"], trace["contentHash"])

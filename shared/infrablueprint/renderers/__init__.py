@@ -24,18 +24,27 @@ class Stamp:
     short_hash: str
 
     def header(self) -> list[str]:
-        return [f"generated-by: {GENERATOR} (do not edit by hand; regenerate)",
-                f"traceId: {self.trace_id}",
-                f"blueprintVersion: {self.blueprint_version}",
-                f"contentHash: {self.content_hash}"]
+        return [
+            f"generated-by: {GENERATOR} (do not edit by hand; regenerate)",
+            f"traceId: {self.trace_id}",
+            f"blueprintVersion: {self.blueprint_version}",
+            f"contentHash: {self.content_hash}",
+        ]
 
     def as_dict(self) -> dict[str, str]:
-        return {"traceId": self.trace_id, "blueprintVersion": self.blueprint_version,
-                "contentHash": self.content_hash}
+        return {
+            "traceId": self.trace_id,
+            "blueprintVersion": self.blueprint_version,
+            "contentHash": self.content_hash,
+        }
 
 
-PLACEHOLDER_STAMP = Stamp("@@FACTORY_TRACE_ID@@", "@@FACTORY_BLUEPRINT_VERSION@@",
-                          "@@FACTORY_CONTENT_HASH@@", "@@FACTORY_SHORT_HASH@@")
+PLACEHOLDER_STAMP = Stamp(
+    "@@FACTORY_TRACE_ID@@",
+    "@@FACTORY_BLUEPRINT_VERSION@@",
+    "@@FACTORY_CONTENT_HASH@@",
+    "@@FACTORY_SHORT_HASH@@",
+)
 
 
 def stamp_text(text: str, stamp: Stamp) -> str:
@@ -63,6 +72,13 @@ class _Dumper(yaml.SafeDumper):
 
 def yaml_text(documents: Iterable[Mapping[str, Any]], header: Iterable[str]) -> str:
     head = "".join(f"# {line}\n" for line in header)
-    body = yaml.dump_all([dict(d) for d in documents], Dumper=_Dumper, sort_keys=True,
-                         default_flow_style=False, width=120, allow_unicode=True, explicit_start=True)
+    body = yaml.dump_all(
+        [dict(d) for d in documents],
+        Dumper=_Dumper,
+        sort_keys=True,
+        default_flow_style=False,
+        width=120,
+        allow_unicode=True,
+        explicit_start=True,
+    )
     return head + body

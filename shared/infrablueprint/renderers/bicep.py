@@ -83,8 +83,9 @@ def value(v: Any, indent: int = 0) -> str:
     raise TypeError(f"cannot render {type(v).__name__} as Bicep")
 
 
-def _resource(symbol: str, api: str, body: dict[str, Any], *, condition: str | None = None,
-              parent: str | None = None) -> str:
+def _resource(
+    symbol: str, api: str, body: dict[str, Any], *, condition: str | None = None, parent: str | None = None
+) -> str:
     if parent:
         body = {"parent": Expr(parent), **body}
     lead = f"resource {symbol} '{api}' = " + (f"if ({condition}) " if condition else "")
@@ -120,14 +121,22 @@ def _cpu(quantity: str | None) -> str:
 def _probes(bp: InfrastructureBlueprint) -> list[dict[str, Any]]:
     out = []
     probes = bp.resilience.probes
-    for kind, probe in (("Liveness", probes.liveness), ("Readiness", probes.readiness),
-                        ("Startup", probes.startup)):
+    for kind, probe in (
+        ("Liveness", probes.liveness),
+        ("Readiness", probes.readiness),
+        ("Startup", probes.startup),
+    ):
         if isinstance(probe, Probe):
-            out.append({"type": kind, "httpGet": {"path": probe.path, "port": bp.ingress.target_port},
-                        "initialDelaySeconds": min(probe.initial_delay_seconds, 60),
-                        "periodSeconds": min(probe.period_seconds, 240),
-                        "timeoutSeconds": min(probe.timeout_seconds, 240),
-                        "failureThreshold": min(probe.failure_threshold, 10)})
+            out.append(
+                {
+                    "type": kind,
+                    "httpGet": {"path": probe.path, "port": bp.ingress.target_port},
+                    "initialDelaySeconds": min(probe.initial_delay_seconds, 60),
+                    "periodSeconds": min(probe.period_seconds, 240),
+                    "timeoutSeconds": min(probe.timeout_seconds, 240),
+                    "failureThreshold": min(probe.failure_threshold, 10),
+                }
+            )
     return out
 
 
@@ -207,77 +216,181 @@ output name string = app.name
 """
 
 
-def _storage_block(bp: InfrastructureBlueprint, item: StorageResource, tags: Expr) -> tuple[str, dict[str, Any]]:
+def _storage_block(
+    bp: InfrastructureBlueprint, item: StorageResource, tags: Expr
+) -> tuple[str, dict[str, Any]]:
     """Resources for one data service and the env vars the app needs to reach it."""
     env_key = item.name.upper().replace("-", "_")
     local_auth_off = not bp.security.allow_access_keys
     name = f"{slug(item.name)}-{bp.environment}"
     symbol = re.sub(r"[^A-Za-z0-9]", "", item.name.title())
     if item.kind == "cosmos":
-        account = _resource(symbol, API["cosmos"], {
-            "name": _short(name, 44), "location": Expr("location"), "tags": tags, "kind": "GlobalDocumentDB",
-            "properties": {
-                "databaseAccountOfferType": "Standard", "disableLocalAuth": local_auth_off,
-                "minimalTlsVersion": "Tls12", "publicNetworkAccess": "Enabled",
-                "consistencyPolicy": {"defaultConsistencyLevel": "Session"},
-                "locations": [{"locationName": region, "failoverPriority": i,
-                               "isZoneRedundant": item.redundancy == "ZRS"}
-                              for i, region in enumerate(bp.tenancy.regions)]}})
-        db = _resource(f"{symbol}Db", API["cosmosDb"], {
-            "name": bp.package, "properties": {"resource": {"id": bp.package},
-                                               "options": {"throughput": 400}}}, parent=symbol)
+        account = _resource(
+            symbol,
+            API["cosmos"],
+            {
+                "name": _short(name, 44),
+                "location": Expr("location"),
+                "tags": tags,
+                "kind": "GlobalDocumentDB",
+                "properties": {
+                    "databaseAccountOfferType": "Standard",
+                    "disableLocalAuth": local_auth_off,
+                    "minimalTlsVersion": "Tls12",
+                    "publicNetworkAccess": "Enabled",
+                    "consistencyPolicy": {"defaultConsistencyLevel": "Session"},
+                    "locations": [
+                        {
+                            "locationName": region,
+                            "failoverPriority": i,
+                            "isZoneRedundant": item.redundancy == "ZRS",
+                        }
+                        for i, region in enumerate(bp.tenancy.regions)
+                    ],
+                },
+            },
+        )
+        db = _resource(
+            f"{symbol}Db",
+            API["cosmosDb"],
+            {
+                "name": bp.package,
+                "properties": {"resource": {"id": bp.package}, "options": {"throughput": 400}},
+            },
+            parent=symbol,
+        )
         containers = "".join(
-            _resource(f"{symbol}{re.sub('[^A-Za-z0-9]', '', c.title())}", API["cosmosContainer"], {
-                "name": c, "properties": {"resource": {"id": c, "partitionKey": {
-                    "paths": [item.partition_key or "/id"], "kind": "Hash"}}}}, parent=f"{symbol}Db") + "\n"
-            for c in item.containers)
-        role = _resource(f"{symbol}DataRole", API["cosmosRole"], {
-            "name": Expr(f"guid({symbol}.id, identity.id, '{COSMOS_DATA_CONTRIBUTOR}')"),
-            "properties": {"principalId": Expr("identity.properties.principalId"), "scope": Expr(f"{symbol}.id"),
-                           "roleDefinitionId": Expr(f"'${{{symbol}.id}}/sqlRoleDefinitions/{COSMOS_DATA_CONTRIBUTOR}'")}},
-            parent=symbol)
+            _resource(
+                f"{symbol}{re.sub('[^A-Za-z0-9]', '', c.title())}",
+                API["cosmosContainer"],
+                {
+                    "name": c,
+                    "properties": {
+                        "resource": {
+                            "id": c,
+                            "partitionKey": {"paths": [item.partition_key or "/id"], "kind": "Hash"},
+                        }
+                    },
+                },
+                parent=f"{symbol}Db",
+            )
+            + "\n"
+            for c in item.containers
+        )
+        role = _resource(
+            f"{symbol}DataRole",
+            API["cosmosRole"],
+            {
+                "name": Expr(f"guid({symbol}.id, identity.id, '{COSMOS_DATA_CONTRIBUTOR}')"),
+                "properties": {
+                    "principalId": Expr("identity.properties.principalId"),
+                    "scope": Expr(f"{symbol}.id"),
+                    "roleDefinitionId": Expr(
+                        f"'${{{symbol}.id}}/sqlRoleDefinitions/{COSMOS_DATA_CONTRIBUTOR}'"
+                    ),
+                },
+            },
+            parent=symbol,
+        )
         return "\n".join([account, db, containers + role]), {
-            f"{env_key}_ENDPOINT": Expr(f"{symbol}.properties.documentEndpoint")}
+            f"{env_key}_ENDPOINT": Expr(f"{symbol}.properties.documentEndpoint")
+        }
     if item.kind == "blob":
-        account = _resource(symbol, API["storage"], {
-            "name": _alnum(name, 24), "location": Expr("location"), "tags": tags, "kind": "StorageV2",
-            "sku": {"name": f"Standard_{item.redundancy}"},
-            "properties": {"allowBlobPublicAccess": False, "allowSharedKeyAccess": not local_auth_off,
-                           "minimumTlsVersion": "TLS1_2", "supportsHttpsTrafficOnly": True}})
+        account = _resource(
+            symbol,
+            API["storage"],
+            {
+                "name": _alnum(name, 24),
+                "location": Expr("location"),
+                "tags": tags,
+                "kind": "StorageV2",
+                "sku": {"name": f"Standard_{item.redundancy}"},
+                "properties": {
+                    "allowBlobPublicAccess": False,
+                    "allowSharedKeyAccess": not local_auth_off,
+                    "minimumTlsVersion": "TLS1_2",
+                    "supportsHttpsTrafficOnly": True,
+                },
+            },
+        )
         service = _resource(f"{symbol}Blobs", API["blobService"], {"name": "default"}, parent=symbol)
         containers = "".join(
-            "\n" + _resource(f"{symbol}{re.sub('[^A-Za-z0-9]', '', c.title())}", API["blobContainer"],
-                             {"name": c, "properties": {"publicAccess": "None"}}, parent=f"{symbol}Blobs")
-            for c in item.containers)
-        role = _resource(f"{symbol}DataRole", API["roleAssignment"], {
-            "name": Expr(f"guid({symbol}.id, identity.id, '{ROLE_BLOB_DATA_CONTRIBUTOR}')"),
-            "scope": Expr(symbol),
-            "properties": {"principalId": Expr("identity.properties.principalId"), "principalType": "ServicePrincipal",
-                           "roleDefinitionId": Expr("subscriptionResourceId('Microsoft.Authorization/roleDefinitions', "
-                                                    f"'{ROLE_BLOB_DATA_CONTRIBUTOR}')")}})
+            "\n"
+            + _resource(
+                f"{symbol}{re.sub('[^A-Za-z0-9]', '', c.title())}",
+                API["blobContainer"],
+                {"name": c, "properties": {"publicAccess": "None"}},
+                parent=f"{symbol}Blobs",
+            )
+            for c in item.containers
+        )
+        role = _resource(
+            f"{symbol}DataRole",
+            API["roleAssignment"],
+            {
+                "name": Expr(f"guid({symbol}.id, identity.id, '{ROLE_BLOB_DATA_CONTRIBUTOR}')"),
+                "scope": Expr(symbol),
+                "properties": {
+                    "principalId": Expr("identity.properties.principalId"),
+                    "principalType": "ServicePrincipal",
+                    "roleDefinitionId": Expr(
+                        "subscriptionResourceId('Microsoft.Authorization/roleDefinitions', "
+                        f"'{ROLE_BLOB_DATA_CONTRIBUTOR}')"
+                    ),
+                },
+            },
+        )
         return "\n".join([account, service + containers, role]), {
-            f"{env_key}_ENDPOINT": Expr(f"{symbol}.properties.primaryEndpoints.blob")}
-    server = _resource(symbol, API["sqlServer"], {
-        "name": _short(name, 63), "location": Expr("location"), "tags": tags,
-        "properties": {"minimalTlsVersion": "1.2", "publicNetworkAccess": "Enabled",
-                       "administrators": {"administratorType": "ActiveDirectory",
-                                          "azureADOnlyAuthentication": local_auth_off,
-                                          "login": Expr("identity.name"), "principalType": "Application",
-                                          "sid": Expr("identity.properties.principalId"),
-                                          "tenantId": Expr("subscription().tenantId")}}})
-    database = _resource(f"{symbol}Db", API["sqlDb"], {
-        "name": bp.package, "location": Expr("location"), "tags": tags,
-        "sku": {"name": "GP_S_Gen5_1", "tier": "GeneralPurpose"},
-        "properties": {"maxSizeBytes": item.size_gb * 1024 ** 3, "zoneRedundant": item.redundancy == "ZRS"}},
-        parent=symbol)
+            f"{env_key}_ENDPOINT": Expr(f"{symbol}.properties.primaryEndpoints.blob")
+        }
+    server = _resource(
+        symbol,
+        API["sqlServer"],
+        {
+            "name": _short(name, 63),
+            "location": Expr("location"),
+            "tags": tags,
+            "properties": {
+                "minimalTlsVersion": "1.2",
+                "publicNetworkAccess": "Enabled",
+                "administrators": {
+                    "administratorType": "ActiveDirectory",
+                    "azureADOnlyAuthentication": local_auth_off,
+                    "login": Expr("identity.name"),
+                    "principalType": "Application",
+                    "sid": Expr("identity.properties.principalId"),
+                    "tenantId": Expr("subscription().tenantId"),
+                },
+            },
+        },
+    )
+    database = _resource(
+        f"{symbol}Db",
+        API["sqlDb"],
+        {
+            "name": bp.package,
+            "location": Expr("location"),
+            "tags": tags,
+            "sku": {"name": "GP_S_Gen5_1", "tier": "GeneralPurpose"},
+            "properties": {"maxSizeBytes": item.size_gb * 1024**3, "zoneRedundant": item.redundancy == "ZRS"},
+        },
+        parent=symbol,
+    )
     return "\n".join([server, database]), {
-        f"{env_key}_SERVER": Expr(f"{symbol}.properties.fullyQualifiedDomainName")}
+        f"{env_key}_SERVER": Expr(f"{symbol}.properties.fullyQualifiedDomainName")
+    }
 
 
 def main_bicep(bp: InfrastructureBlueprint, stamp: Stamp) -> str:
     base = f"{bp.service}-{bp.environment}"
-    tags_value = {**stamp.as_dict(), "environment": bp.environment, "managedBy": "software-factory",
-                  "product": bp.product, "runtimeProfile": bp.runtime_profile, "service": bp.service}
+    tags_value = {
+        **stamp.as_dict(),
+        "environment": bp.environment,
+        "managedBy": "software-factory",
+        "product": bp.product,
+        "runtimeProfile": bp.runtime_profile,
+        "service": bp.service,
+    }
     tags = Expr("tags")
     blocks: list[str] = []
     endpoint_env: dict[str, Any] = {}
@@ -292,25 +405,53 @@ def main_bicep(bp: InfrastructureBlueprint, stamp: Stamp) -> str:
         plain_env["AZURE_CLIENT_ID"] = Expr("identity.properties.clientId")
     env_list: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in sorted(plain_env.items())]
     env_list += [{"name": k, "secretRef": _secret_name(k)} for k in sorted(bp.secrets)]
-    secrets = [{"name": _secret_name(k), "keyVaultUrl": ref.uri, "identity": Expr("identity.id")}
-               for k, ref in sorted(bp.secrets.items())]
+    secrets = [
+        {"name": _secret_name(k), "keyVaultUrl": ref.uri, "identity": Expr("identity.id")}
+        for k, ref in sorted(bp.secrets.items())
+    ]
     scale = bp.resilience.autoscale
-    rules: list[dict[str, Any]] = [{"name": "cpu", "custom": {"type": "cpu", "metadata": {
-        "type": "Utilization", "value": str(scale.target_cpu_percent)}}}]
+    rules: list[dict[str, Any]] = [
+        {
+            "name": "cpu",
+            "custom": {
+                "type": "cpu",
+                "metadata": {"type": "Utilization", "value": str(scale.target_cpu_percent)},
+            },
+        }
+    ]
     if scale.target_concurrent_requests and bp.ingress.exposure != "none":
-        rules.insert(0, {"name": "http", "http": {"metadata": {
-            "concurrentRequests": str(scale.target_concurrent_requests)}}})
+        rules.insert(
+            0,
+            {
+                "name": "http",
+                "http": {"metadata": {"concurrentRequests": str(scale.target_concurrent_requests)}},
+            },
+        )
 
     servicebus = ""
     if bp.messaging.broker == "servicebus":
         servicebus = (
-            _resource("bus", API["serviceBus"], {"name": Expr("serviceBusNamespace")}).replace(" = {", " existing = {", 1)
-            + "\n" + _resource("busSender", API["roleAssignment"], {
-                "name": Expr(f"guid(bus.id, identity.id, '{ROLE_SERVICEBUS_DATA_SENDER}')"), "scope": Expr("bus"),
-                "properties": {"principalId": Expr("identity.properties.principalId"),
-                               "principalType": "ServicePrincipal",
-                               "roleDefinitionId": Expr("subscriptionResourceId('Microsoft.Authorization/"
-                                                        f"roleDefinitions', '{ROLE_SERVICEBUS_DATA_SENDER}')")}}))
+            _resource("bus", API["serviceBus"], {"name": Expr("serviceBusNamespace")}).replace(
+                " = {", " existing = {", 1
+            )
+            + "\n"
+            + _resource(
+                "busSender",
+                API["roleAssignment"],
+                {
+                    "name": Expr(f"guid(bus.id, identity.id, '{ROLE_SERVICEBUS_DATA_SENDER}')"),
+                    "scope": Expr("bus"),
+                    "properties": {
+                        "principalId": Expr("identity.properties.principalId"),
+                        "principalType": "ServicePrincipal",
+                        "roleDefinitionId": Expr(
+                            "subscriptionResourceId('Microsoft.Authorization/"
+                            f"roleDefinitions', '{ROLE_SERVICEBUS_DATA_SENDER}')"
+                        ),
+                    },
+                },
+            )
+        )
         plain_env.setdefault("SERVICEBUS_NAMESPACE", Expr("'${serviceBusNamespace}.servicebus.windows.net'"))
         env_list = [e for e in env_list if e["name"] != "SERVICEBUS_NAMESPACE"]
         env_list.append({"name": "SERVICEBUS_NAMESPACE", "value": plain_env["SERVICEBUS_NAMESPACE"]})
@@ -323,15 +464,26 @@ def main_bicep(bp: InfrastructureBlueprint, stamp: Stamp) -> str:
         f"param image string = {_string(bp.image.reference)}",
     ]
     if bp.messaging.broker == "servicebus":
-        params += ["@description('Existing Service Bus namespace that holds the topic')",
-                   f"param serviceBusNamespace string = {_string('sb-' + slug(bp.product) + '-' + bp.environment)}"]
+        params += [
+            "@description('Existing Service Bus namespace that holds the topic')",
+            f"param serviceBusNamespace string = {_string('sb-' + slug(bp.product) + '-' + bp.environment)}",
+        ]
     module_params = {
-        "name": _short(f"ca-{base}", 32), "location": Expr("location"), "tags": tags,
-        "environmentId": Expr("appEnvironment.id"), "identityId": Expr("identity.id"), "image": Expr("image"),
-        "env": env_list, "secrets": secrets,
-        "ingressEnabled": bp.ingress.exposure != "none", "external": bp.ingress.exposure == "public",
-        "allowInsecure": not bp.ingress.https_only, "targetPort": bp.ingress.target_port,
-        "minReplicas": scale.min_replicas, "maxReplicas": scale.max_replicas, "scaleRules": rules,
+        "name": _short(f"ca-{base}", 32),
+        "location": Expr("location"),
+        "tags": tags,
+        "environmentId": Expr("appEnvironment.id"),
+        "identityId": Expr("identity.id"),
+        "image": Expr("image"),
+        "env": env_list,
+        "secrets": secrets,
+        "ingressEnabled": bp.ingress.exposure != "none",
+        "external": bp.ingress.exposure == "public",
+        "allowInsecure": not bp.ingress.https_only,
+        "targetPort": bp.ingress.target_port,
+        "minReplicas": scale.min_replicas,
+        "maxReplicas": scale.max_replicas,
+        "scaleRules": rules,
         "cpu": _cpu(bp.resources.cpu_limit or bp.resources.cpu_request),
         "memory": _memory_gi(bp.resources.memory_limit or bp.resources.memory_request),
         "probes": _probes(bp),
@@ -340,21 +492,55 @@ def main_bicep(bp: InfrastructureBlueprint, stamp: Stamp) -> str:
         _header(stamp) + "targetScope = 'resourceGroup'\n",
         "\n".join(params) + "\n",
         f"var tags = {value(tags_value)}\n",
-        _resource("identity", API["identity"], {"name": f"id-{base}", "location": Expr("location"), "tags": tags}),
-        _resource("logs", API["logs"], {"name": f"log-{base}", "location": Expr("location"), "tags": tags,
-                                         "properties": {"retentionInDays": 90 if bp.environment == "prod" else 30,
-                                                        "sku": {"name": "PerGB2018"}}}),
-        _resource("insights", API["insights"], {"name": f"appi-{base}", "location": Expr("location"), "tags": tags,
-                                                 "kind": "web", "properties": {
-                                                     "Application_Type": "web", "DisableLocalAuth": False,
-                                                     "WorkspaceResourceId": Expr("logs.id")}}),
-        _resource("appEnvironment", API["environment"], {
-            "name": f"cae-{base}", "location": Expr("location"), "tags": tags,
-            "properties": {"appLogsConfiguration": {"destination": "azure-monitor"},
-                           "zoneRedundant": bp.environment == "prod"}}),
+        _resource(
+            "identity", API["identity"], {"name": f"id-{base}", "location": Expr("location"), "tags": tags}
+        ),
+        _resource(
+            "logs",
+            API["logs"],
+            {
+                "name": f"log-{base}",
+                "location": Expr("location"),
+                "tags": tags,
+                "properties": {
+                    "retentionInDays": 90 if bp.environment == "prod" else 30,
+                    "sku": {"name": "PerGB2018"},
+                },
+            },
+        ),
+        _resource(
+            "insights",
+            API["insights"],
+            {
+                "name": f"appi-{base}",
+                "location": Expr("location"),
+                "tags": tags,
+                "kind": "web",
+                "properties": {
+                    "Application_Type": "web",
+                    "DisableLocalAuth": False,
+                    "WorkspaceResourceId": Expr("logs.id"),
+                },
+            },
+        ),
+        _resource(
+            "appEnvironment",
+            API["environment"],
+            {
+                "name": f"cae-{base}",
+                "location": Expr("location"),
+                "tags": tags,
+                "properties": {
+                    "appLogsConfiguration": {"destination": "azure-monitor"},
+                    "zoneRedundant": bp.environment == "prod",
+                },
+            },
+        ),
         *blocks,
         *([servicebus] if servicebus else []),
-        f"module app 'modules/container-app.bicep' = {value({'name': f'app-{base}', 'params': module_params})}\n",
+        "module app 'modules/container-app.bicep' = "
+        + value({"name": f"app-{base}", "params": module_params})
+        + "\n",
         "output identityClientId string = identity.properties.clientId\n"
         "output appFqdn string = app.outputs.fqdn\n",
     ]
@@ -362,5 +548,7 @@ def main_bicep(bp: InfrastructureBlueprint, stamp: Stamp) -> str:
 
 
 def render(bp: InfrastructureBlueprint, stamp: Stamp) -> dict[str, str]:
-    return {"bicep/main.bicep": main_bicep(bp, stamp),
-            "bicep/modules/container-app.bicep": _header(stamp) + MODULE.replace("{app}", API["app"])}
+    return {
+        "bicep/main.bicep": main_bicep(bp, stamp),
+        "bicep/modules/container-app.bicep": _header(stamp) + MODULE.replace("{app}", API["app"]),
+    }

@@ -45,22 +45,36 @@ def labels(bp: InfrastructureBlueprint, stamp: Stamp) -> dict[str, str]:
 
 
 def annotations(stamp: Stamp) -> dict[str, str]:
-    return {"factory.ai/blueprint-version": stamp.blueprint_version,
-            "factory.ai/content-hash": stamp.content_hash,
-            "factory.ai/generated-by": GENERATOR,
-            "factory.ai/trace-id": stamp.trace_id}
+    return {
+        "factory.ai/blueprint-version": stamp.blueprint_version,
+        "factory.ai/content-hash": stamp.content_hash,
+        "factory.ai/generated-by": GENERATOR,
+        "factory.ai/trace-id": stamp.trace_id,
+    }
 
 
-def _metadata(bp: InfrastructureBlueprint, stamp: Stamp, name: str | None = None,
-              extra_annotations: dict[str, str] | None = None) -> dict[str, Any]:
-    return {"name": name or bp.service, "namespace": namespace(bp), "labels": labels(bp, stamp),
-            "annotations": {**annotations(stamp), **(extra_annotations or {})}}
+def _metadata(
+    bp: InfrastructureBlueprint,
+    stamp: Stamp,
+    name: str | None = None,
+    extra_annotations: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    return {
+        "name": name or bp.service,
+        "namespace": namespace(bp),
+        "labels": labels(bp, stamp),
+        "annotations": {**annotations(stamp), **(extra_annotations or {})},
+    }
 
 
 def _probe(probe: Probe) -> dict[str, Any]:
-    return {"httpGet": {"path": probe.path, "port": "http"}, "initialDelaySeconds": probe.initial_delay_seconds,
-            "periodSeconds": probe.period_seconds, "timeoutSeconds": probe.timeout_seconds,
-            "failureThreshold": probe.failure_threshold}
+    return {
+        "httpGet": {"path": probe.path, "port": "http"},
+        "initialDelaySeconds": probe.initial_delay_seconds,
+        "periodSeconds": probe.period_seconds,
+        "timeoutSeconds": probe.timeout_seconds,
+        "failureThreshold": probe.failure_threshold,
+    }
 
 
 def _resources(bp: InfrastructureBlueprint) -> dict[str, Any]:
@@ -84,17 +98,25 @@ def _container(bp: InfrastructureBlueprint) -> dict[str, Any]:
         "ports": [{"name": "http", "containerPort": bp.ingress.target_port, "protocol": "TCP"}],
         "envFrom": [{"configMapRef": {"name": f"{bp.service}-config"}}],
         "resources": _resources(bp),
-        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                            "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
     if bp.secrets:
-        container["env"] = [{"name": name, "valueFrom": {"secretKeyRef": {"name": secret_name(bp),
-                                                                          "key": ref.secret}}}
-                            for name, ref in sorted(bp.secrets.items())]
+        container["env"] = [
+            {"name": name, "valueFrom": {"secretKeyRef": {"name": secret_name(bp), "key": ref.secret}}}
+            for name, ref in sorted(bp.secrets.items())
+        ]
         container["volumeMounts"].append({"name": "keyvault", "mountPath": "/mnt/secrets", "readOnly": True})
-    for kind, probe in (("livenessProbe", probes.liveness), ("readinessProbe", probes.readiness),
-                        ("startupProbe", probes.startup)):
+    for kind, probe in (
+        ("livenessProbe", probes.liveness),
+        ("readinessProbe", probes.readiness),
+        ("startupProbe", probes.startup),
+    ):
         if probe is not None:
             container[kind] = _probe(probe)
     return container
@@ -106,8 +128,16 @@ def deployment(bp: InfrastructureBlueprint, stamp: Stamp) -> dict[str, Any]:
         pod_labels["azure.workload.identity/use"] = "true"
     volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
     if bp.secrets:
-        volumes.append({"name": "keyvault", "csi": {"driver": "secrets-store.csi.k8s.io", "readOnly": True,
-                                                    "volumeAttributes": {"secretProviderClass": secret_name(bp)}}})
+        volumes.append(
+            {
+                "name": "keyvault",
+                "csi": {
+                    "driver": "secrets-store.csi.k8s.io",
+                    "readOnly": True,
+                    "volumeAttributes": {"secretProviderClass": secret_name(bp)},
+                },
+            }
+        )
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -123,11 +153,20 @@ def deployment(bp: InfrastructureBlueprint, stamp: Stamp) -> dict[str, Any]:
                     "serviceAccountName": bp.service,
                     "automountServiceAccountToken": bp.security.workload_identity.enabled,
                     "terminationGracePeriodSeconds": bp.resilience.termination_grace_period_seconds,
-                    "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "fsGroup": 10001,
-                                        "seccompProfile": {"type": "RuntimeDefault"}},
-                    "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
-                                                   "whenUnsatisfiable": "ScheduleAnyway",
-                                                   "labelSelector": {"matchLabels": selector(bp)}}],
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 10001,
+                        "fsGroup": 10001,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "topologySpreadConstraints": [
+                        {
+                            "maxSkew": 1,
+                            "topologyKey": "topology.kubernetes.io/zone",
+                            "whenUnsatisfiable": "ScheduleAnyway",
+                            "labelSelector": {"matchLabels": selector(bp)},
+                        }
+                    ],
                     "containers": [_container(bp)],
                     "volumes": volumes,
                 },
@@ -137,19 +176,39 @@ def deployment(bp: InfrastructureBlueprint, stamp: Stamp) -> dict[str, Any]:
 
 
 def service(bp: InfrastructureBlueprint, stamp: Stamp) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Service", "metadata": _metadata(bp, stamp),
-            "spec": {"type": "ClusterIP", "selector": selector(bp),
-                     "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(bp, stamp),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector(bp),
+            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
 
 
 def hpa(bp: InfrastructureBlueprint, stamp: Stamp) -> dict[str, Any]:
     scale = bp.resilience.autoscale
-    return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": _metadata(bp, stamp),
-            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": bp.service},
-                     "minReplicas": max(1, scale.min_replicas), "maxReplicas": scale.max_replicas,
-                     "metrics": [{"type": "Resource", "resource": {
-                         "name": "cpu", "target": {"type": "Utilization",
-                                                   "averageUtilization": scale.target_cpu_percent}}}]}}
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": _metadata(bp, stamp),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": bp.service},
+            "minReplicas": max(1, scale.min_replicas),
+            "maxReplicas": scale.max_replicas,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": scale.target_cpu_percent},
+                    },
+                }
+            ],
+        },
+    }
 
 
 def network_policy(bp: InfrastructureBlueprint, stamp: Stamp) -> dict[str, Any]:
@@ -159,11 +218,19 @@ def network_policy(bp: InfrastructureBlueprint, stamp: Stamp) -> dict[str, Any]:
         namespaces = list(bp.security.network_policy.allowed_namespaces)
         if bp.ingress.exposure == "public":
             namespaces.append(INGRESS_CONTROLLER_NAMESPACE)
-        sources += [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
-                    for ns in sorted(set(namespaces))]
-    rules = [{"from": sources, "ports": [{"port": bp.ingress.target_port, "protocol": "TCP"}]}] if sources else []
-    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": _metadata(bp, stamp),
-            "spec": {"podSelector": {"matchLabels": selector(bp)}, "policyTypes": ["Ingress"], "ingress": rules}}
+        sources += [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
+            for ns in sorted(set(namespaces))
+        ]
+    rules = (
+        [{"from": sources, "ports": [{"port": bp.ingress.target_port, "protocol": "TCP"}]}] if sources else []
+    )
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _metadata(bp, stamp),
+        "spec": {"podSelector": {"matchLabels": selector(bp)}, "policyTypes": ["Ingress"], "ingress": rules},
+    }
 
 
 def config_map(bp: InfrastructureBlueprint, stamp: Stamp) -> dict[str, Any]:
@@ -171,42 +238,73 @@ def config_map(bp: InfrastructureBlueprint, stamp: Stamp) -> dict[str, Any]:
     data["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://otel-collector.monitoring:4317"
     data["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio"
     data["OTEL_TRACES_SAMPLER_ARG"] = f"{bp.observability.sampling_ratio:g}"
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _metadata(bp, stamp, f"{bp.service}-config"),
-            "data": data}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _metadata(bp, stamp, f"{bp.service}-config"),
+        "data": data,
+    }
 
 
 def service_account(bp: InfrastructureBlueprint, stamp: Stamp) -> dict[str, Any]:
     extra = {}
     if bp.security.workload_identity.enabled and bp.security.workload_identity.client_id:
         extra["azure.workload.identity/client-id"] = bp.security.workload_identity.client_id
-    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _metadata(bp, stamp, extra_annotations=extra),
-            "automountServiceAccountToken": bp.security.workload_identity.enabled}
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": _metadata(bp, stamp, extra_annotations=extra),
+        "automountServiceAccountToken": bp.security.workload_identity.enabled,
+    }
 
 
 def namespace_resource(bp: InfrastructureBlueprint, stamp: Stamp) -> dict[str, Any]:
     level = bp.security.pod_security
     meta = _metadata(bp, stamp, namespace(bp))
     del meta["namespace"]
-    meta["labels"] = {**meta["labels"], "pod-security.kubernetes.io/enforce": level,
-                      "pod-security.kubernetes.io/audit": level, "pod-security.kubernetes.io/warn": level}
+    meta["labels"] = {
+        **meta["labels"],
+        "pod-security.kubernetes.io/enforce": level,
+        "pod-security.kubernetes.io/audit": level,
+        "pod-security.kubernetes.io/warn": level,
+    }
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
 
 
 def secret_provider_class(bp: InfrastructureBlueprint, stamp: Stamp) -> dict[str, Any]:
     vaults = sorted({ref.vault for ref in bp.secrets.values()})
-    objects = [{"objectName": ref.secret, "objectType": "secret", **({"objectVersion": ref.version}
-                                                                    if ref.version else {})}
-               for _, ref in sorted(bp.secrets.items())]
-    return {"apiVersion": "secrets-store.csi.x-k8s.io/v1", "kind": "SecretProviderClass",
-            "metadata": _metadata(bp, stamp, secret_name(bp)),
-            "spec": {"provider": "azure",
-                     "parameters": {"keyvaultName": vaults[0],
-                                    "clientID": bp.security.workload_identity.client_id or "",
-                                    "objects": _plain_yaml({"array": [_plain_yaml(o) for o in objects]}),
-                                    "tenantId": "", "usePodIdentity": "false"},
-                     "secretObjects": [{"secretName": secret_name(bp), "type": "Opaque",
-                                        "data": [{"objectName": ref.secret, "key": ref.secret}
-                                                 for _, ref in sorted(bp.secrets.items())]}]}}
+    objects = [
+        {
+            "objectName": ref.secret,
+            "objectType": "secret",
+            **({"objectVersion": ref.version} if ref.version else {}),
+        }
+        for _, ref in sorted(bp.secrets.items())
+    ]
+    return {
+        "apiVersion": "secrets-store.csi.x-k8s.io/v1",
+        "kind": "SecretProviderClass",
+        "metadata": _metadata(bp, stamp, secret_name(bp)),
+        "spec": {
+            "provider": "azure",
+            "parameters": {
+                "keyvaultName": vaults[0],
+                "clientID": bp.security.workload_identity.client_id or "",
+                "objects": _plain_yaml({"array": [_plain_yaml(o) for o in objects]}),
+                "tenantId": "",
+                "usePodIdentity": "false",
+            },
+            "secretObjects": [
+                {
+                    "secretName": secret_name(bp),
+                    "type": "Opaque",
+                    "data": [
+                        {"objectName": ref.secret, "key": ref.secret} for _, ref in sorted(bp.secrets.items())
+                    ],
+                }
+            ],
+        },
+    }
 
 
 def _plain_yaml(value: Any) -> str:

@@ -28,15 +28,20 @@ def config(bp: InfrastructureBlueprint, stamp: Stamp) -> dict[str, Any]:
     processors = ["memory_limiter", "resource", "batch"]
     pipelines: dict[str, Any] = {}
     if obs.tracing:
-        pipelines["traces"] = {"receivers": ["otlp"], "processors": ["memory_limiter", "probabilistic_sampler",
-                                                                     "resource", "batch"],
-                               "exporters": [exporter_name]}
+        pipelines["traces"] = {
+            "receivers": ["otlp"],
+            "processors": ["memory_limiter", "probabilistic_sampler", "resource", "batch"],
+            "exporters": [exporter_name],
+        }
     if obs.metrics:
         pipelines["metrics"] = {"receivers": ["otlp"], "processors": processors, "exporters": [exporter_name]}
     pipelines["logs"] = {"receivers": ["otlp"], "processors": processors, "exporters": [exporter_name]}
     return {
-        "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": "0.0.0.0:4317"},
-                                             "http": {"endpoint": "0.0.0.0:4318"}}}},
+        "receivers": {
+            "otlp": {
+                "protocols": {"grpc": {"endpoint": "0.0.0.0:4317"}, "http": {"endpoint": "0.0.0.0:4318"}}
+            }
+        },
         "processors": {
             "memory_limiter": {"check_interval": "1s", "limit_percentage": 80, "spike_limit_percentage": 20},
             "batch": {"send_batch_size": 512, "timeout": "5s"},
@@ -45,8 +50,11 @@ def config(bp: InfrastructureBlueprint, stamp: Stamp) -> dict[str, Any]:
         },
         "exporters": {exporter_name: exporter},
         "extensions": {"health_check": {"endpoint": "0.0.0.0:13133"}},
-        "service": {"extensions": ["health_check"], "pipelines": pipelines,
-                    "telemetry": {"logs": {"level": obs.log_level if obs.log_level != "warning" else "warn"}}},
+        "service": {
+            "extensions": ["health_check"],
+            "pipelines": pipelines,
+            "telemetry": {"logs": {"level": obs.log_level if obs.log_level != "warning" else "warn"}},
+        },
     }
 
 
