@@ -300,6 +300,9 @@ class CosmosStateStore:
             result = results[first_write + index]
             resource = result.get("resourceBody") or {}
             etag = result.get("eTag") or resource.get("_etag")
+            if etag is None:  # content response disabled on the client: read the new version's ETag
+                current = self.state.read_item(item=item_id("doc", write.id), partition_key=unit.partition)
+                etag = current["_etag"]
             written.append(Document(unit.partition, write.id, dict(write.body), etag))
         return written
 

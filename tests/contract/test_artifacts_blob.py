@@ -9,7 +9,7 @@ from azure.storage.blob import BlobServiceClient
 
 from shared.adapters.blob_artifacts import BlobArtifactStore, blob_name
 from shared.ports import ArtifactStore
-from shared.settings import Settings
+from shared.settings import load_settings
 
 try:
     from .artifact_contract import ArtifactStoreContract
@@ -50,8 +50,10 @@ class TestBlobArtifactStoreOnAzurite(ArtifactStoreContract):
             store.get(ref.digest)
 
     def test_from_settings_uses_the_connection_string(self, data: bytes) -> None:
-        settings = Settings(
-            ArtifactStorage=self.connection_string, FACTORY_ARTIFACTS_CONTAINER=self.container_name
+        settings = load_settings(
+            ArtifactStorage=self.connection_string,
+            ArtifactStorage__blobServiceUri=None,
+            FACTORY_ARTIFACTS_CONTAINER=self.container_name,
         )
         ref = BlobArtifactStore.from_settings(settings).put(data)
         container = self.service.get_container_client(self.container_name)
@@ -59,4 +61,6 @@ class TestBlobArtifactStoreOnAzurite(ArtifactStoreContract):
 
     def test_from_settings_without_storage_explains_what_to_set(self) -> None:
         with pytest.raises(ValueError, match="ArtifactStorage__blobServiceUri"):
-            BlobArtifactStore.from_settings(Settings(_env_file=None))
+            BlobArtifactStore.from_settings(
+                load_settings(ArtifactStorage=None, ArtifactStorage__blobServiceUri=None)
+            )

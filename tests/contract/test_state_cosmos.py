@@ -16,7 +16,7 @@ import copy
 import re
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -55,29 +55,36 @@ _CONDITION = re.compile(
 )
 
 
-def _predicate(query: str, parameters: Sequence[dict[str, Any]]) -> Any:
+Predicate = Callable[[dict[str, Any]], bool]
+
+
+def _condition(match: re.Match[str], values: dict[str, Any]) -> Predicate:
+    g = match.groupdict()
+    if g["eq_field"]:
+        field, value = g["eq_field"], values[g["eq_param"]]
+        return lambda item: field in item and item[field] == value
+    if g["sw_field"]:
+        field, value = g["sw_field"], values[g["sw_param"]]
+        return lambda item: isinstance(item.get(field), str) and item[field].startswith(value)
+    if g["null_field"]:
+        field = g["null_field"]
+        return lambda item: field in item and item[field] is None
+    field, value = g["ac_field"], values[g["ac_param"]]
+    return lambda item: field in item and item[field] in value
+
+
+def _predicate(query: str, parameters: Sequence[dict[str, Any]]) -> Predicate:
     """Compile the supported subset: ``SELECT * FROM c WHERE <cond> [AND <cond>]…``."""
     prefix = "SELECT * FROM c WHERE "
     if not query.startswith(prefix):
         raise NotImplementedError(f"fake Cosmos does not understand query {query!r}")
     values = {p["name"]: p["value"] for p in parameters}
-    checks = []
+    checks: list[Predicate] = []
     for condition in query[len(prefix):].split(" AND "):
         match = _CONDITION.match(condition.strip())
         if match is None:
             raise NotImplementedError(f"fake Cosmos does not understand condition {condition!r}")
-        g = match.groupdict()
-        if g["eq_field"]:
-            checks.append(lambda item, f=g["eq_field"], v=values[g["eq_param"]]: f in item and item[f] == v)
-        elif g["sw_field"]:
-            checks.append(
-                lambda item, f=g["sw_field"], v=values[g["sw_param"]]: isinstance(item.get(f), str)
-                and item[f].startswith(v)
-            )
-        elif g["null_field"]:
-            checks.append(lambda item, f=g["null_field"]: f in item and item[f] is None)
-        else:
-            checks.append(lambda item, f=g["ac_field"], v=values[g["ac_param"]]: f in item and item[f] in v)
+        checks.append(_condition(match, values))
     return lambda item: all(check(item) for check in checks)
 
 
@@ -230,7 +237,7 @@ class FakeCosmosContainer:
                     else:
                         raise NotImplementedError(f"fake Cosmos does not support batch operation {kind!r}")
                 except CosmosHttpResponseError as error:
-                    failed = [{"statusCode": 424} for _ in batch_operations]
+                    failed: list[dict[str, Any]] = [{"statusCode": 424} for _ in batch_operations]
                     failed[index] = {"statusCode": error.status_code}
                     raise CosmosBatchOperationError(
                         error_index=index,
@@ -298,7 +305,9 @@ class TestCosmosStateStoreOnFake(StateStoreContract):
 
     def test_from_settings_without_account_explains_what_to_set(self) -> None:
         with pytest.raises(ValueError, match="CosmosConnection__accountEndpoint"):
-            CosmosStateStore.from_settings(Settings(_env_file=None))
+            CosmosStateStore.from_settings(
+                load_settings(CosmosConnection=None, CosmosConnection__accountEndpoint=None)
+            )
 
 
 def _live_settings() -> Settings | None:
