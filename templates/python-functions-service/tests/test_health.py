@@ -1,6 +1,7 @@
 """The health endpoint answers without a key and the app registers it."""
 
 import json
+from typing import Any
 
 import azure.functions as func
 
@@ -15,12 +16,8 @@ def test_health_reports_ok_with_the_service_name() -> None:
     assert json.loads(response.get_body()) == {"status": "ok", "service": "sample-service"}
 
 
-def test_function_app_registers_the_health_route_as_anonymous() -> None:
-    from function_app import app
+def test_function_app_registers_the_health_route_as_anonymous(app_functions: dict[str, Any]) -> None:
+    trigger = app_functions["health"].get_trigger()
 
-    functions = {f.get_function_name(): f for f in app.get_functions()}
-
-    assert "health" in functions
-    trigger = functions["health"].get_trigger()
     assert trigger.route == "health"
     assert str(trigger.auth_level).lower().endswith("anonymous")
