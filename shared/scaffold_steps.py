@@ -1,0 +1,66 @@
+"""The scaffold engine's execution steps as stateful consumers of the bus.
+
+Requested → Validating → Rejected | Generating → Generated | Failed → Committed. Each step is
+its own Service Bus–triggered function; the execution document (one per idempotency key, in
+the state store with its ETag) records the status and history, so a repeated request maps to
+the same execution and produces no second output.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from shared.envelope import Envelope
+from shared.manifests import Consumer
+from shared.pipeline import Decision, HandlingContext, Route
+from shared.ports import Document
+
+EXECUTION_NAMESPACE = uuid.UUID("5d0c8a4e-2b7f-4c1e-9a3d-6e8f1b2c3d4e")
+EXECUTION_DOC = "execution"
+
+
+def execution_id_for(idempotency_key: str) -> str:
+    """Deterministic execution id: the same idempotency key is the same execution."""
+    try:
+        from shared.scaffold.steps import execution_id_for as engine_execution_id
+
+        return str(engine_execution_id(idempotency_key))
+    except ImportError:  # pragma: no cover - the engine ships with the project
+        return str(uuid.uuid5(EXECUTION_NAMESPACE, idempotency_key))
+
+
+def partition_for(execution_id: str) -> str:
+    return f"scaffold:{execution_id}"
+
+
+def load_execution(runtime: Any, execution_id: str) -> dict[str, Any] | None:
+    doc = runtime.state.get(partition_for(execution_id), EXECUTION_DOC)
+    return doc.body if doc else None
+
+
+class StepHandler:
+    """validate / generate / commit: each applies the engine's pure step to the execution document."""
+
+    def __init__(self, consumer: Consumer) -> None:
+        self.consumer = consumer
+
+    def route(self, event: Envelope) -> Route:
+        execution_id = event.data.get("executionId") or execution_id_for(str(event.data["idempotencyKey"]))
+        return Route(partition_for(str(execution_id)), EXECUTION_DOC)
+
+    def decide(self, event: Envelope, state: Document | None, ctx: HandlingContext) -> Decision:
+        from shared.scaffold import steps
+
+        execution = state.body if state else None
+        catalog = steps.default_catalog()
+        step = self.consumer.name.removeprefix("scaffold-")
+        data = dict(event.data)
+        if step == "validate":
+            out = steps.validate_step(data, execution, catalog, trace_id=event.trace_id)
+        elif step == "generate":
+            out = steps.generate_step(data, execution, catalog, trace_id=event.trace_id)
+        else:
+            out = steps.commit_step(data, execution, catalog, trace_id=event.trace_id,
+                                    load_artifact=ctx.load_artifact, work_dir=ctx.work_dir)
+        return Decision(state=out.execution, emits=list(out.events), artifacts=list(out.artifacts))
