@@ -27,11 +27,12 @@ class Upcaster:
 def _agent_failed_v1_to_v2(data: Mapping[str, Any]) -> Payload:
     """v1 never said which attempt failed or whether retrying could help.
 
-    v1 failures count as the first attempt and as transient (``permanent: false``), so a
-    coordinator keeps its retry policy for them; ``errorType`` stays absent (unknown).
+    A v1 failure counts as the first delivery (``attempt: 0``, the pipeline's numbering) and as
+    transient (``permanent: false``), so a coordinator keeps its retry policy for it;
+    ``errorType`` stays absent (unknown).
     """
     out = dict(data)
-    out.setdefault("attempt", 1)
+    out.setdefault("attempt", 0)
     out.setdefault("permanent", False)
     return out
 

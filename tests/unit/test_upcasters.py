@@ -16,7 +16,7 @@ V1: dict[str, Any] = {"agent": "qa-engineer", "failedEventId": "e1", "failedEven
 def test_agent_failed_v1_is_upcast_to_v2_with_defaults() -> None:
     version, data = upcast("AgentFailed", "1.0.0", V1)
     assert version == "2.0.0"
-    assert data == {**V1, "attempt": 1, "permanent": False}
+    assert data == {**V1, "attempt": 0, "permanent": False}
     assert "attempt" not in V1  # input untouched
 
 
