@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import referencing
 import referencing.exceptions
@@ -44,6 +44,9 @@ from jsonschema.exceptions import SchemaError, ValidationError
 from referencing.jsonschema import DRAFT202012
 
 from shared import schema_diff
+
+if TYPE_CHECKING:
+    from referencing._core import Resolver
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +198,7 @@ _ANNOTATIONS = frozenset({"description", "title", "default", "examples", "$comme
 _DATA_KEYWORDS = frozenset({"enum", "const", "default", "examples"})
 
 
-def dereference(schema: Mapping[str, Any], resolver: referencing.Resolver[Any]) -> dict[str, Any]:
+def dereference(schema: Mapping[str, Any], resolver: Resolver[Any]) -> dict[str, Any]:
     """A copy of ``schema`` with every ``$ref`` inlined (and ``$defs`` dropped).
 
     A ``$ref`` next to annotations only (description, ...) is merged into the referenced schema;
@@ -203,7 +206,7 @@ def dereference(schema: Mapping[str, Any], resolver: referencing.Resolver[Any]) 
     Recursive references are refused: contracts describe finite payloads.
     """
 
-    def walk(node: Any, res: referencing.Resolver[Any], stack: tuple[int, ...]) -> Any:
+    def walk(node: Any, res: Resolver[Any], stack: tuple[int, ...]) -> Any:
         if isinstance(node, list):
             return [walk(item, res, stack) for item in node]
         if not isinstance(node, dict):
