@@ -1,0 +1,197 @@
+"""``ServiceBusPublisher``: the ``MessagePublisher`` port on an Azure Service Bus topic.
+
+Uses the ``azure-servicebus`` SDK, imported lazily so the embedded configuration never loads it.
+Each ``OutgoingMessage`` becomes a ``ServiceBusMessage`` with ``message_id`` = event id (so the
+topic's duplicate detection drops re-publishes), the application properties that subscription
+filters read (``type``, ``version``, ``tenantId``, ``projectId``, ``traceparent`` …), content type,
+subject, correlation id and TTL. Immediate messages go out in as few ``ServiceBusMessageBatch``es
+as fit; messages with a ``scheduled_enqueue_time`` go through ``schedule_messages``.
+
+Two ways to connect, like the Functions host's ``ServiceBusConnection`` setting: a connection
+string, or a fully qualified namespace with an Azure AD credential (``DefaultAzureCredential``,
+using the user-assigned managed identity's client id when one is given).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from itertools import groupby
+from typing import TYPE_CHECKING, Any
+
+from shared.ports import OutgoingMessage
+
+if TYPE_CHECKING:
+    from azure.servicebus import ServiceBusMessage
+
+    from shared.settings import Settings
+
+#: ``schedule_messages`` sends one request per call; keep each request well under the frame limit
+SCHEDULE_CHUNK = 50
+
+
+class PublishError(RuntimeError):
+    """Service Bus refused or failed a send. The outbox keeps the messages and retries later."""
+
+
+class ServiceBusPublisher:
+    """Publishes to one Service Bus topic. Reuses one sender; call ``close()`` when done."""
+
+    def __init__(
+        self,
+        topic: str,
+        *,
+        connection_string: str | None = None,
+        fully_qualified_namespace: str | None = None,
+        credential: Any = None,
+        managed_identity_client_id: str | None = None,
+        client_factory: Callable[[], Any] | None = None,
+        max_batch_size_in_bytes: int | None = None,
+    ) -> None:
+        if client_factory is None and not connection_string and not fully_qualified_namespace:
+            raise ValueError(
+                "ServiceBusPublisher needs a connection: set ServiceBusConnection (connection string) or "
+                "ServiceBusConnection__fullyQualifiedNamespace (managed identity), or use the embedded bus "
+                "with FACTORY_BUS=sqlite."
+            )
+        self.topic = topic
+        self._connection_string = connection_string
+        self._namespace = fully_qualified_namespace
+        self._credential = credential
+        self._client_id = managed_identity_client_id
+        self._client_factory = client_factory or self._default_client
+        self._max_batch_bytes = max_batch_size_in_bytes
+        self._client: Any = None
+        self._sender: Any = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs: Any) -> ServiceBusPublisher:
+        """Build from ``Settings``: the connection string wins over the identity-based namespace."""
+        conn = settings.servicebus_connection.get_secret_value() if settings.servicebus_connection else None
+        return cls(
+            settings.topic_name,
+            connection_string=conn,
+            fully_qualified_namespace=settings.servicebus_namespace,
+            managed_identity_client_id=settings.azure_client_id,
+            **kwargs,
+        )
+
+    # ----------------------------------------------------------------- connection
+
+    def _default_client(self) -> Any:
+        from azure.servicebus import ServiceBusClient
+
+        if self._connection_string:
+            return ServiceBusClient.from_connection_string(self._connection_string)
+        credential = self._credential
+        if credential is None:
+            from azure.identity import DefaultAzureCredential
+
+            credential = (
+                DefaultAzureCredential(managed_identity_client_id=self._client_id)
+                if self._client_id
+                else DefaultAzureCredential()
+            )
+        return ServiceBusClient(fully_qualified_namespace=self._namespace, credential=credential)
+
+    def _get_sender(self) -> Any:
+        if self._sender is None:
+            self._client = self._client_factory()
+            self._sender = self._client.get_topic_sender(topic_name=self.topic)
+        return self._sender
+
+    def close(self) -> None:
+        with self._lock:
+            for closable in (self._sender, self._client):
+                if closable is not None:
+                    closable.close()
+            self._sender = self._client = None
+
+    def __enter__(self) -> ServiceBusPublisher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- publish
+
+    def publish(self, messages: Sequence[OutgoingMessage]) -> None:
+        if not messages:
+            return
+        from azure.servicebus.exceptions import ServiceBusError
+
+        immediate = [m for m in messages if m.scheduled_enqueue_time is None]
+        scheduled = sorted(
+            (m for m in messages if m.scheduled_enqueue_time is not None),
+            key=lambda m: m.scheduled_enqueue_time,  # type: ignore[arg-type, return-value]
+        )
+        with self._lock:
+            try:
+                sender = self._get_sender()
+                if immediate:
+                    self._send_batched(sender, immediate)
+                for at, group in groupby(scheduled, key=lambda m: m.scheduled_enqueue_time):
+                    self._schedule(sender, list(group), at)  # type: ignore[arg-type]
+            except ServiceBusError as exc:
+                raise PublishError(
+                    f"publishing {len(messages)} message(s) to Service Bus topic '{self.topic}' failed: "
+                    f"{exc}. "
+                    "Check the ServiceBusConnection setting and that the identity has the "
+                    "'Azure Service Bus Data Sender' role; the outbox will retry."
+                ) from exc
+
+    def _send_batched(self, sender: Any, messages: Sequence[OutgoingMessage]) -> None:
+        from azure.servicebus.exceptions import MessageSizeExceededError
+
+        batch = self._new_batch(sender)
+        for message in messages:
+            sb_message = to_servicebus_message(message)
+            try:
+                batch.add_message(sb_message)
+                continue
+            except MessageSizeExceededError:
+                if len(batch) == 0:
+                    raise self._too_large(message) from None
+            sender.send_messages(batch)
+            batch = self._new_batch(sender)
+            try:
+                batch.add_message(sb_message)
+            except MessageSizeExceededError:
+                raise self._too_large(message) from None
+        if len(batch):
+            sender.send_messages(batch)
+
+    def _new_batch(self, sender: Any) -> Any:
+        if self._max_batch_bytes is None:
+            return sender.create_message_batch()
+        return sender.create_message_batch(max_size_in_bytes=self._max_batch_bytes)
+
+    def _too_large(self, message: OutgoingMessage) -> PublishError:
+        return PublishError(
+            f"message {message.message_id} ({len(message.body)} bytes body) does not fit in a Service Bus "
+            f"message on topic '{self.topic}'. Store large content as an artifact and send its reference."
+        )
+
+    @staticmethod
+    def _schedule(sender: Any, messages: Sequence[OutgoingMessage], at: datetime) -> None:
+        for start in range(0, len(messages), SCHEDULE_CHUNK):
+            chunk = [to_servicebus_message(m) for m in messages[start : start + SCHEDULE_CHUNK]]
+            sender.schedule_messages(chunk, at)
+
+
+def to_servicebus_message(message: OutgoingMessage) -> ServiceBusMessage:
+    """Map the transport-neutral message onto the SDK's ``ServiceBusMessage``."""
+    from azure.servicebus import ServiceBusMessage
+
+    return ServiceBusMessage(
+        message.body,
+        message_id=message.message_id,
+        application_properties=dict(message.application_properties),  # type: ignore[arg-type]
+        content_type=message.content_type,
+        subject=message.subject,
+        correlation_id=message.correlation_id,
+        scheduled_enqueue_time_utc=message.scheduled_enqueue_time,
+        time_to_live=message.time_to_live,
+    )
