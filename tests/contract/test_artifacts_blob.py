@@ -11,10 +11,7 @@ from shared.adapters.blob_artifacts import BlobArtifactStore, blob_name
 from shared.ports import ArtifactStore
 from shared.settings import load_settings
 
-try:
-    from .artifact_contract import ArtifactStoreContract
-except ImportError:  # tests/contract is not a package yet
-    from artifact_contract import ArtifactStoreContract  # type: ignore[no-redef]
+from .artifact_contract import ArtifactStoreContract
 
 
 class TestBlobArtifactStoreOnAzurite(ArtifactStoreContract):

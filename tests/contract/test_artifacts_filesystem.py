@@ -9,10 +9,7 @@ import pytest
 from shared.adapters.fs_artifacts import ArtifactCorruptedError, FilesystemArtifactStore
 from shared.ports import ArtifactNotFoundError, ArtifactStore
 
-try:
-    from .artifact_contract import ArtifactStoreContract
-except ImportError:  # tests/contract is not a package yet
-    from artifact_contract import ArtifactStoreContract  # type: ignore[no-redef]
+from .artifact_contract import ArtifactStoreContract
 
 
 class TestFilesystemArtifactStore(ArtifactStoreContract):

@@ -42,10 +42,7 @@ from shared.ports import (
 from shared.settings import Settings, load_settings
 from shared.storage_layout import COSMOS_CONTAINERS
 
-try:
-    from .state_contract import StateStoreContract
-except ImportError:  # tests/contract is not a package yet
-    from state_contract import StateStoreContract  # type: ignore[no-redef]
+from .state_contract import StateStoreContract
 
 _CONDITION = re.compile(
     r"^(?:c\.(?P<eq_field>\w+) = (?P<eq_param>@\w+)"

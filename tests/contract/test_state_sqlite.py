@@ -9,10 +9,7 @@ import pytest
 from shared.adapters.sqlite_state import SqliteStateStore
 from shared.ports import FakeClock, StateStore
 
-try:
-    from .state_contract import StateStoreContract
-except ImportError:  # tests/contract is not a package yet
-    from state_contract import StateStoreContract  # type: ignore[no-redef]
+from .state_contract import StateStoreContract
 
 
 class TestSqliteStateStore(StateStoreContract):
