@@ -1,0 +1,44 @@
+# The two commands a new user needs: `make run` and `make test`. Everything installs itself.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+SAMPLE ?= examples/task-tracker.yaml
+BENCH_JSON ?= bench-results.json
+
+.PHONY: setup run test lint bench smoke-azure clean
+
+setup: $(STAMP) node_modules/.installed
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch node_modules/.installed
+
+## make run: take the sample intent to a released, tested service on the embedded runtime
+run: setup
+	$(VENV)/bin/factory run $(SAMPLE) --run-id "$$(date +%s)"
+
+## make test: the whole suite (unit, contract incl. Azurite, triggers, faults, e2e)
+test: setup
+	$(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/azure-functions-doctor --path . 
+
+## make bench: numbers and ratios against baselines measured in the same run (BENCH_JSON=path)
+bench: setup
+	$(PY) tests/bench/run_all.py --json $(BENCH_JSON)
+
+smoke-azure: setup
+	$(PY) scripts/smoke_azure.py
+
+clean:
+	rm -rf .factory .pytest_cache .ruff_cache

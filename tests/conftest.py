@@ -1,0 +1,44 @@
+"""Shared fixtures: an embedded runtime on a temporary FACTORY_HOME with a fake clock."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.bootstrap import Runtime, bootstrap
+from shared.envelope import Envelope, make_envelope, new_trace_id
+from shared.ports import FakeClock
+from shared.settings import Settings
+
+# never let a developer's real settings leak into tests
+for _name in list(os.environ):
+    if _name.startswith("FACTORY_") or _name in ("APPLICATIONINSIGHTS_CONNECTION_STRING",):
+        os.environ.pop(_name)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def make_settings(home: Path, **overrides: Any) -> Settings:
+    return Settings(FACTORY_HOME=home, **overrides)
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, clock: FakeClock) -> Iterator[Runtime]:
+    rt = bootstrap(make_settings(tmp_path / "factory"), clock=clock)
+    yield rt
+    rt.close()
+
+
+def signed_event(rt: Runtime, type: str, data: Mapping[str, Any], *, id: str | None = None,
+                 tenant_id: str = "t1", project_id: str | None = "p1", trace_id: str | None = None) -> Envelope:
+    info = rt.registry.latest(type)
+    return make_envelope(type, info.version, data, source="cli", tenant_id=tenant_id,
+                         trace_id=trace_id or new_trace_id(), time=rt.clock.now(), id=id,
+                         project_id=project_id, schema_uri=info.schema_uri).signed(rt.signing_key)
