@@ -209,7 +209,13 @@ class MergeResult:
     origin: Mapping[KeyPath, str]
 
     def source_of(self, path: Sequence[str | int]) -> str:
-        return _owner_of(self.origin, tuple(path))
+        """The layer that set ``path``, an enclosing key, or (for errors on a map) a key inside it."""
+        key = tuple(path)
+        owner = _owner_of(self.origin, key)
+        if owner != BASE_SOURCE:
+            return owner
+        inside = sorted({s for p, s in self.origin.items() if p[: len(key)] == key})
+        return ", ".join(inside) if inside else BASE_SOURCE
 
 
 def merge(base: Mapping[str, Any], layers: Sequence[OverlayLayer]) -> MergeResult:
