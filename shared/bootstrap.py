@@ -70,7 +70,7 @@ def _state(settings: Settings, clock: Clock) -> StateStore:
     if settings.factory_state is StateKind.cosmos:
         from shared.adapters.cosmos_state import CosmosStateStore
 
-        return CosmosStateStore.from_settings(settings)
+        return CosmosStateStore.from_settings(settings, clock=clock)
     from shared.adapters.sqlite_state import SqliteStateStore
 
     settings.factory_home.mkdir(parents=True, exist_ok=True)
