@@ -16,13 +16,14 @@ def words(text: str) -> list[str]:
 
 
 def form(text: str, name: str) -> str:
+    """``text`` in casing form ``name``; lower/upper join the words (``Order Hub`` -> ``orderhub``)."""
     parts = words(text)
     if name == "identity":
         return text
     if name == "lower":
-        return text.lower()
+        return "".join(parts).lower()
     if name == "upper":
-        return text.upper()
+        return "".join(parts).upper()
     if name == "pascal":
         return "".join(p[:1].upper() + p[1:].lower() for p in parts)
     if name == "camel":

@@ -46,6 +46,7 @@ GENERATORS: dict[str, set[str]] = {
 }
 
 DEFAULT_INCLUDE = ("**/*",)
+#: default excludes; a source's own ``exclude`` adds to them (it does not replace them)
 DEFAULT_EXCLUDE = ("**/[Bb]in/**", "**/[Oo]bj/**", "**/*.filelist", "**/*.user", "**/*.lock.json",
                    "**/__pycache__/**", "**/*.pyc", "**/.DS_Store", "*.nuspec")
 #: always excluded, whatever the template says
@@ -258,8 +259,7 @@ def _source(raw: Any, i: int, problems: list[Problem]) -> SourceSpec:
         condition=data.get("condition"),
         include=(_globs(data["include"], where + ".include", problems)
                  if "include" in data else DEFAULT_INCLUDE),
-        exclude=(_globs(data["exclude"], where + ".exclude", problems)
-                 if "exclude" in data else DEFAULT_EXCLUDE),
+        exclude=DEFAULT_EXCLUDE + _globs(data.get("exclude"), where + ".exclude", problems),
         copy_only=(_globs(data["copyonly"], where + ".copyOnly", problems)
                    if "copyonly" in data else DEFAULT_COPY_ONLY),
         rename=_rename(data.get("rename"), where + ".rename", problems),

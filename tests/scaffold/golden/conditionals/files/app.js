@@ -1,0 +1,3 @@
+const a = 1;
+const db = 'cosmos';
+const nested = 'cosmos+jwt';
