@@ -348,7 +348,7 @@ class Pipeline:
             "failedEventId": original.id,
             "failedEventType": original.type,
             "reason": reason[:2000],
-            "attempt": attempt + 1,  # 1 = the original delivery, n + 1 = the n-th coordinator retry
+            "attempt": attempt,  # 0 = the original event, n = the n-th coordinator retry
             "permanent": permanent,
         })
         outbox = self.publisher.prepare([emit], consumer=consumer.name, cause=event,
