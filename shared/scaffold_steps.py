@@ -9,11 +9,13 @@ the same execution and produces no second output.
 from __future__ import annotations
 
 import uuid
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from shared.envelope import Envelope
 from shared.manifests import Consumer
-from shared.pipeline import Decision, HandlingContext, Route
+from shared.pipeline import Decision, HandlingContext, PermanentHandlerError, Route
 from shared.ports import Document
 
 EXECUTION_NAMESPACE = uuid.UUID("5d0c8a4e-2b7f-4c1e-9a3d-6e8f1b2c3d4e")
@@ -53,14 +55,24 @@ class StepHandler:
         from shared.scaffold import steps
 
         execution = state.body if state else None
-        catalog = steps.default_catalog()
         step = self.consumer.name.removeprefix("scaffold-")
         data = dict(event.data)
+        clock = ctx.runtime.clock
         if step == "validate":
-            out = steps.validate_step(data, execution, catalog, trace_id=event.trace_id)
+            out = steps.validate_step(data, execution, catalog(), clock=clock)
         elif step == "generate":
-            out = steps.generate_step(data, execution, catalog, trace_id=event.trace_id)
+            out = steps.generate_step(data, execution, catalog(), trace_id=event.trace_id, clock=clock)
         else:
-            out = steps.commit_step(data, execution, catalog, trace_id=event.trace_id,
-                                    load_artifact=ctx.load_artifact, work_dir=ctx.work_dir)
+            if execution is None:
+                raise PermanentHandlerError(f"no execution document for {data.get('executionId')}")
+            repo = Path(ctx.runtime.settings.factory_home).resolve() / "scaffolds" / str(data["executionId"])
+            out = steps.commit_step(data, execution, load_artifact=ctx.load_artifact, repo_dir=repo, clock=clock)
         return Decision(state=out.execution, emits=list(out.events), artifacts=list(out.artifacts))
+
+
+@cache
+def catalog() -> Any:
+    """The built-in templates in templates/ (read once per process)."""
+    from shared.scaffold.catalog import TemplateCatalog, default_roots
+
+    return TemplateCatalog(roots=default_roots())
