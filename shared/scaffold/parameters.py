@@ -117,7 +117,7 @@ def validate_parameters(config: TemplateConfig, parameters: Mapping[str, Any]) -
                 reason = "contains '/'; a value used in file names must be a single path segment"
             if reason:
                 problems.append(Problem(f"{value!r} is used in file names and {reason}", parameter=name))
-    return problems
+    return sorted(problems, key=lambda p: (p.parameter or "", p.message))
 
 
 def _digest(seed: str, name: str) -> bytes:
