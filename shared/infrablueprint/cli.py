@@ -34,7 +34,7 @@ from shared.infrablueprint.versions import (
 
 DEFAULT_STORE = Path(".factory/infra")
 console = Console()
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 _SEVERITY_STYLE = {"error": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "info": "dim"}
 

@@ -195,8 +195,10 @@ def base_document(blueprint: ServiceBlueprint, service_name: str, environment: s
             "podSecurity": "restricted",
         },
         # the product budget is shared equally by its services
-        "cost": {"profile": "standard",
-                 "monthlyBudgetUsd": round(nfr.monthly_budget_usd / max(1, len(blueprint.services)), 2)},
+        "cost": {
+            "profile": "standard",
+            "monthlyBudgetUsd": round(nfr.monthly_budget_usd / max(1, len(blueprint.services)), 2),
+        },
         "tenancy": {
             "mode": "multi" if multi else "single",
             "regions": list(nfr.regions),

@@ -23,8 +23,10 @@ def test_trace_id_is_stamped_but_not_part_of_the_content_hash(catalogue: Service
 
 def test_service_order_in_the_blueprint_does_not_change_output(invoicing: ServiceBlueprint) -> None:
     reordered = invoicing.model_copy(update={"services": list(reversed(invoicing.services))})
-    assert generate(invoicing, "invoices", "prod", TRACE_ID).files == \
-        generate(reordered, "invoices", "prod", TRACE_ID).files
+    assert (
+        generate(invoicing, "invoices", "prod", TRACE_ID).files
+        == generate(reordered, "invoices", "prod", TRACE_ID).files
+    )
 
 
 def test_changing_the_service_changes_hash_and_version(task_tracker: ServiceBlueprint) -> None:

@@ -50,8 +50,12 @@ def test_workflows_pass_the_github_workflow_schema(packages: list[InfraPackage],
         path.write_bytes(package.files["github/deploy.yml"])
         files.append(str(path))
     exe = Path(sys.executable).parent / "check-jsonschema"
-    result = subprocess.run([str(exe), "--builtin-schema", "vendor.github-workflows", *files],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [str(exe), "--builtin-schema", "vendor.github-workflows", *files],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -86,8 +90,14 @@ def test_every_file_carries_the_trace_stamp(packages: list[InfraPackage]) -> Non
 def test_secrets_reach_the_pod_only_as_key_vault_references(packages: list[InfraPackage]) -> None:
     invoices = packages[2]
     bicep = invoices.files["bicep/main.bicep"].decode()
-    assert "keyVaultUrl: 'https://kv-invoicing-prod.vault.azure.net/secrets/payment-provider-api-key'" in bicep
+    assert (
+        "keyVaultUrl: 'https://kv-invoicing-prod.vault.azure.net/secrets/payment-provider-api-key'" in bicep
+    )
     deployment = yaml.safe_load(invoices.files["kubernetes/deployment.yaml"])
     env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
-    assert env == [{"name": "PAYMENT_PROVIDER_API_KEY", "valueFrom": {"secretKeyRef": {
-        "name": "invoices-keyvault", "key": "payment-provider-api-key"}}}]
+    assert env == [
+        {
+            "name": "PAYMENT_PROVIDER_API_KEY",
+            "valueFrom": {"secretKeyRef": {"name": "invoices-keyvault", "key": "payment-provider-api-key"}},
+        }
+    ]

@@ -54,8 +54,9 @@ def test_every_rule_has_a_case() -> None:
 
 
 @pytest.mark.parametrize(("rule_id", "changes"), CASES, ids=[c[0] for c in CASES])
-def test_rule_fails_on_bad_blueprint_and_passes_on_default(rule_id: str, changes: dict[str, Any],
-                                                           prod_bp: InfrastructureBlueprint) -> None:
+def test_rule_fails_on_bad_blueprint_and_passes_on_default(
+    rule_id: str, changes: dict[str, Any], prod_bp: InfrastructureBlueprint
+) -> None:
     assert _rule(rule_id, prod_bp) == []
     findings = _rule(rule_id, _with(prod_bp, **changes))
     assert findings and all(f.rule_id == rule_id for f in findings)
@@ -67,10 +68,17 @@ def test_prod_replica_rule_does_not_apply_to_dev(prod_bp: InfrastructureBlueprin
     assert _rule("IB001", dev) == []
 
 
-@pytest.mark.parametrize("value", ["DefaultEndpointsProtocol=https;AccountName=a;AccountKey=abc==",
-                                   "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig",
-                                   "https://a.blob.core.windows.net/c?sv=2022&sig=abcdef"])
-def test_secret_looking_values_are_flagged_whatever_the_name(prod_bp: InfrastructureBlueprint, value: str) -> None:
+@pytest.mark.parametrize(
+    "value",
+    [
+        "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=abc==",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig",
+        "https://a.blob.core.windows.net/c?sv=2022&sig=abcdef",
+    ],
+)
+def test_secret_looking_values_are_flagged_whatever_the_name(
+    prod_bp: InfrastructureBlueprint, value: str
+) -> None:
     findings = _rule("IB004", _with(prod_bp, env__STORAGE=value))
     assert [f.resource for f in findings] == ["env/STORAGE"]
     assert findings[0].severity == "error"
@@ -106,6 +114,11 @@ def test_payload_finding_has_the_event_shape(invoicing: ServiceBlueprint) -> Non
     package = generate(invoicing, "invoices", "prod", "t")
     payload = [f.to_payload() for f in package.findings]
     over = next(p for p in payload if p["ruleId"] == "IB009")
-    assert over == {"id": "IB009/cost", "severity": "high", "ruleId": "IB009", "resource": "cost",
-                    "message": over["message"]}
+    assert over == {
+        "id": "IB009/cost",
+        "severity": "high",
+        "ruleId": "IB009",
+        "resource": "cost",
+        "message": over["message"],
+    }
     assert "exceeds the budget of $200.00" in over["message"]
