@@ -136,7 +136,12 @@ class Intent(_Model):
 
     def to_payload(self) -> dict[str, Any]:
         """The JSON form that travels in ``ProjectInitialized.data.intent`` (defaults filled in)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        data = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        for entity in data["entities"]:
+            for field in entity["fields"]:
+                if not field.get("values"):
+                    field.pop("values", None)
+        return data
 
 
 # --------------------------------------------------------------------------- errors
@@ -234,18 +239,25 @@ def _problem(error: ValidationError) -> IntentProblem:
         return IntentProblem(format_path([*parts, name]), "is required but missing")
     if error.validator == "additionalProperties":
         extras = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        return IntentProblem(format_path(parts), f"unknown field(s): {', '.join(extras)}",
-                             tuple(sorted(error.schema.get("properties", {}))))
+        return IntentProblem(
+            format_path(parts),
+            f"unknown field(s): {', '.join(extras)}",
+            tuple(sorted(error.schema.get("properties", {}))),
+        )
     if error.validator == "enum":
-        return IntentProblem(format_path(parts), f"{error.instance!r} is not an allowed value",
-                             tuple(str(v) for v in error.validator_value))
+        return IntentProblem(
+            format_path(parts),
+            f"{error.instance!r} is not an allowed value",
+            tuple(str(v) for v in error.validator_value),
+        )
     if error.validator == "not" and parts and parts[-1] == "name":
         return IntentProblem(format_path(parts), f"{error.instance!r} is reserved (the service assigns ids)")
     if error.validator == "pattern":
         description = error.schema.get("description", "")
         hint = f" — {description}" if description else ""
-        return IntentProblem(format_path(parts),
-                             f"{error.instance!r} does not match {error.validator_value}{hint}")
+        return IntentProblem(
+            format_path(parts), f"{error.instance!r} does not match {error.validator_value}{hint}"
+        )
     return IntentProblem(format_path(parts), error.message)
 
 
@@ -267,8 +279,9 @@ def _semantic_problems(data: Mapping[str, Any]) -> list[IntentProblem]:
             seen.add(name)
             plural = entity.get("plural") or default_plural(name)
             if plural in seen_plural:
-                problems.append(IntentProblem(f"entities[{i}].plural",
-                                              f"duplicate collection name {plural!r}"))
+                problems.append(
+                    IntentProblem(f"entities[{i}].plural", f"duplicate collection name {plural!r}")
+                )
             seen_plural.add(plural)
         fields = entity.get("fields") if isinstance(entity.get("fields"), list) else []
         field_names: set[str] = set()
@@ -282,35 +295,53 @@ def _semantic_problems(data: Mapping[str, Any]) -> list[IntentProblem]:
                     problems.append(IntentProblem(f"{path}.name", f"duplicate field name {fname!r}"))
                 field_names.add(fname)
             if "values" in field and ftype != "enum":
-                problems.append(IntentProblem(f"{path}.values", "only enum fields take values",
-                                              ("remove values", "set type: enum")))
+                problems.append(
+                    IntentProblem(
+                        f"{path}.values", "only enum fields take values", ("remove values", "set type: enum")
+                    )
+                )
             if "maxLength" in field and ftype not in STRING_TYPES:
-                problems.append(IntentProblem(f"{path}.maxLength", f"maxLength does not apply to {ftype!r}",
-                                              tuple(sorted(STRING_TYPES))))
+                problems.append(
+                    IntentProblem(
+                        f"{path}.maxLength",
+                        f"maxLength does not apply to {ftype!r}",
+                        tuple(sorted(STRING_TYPES)),
+                    )
+                )
             if "min" in field and ftype not in NUMERIC_TYPES:
-                problems.append(IntentProblem(f"{path}.min", f"min does not apply to {ftype!r}",
-                                              tuple(sorted(NUMERIC_TYPES))))
+                problems.append(
+                    IntentProblem(
+                        f"{path}.min", f"min does not apply to {ftype!r}", tuple(sorted(NUMERIC_TYPES))
+                    )
+                )
         relations = entity.get("relations") if isinstance(entity.get("relations"), list) else []
         for k, relation in enumerate(relations):
             if not isinstance(relation, Mapping):
                 continue
             target = relation.get("target")
             if isinstance(target, str) and target not in known:
-                problems.append(IntentProblem(f"entities[{i}].relations[{k}].target",
-                                              f"unknown entity {target!r}", tuple(known)))
+                problems.append(
+                    IntentProblem(
+                        f"entities[{i}].relations[{k}].target", f"unknown entity {target!r}", tuple(known)
+                    )
+                )
             rname = relation.get("name")
             if isinstance(rname, str):
                 generated = rname + ("Ids" if relation.get("kind") == "many" else "Id")
                 if generated in field_names:
-                    problems.append(IntentProblem(f"entities[{i}].relations[{k}].name",
-                                                  f"the relation adds field {generated!r}, "
-                                                  "which already exists"))
+                    problems.append(
+                        IntentProblem(
+                            f"entities[{i}].relations[{k}].name",
+                            f"the relation adds field {generated!r}, which already exists",
+                        )
+                    )
     features = data.get("features") if isinstance(data.get("features"), list) else []
     feature_names: set[str] = set()
     for i, feature in enumerate(features):
         if isinstance(feature, Mapping) and isinstance(feature.get("name"), str):
             if feature["name"] in feature_names:
-                problems.append(IntentProblem(f"features[{i}].name",
-                                              f"duplicate feature {feature['name']!r}"))
+                problems.append(
+                    IntentProblem(f"features[{i}].name", f"duplicate feature {feature['name']!r}")
+                )
             feature_names.add(feature["name"])
     return problems
