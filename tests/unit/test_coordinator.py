@@ -1,0 +1,246 @@
+"""The coordinator FSM engine and the flow definitions in contracts/flows."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+import yaml
+
+from shared.coordinator import (
+    CANCELLED,
+    FlowDefinitionError,
+    FlowVersionError,
+    apply,
+    load_flows,
+    parse_flow,
+    replay,
+)
+from shared.manifests import CONTRACTS_DIR, RETRY_COMMAND
+
+NOW = "2026-01-01T00:00:00+00:00"
+_ids = iter(range(1_000_000))
+
+
+def ev(type_: str, **data: Any) -> dict[str, Any]:
+    return {"id": f"e{next(_ids)}", "type": type_, "data": data, "time": NOW}
+
+
+def run(flow_id: str, events: list[dict[str, Any]], inst: dict[str, Any] | None = None,
+        log: list[dict[str, Any]] | None = None) -> tuple[dict[str, Any] | None, list[Any]]:
+    flow = load_flows()[flow_id]
+    emits: list[Any] = []
+    by_id = {e["id"]: e for e in (log or [])}
+    for e in events:
+        by_id[e["id"]] = e
+        step = apply(flow, inst, e, now=NOW, instance_id="p1", find_event=by_id.get)
+        inst = step.instance if step.instance is not None else inst
+        emits += step.emits
+    return inst, emits
+
+
+def types(emits: list[Any]) -> list[str]:
+    return [e.type for e in emits]
+
+
+def test_every_flow_in_contracts_loads_and_validates() -> None:
+    flows = load_flows()
+    assert set(flows) == {"project-lifecycle", "microservice-assembly", "release-manager", "documentation"}
+
+
+def test_microservice_assembly_walks_to_completed_on_the_happy_path() -> None:
+    inst, emits = run("microservice-assembly", [
+        ev("BlueprintCreated"), ev("MicroserviceScaffolded"), ev("CodeGenerated"),
+        ev("SecurityReviewCompleted", highestSeverity="low"),  # arrives while testing: recorded
+        ev("TestsPassed", service="svc"), ev("ReleaseTriggered")])
+    assert inst is not None
+    assert [h["to"] for h in inst["history"]] == ["scaffolding", "coding", "testing", "securing", "releasing",
+                                                 "completed"]
+    assert types(emits).count("CoordinatorStateChanged") == 6
+
+
+def test_high_security_finding_fails_the_assembly_with_the_reason() -> None:
+    inst, _ = run("microservice-assembly", [
+        ev("BlueprintCreated"), ev("MicroserviceScaffolded"), ev("CodeGenerated"), ev("TestsPassed"),
+        ev("SecurityReviewCompleted", highestSeverity="high")])
+    assert inst is not None and inst["state"] == "failed"
+    assert "high or critical" in inst["failure"]
+
+
+def test_release_manager_approves_only_when_tests_security_and_infra_are_in() -> None:
+    events = [ev("TestsPassed", service="svc", reportDigest="sha256:" + "a" * 64),
+              ev("SecurityReviewCompleted", highestSeverity="medium", service="svc",
+                 artifacts=[{"path": "security/svc-review.json", "digest": "sha256:" + "b" * 64}])]
+    inst, emits = run("release-manager", events)
+    assert inst is not None and inst["state"] == "collecting" and "ReleaseApproved" not in types(emits)
+    inst, emits = run("release-manager", [ev("InfrastructureBlueprintCreated")], inst)
+    assert inst is not None and inst["state"] == "approved"
+    (approved,) = [e for e in emits if e.type == "ReleaseApproved"]
+    assert approved.data == {"projectId": "p1", "service": "svc", "testsReportDigest": "sha256:" + "a" * 64,
+                             "securityReviewDigest": "sha256:" + "b" * 64}
+
+
+def test_failed_tests_close_the_release_gate() -> None:
+    inst, emits = run("release-manager", [ev("InfrastructureBlueprintCreated"), ev("TestsFailed", reason="x"),
+                                          ev("SecurityReviewCompleted", highestSeverity="none"),
+                                          ev("TestsPassed")])
+    assert inst is not None and inst["state"] == "blocked"
+    assert "ReleaseApproved" not in types(emits)
+
+
+def test_entering_a_state_with_a_timeout_schedules_a_flow_timeout() -> None:
+    inst, emits = run("microservice-assembly", [ev("BlueprintCreated")])
+    timeouts = [e for e in emits if e.type == "FlowTimeout"]
+    assert [t.data["state"] for t in timeouts] == ["awaitingBlueprint", "scaffolding"]
+    assert timeouts[1].delay_seconds == 900
+    assert inst is not None and timeouts[1].data["stateVersion"] == inst["version"]
+
+
+def test_late_timeout_for_a_state_that_moved_on_changes_nothing() -> None:
+    inst, emits = run("microservice-assembly", [ev("BlueprintCreated")])
+    stale = next(e for e in emits if e.type == "FlowTimeout" and e.data["state"] == "awaitingBlueprint")
+    flow = load_flows()["microservice-assembly"]
+    step = apply(flow, inst, ev("FlowTimeout", **stale.data), now=NOW, instance_id="p1")
+    assert step.instance is None and step.emits == []
+
+
+def test_current_timeout_moves_to_the_timeout_state_with_a_reason() -> None:
+    inst, emits = run("microservice-assembly", [ev("BlueprintCreated")])
+    current = [e for e in emits if e.type == "FlowTimeout"][-1]
+    inst, _ = run("microservice-assembly", [ev("FlowTimeout", **current.data)], inst)
+    assert inst is not None and inst["state"] == "failed"
+    assert inst["failure"] == "timed out in state 'scaffolding' after 900s"
+
+
+def test_agent_failure_is_retried_up_to_max_attempts_then_fails_the_flow() -> None:
+    code = ev("CodeGenerated")
+    inst, _ = run("microservice-assembly", [ev("BlueprintCreated"), ev("MicroserviceScaffolded"), code])
+    failed = {"agent": "qa-engineer", "failedEventId": code["id"], "failedEventType": "CodeGenerated",
+              "reason": "boom", "permanent": False}
+    retries = []
+    for attempt in range(3):
+        inst, emits = run("microservice-assembly", [ev("AgentFailed", attempt=attempt, **failed)], inst, log=[code])
+        retries += [e for e in emits if e.type == RETRY_COMMAND]
+    assert [r.data["attempt"] for r in retries] == [1, 2]
+    assert retries[0].properties == {"targetAgent": "qa-engineer"}
+    assert retries[0].data["originalEvent"]["id"] == code["id"]
+    assert retries[1].delay_seconds == 2  # exponential back-off
+    assert inst is not None and inst["state"] == "failed"
+    assert inst["failure"].startswith("agent qa-engineer failed on CodeGenerated (2 retries exhausted): boom")
+
+
+def test_permanent_agent_failure_is_not_retried() -> None:
+    code = ev("CodeGenerated")
+    inst, _ = run("microservice-assembly", [ev("BlueprintCreated")])
+    inst, emits = run("microservice-assembly", [ev("AgentFailed", agent="backend-developer",
+                                                   failedEventId=code["id"], failedEventType="CodeGenerated",
+                                                   reason="bad input", permanent=True)], inst, log=[code])
+    assert RETRY_COMMAND not in types(emits)
+    assert inst is not None and inst["state"] == "failed"
+
+
+def test_failures_of_agents_another_flow_supervises_are_ignored() -> None:
+    inst, emits = run("microservice-assembly", [ev("BlueprintCreated")])
+    before = copy.deepcopy(inst)
+    inst, emits = run("microservice-assembly", [ev("AgentFailed", agent="vision-architect", failedEventId="x",
+                                                   failedEventType="ProjectInitialized", reason="r")], inst)
+    assert inst is not None and before is not None and inst["state"] == before["state"] == "scaffolding"
+    assert emits == []
+
+
+@pytest.mark.parametrize(("action", "target", "expected"), [
+    ("skip", None, "coding"), ("force", "releasing", "releasing"), ("cancel", None, CANCELLED)])
+def test_manual_control_moves_the_flow_and_records_the_actor(action: str, target: str | None,
+                                                             expected: str) -> None:
+    inst, _ = run("microservice-assembly", [ev("BlueprintCreated")])
+    data = {"flow": "microservice-assembly", "instanceId": "p1", "action": action, "actor": "alice"}
+    if target:
+        data["targetState"] = target
+    inst, emits = run("microservice-assembly", [ev("FlowControlRequested", **data)], inst)
+    assert inst is not None and inst["state"] == expected
+    change = next(e for e in emits if e.type == "CoordinatorStateChanged")
+    assert change.data["actor"] == "alice" and change.data["to"] == expected
+
+
+def test_manual_retry_reopens_a_failed_flow_and_re_requests_the_failed_step() -> None:
+    code = ev("CodeGenerated")
+    inst, _ = run("microservice-assembly", [ev("BlueprintCreated"), ev("MicroserviceScaffolded"), code])
+    inst, _ = run("microservice-assembly", [ev("AgentFailed", agent="qa-engineer", failedEventId=code["id"],
+                                               failedEventType="CodeGenerated", reason="r", permanent=True)],
+                  inst, log=[code])
+    assert inst is not None and inst["state"] == "failed"
+    inst, emits = run("microservice-assembly", [ev("FlowControlRequested", flow="microservice-assembly",
+                                                   instanceId="p1", action="retry", actor="bob")], inst, log=[code])
+    assert inst is not None and inst["state"] == "testing" and inst["failure"] is None
+    assert any(e.type == RETRY_COMMAND and e.data["agent"] == "qa-engineer" for e in emits)
+
+
+def test_forcing_an_undefined_state_is_refused_with_the_defined_states() -> None:
+    inst, _ = run("microservice-assembly", [ev("BlueprintCreated")])
+    with pytest.raises(FlowDefinitionError, match="defined states are"):
+        run("microservice-assembly", [ev("FlowControlRequested", flow="microservice-assembly", instanceId="p1",
+                                         action="force", targetState="nowhere", actor="a")], inst)
+
+
+def _flow_doc() -> dict[str, Any]:
+    return yaml.safe_load((CONTRACTS_DIR / "flows" / "documentation.yaml").read_text())
+
+
+def test_unreachable_state_is_rejected_at_load() -> None:
+    doc = _flow_doc()
+    doc["states"]["orphan"] = {"terminal": True}
+    with pytest.raises(FlowDefinitionError, match=r"\['orphan'\] can never be reached"):
+        parse_flow(doc, "doc.yaml")
+
+
+def test_transition_to_an_undefined_state_is_rejected_at_load() -> None:
+    doc = _flow_doc()
+    doc["states"]["writing"][True]["DocumentationGenerated"] = "publishd"
+    with pytest.raises(FlowDefinitionError, match="undefined state 'publishd'"):
+        parse_flow(doc, "doc.yaml")
+
+
+def test_event_without_a_contract_is_rejected_at_load() -> None:
+    doc = _flow_doc()
+    doc["states"]["writing"][True]["DocsMaybeDone"] = "published"
+    doc["subscribesTo"].append("DocsMaybeDone")
+    with pytest.raises(FlowDefinitionError, match=r"events \['DocsMaybeDone'\] have no contract"):
+        parse_flow(doc, "doc.yaml", known_events={"ReleaseTriggered", "DocumentationGenerated", "AgentFailed",
+                                                  "FlowTimeout", "FlowControlRequested"})
+
+
+def test_subscription_missing_a_handled_event_is_rejected_at_load() -> None:
+    doc = _flow_doc()
+    doc["subscribesTo"].remove("DocumentationGenerated")
+    with pytest.raises(FlowDefinitionError, match="missing from subscribesTo"):
+        parse_flow(doc, "doc.yaml")
+
+
+def test_replaying_a_stored_log_gives_the_same_state_and_actions() -> None:
+    events = [ev("BlueprintCreated"), ev("MicroserviceScaffolded"), ev("CodeGenerated"), ev("TestsPassed"),
+              ev("SecurityReviewCompleted", highestSeverity="none")]
+    live, emits = run("microservice-assembly", events)
+    log = events + [{"id": f"c{i}", "type": "CoordinatorStateChanged", "data": dict(e.data), "time": NOW}
+                    for i, e in enumerate(x for x in emits if x.type == "CoordinatorStateChanged")]
+    replayed = replay(load_flows()["microservice-assembly"], log, "p1")
+    assert replayed is not None and live is not None
+    assert replayed["state"] == live["state"] == "releasing"
+    assert replayed["history"] == live["history"]
+
+
+def test_replaying_a_log_the_definition_cannot_explain_fails_with_a_version_error() -> None:
+    log = [ev("BlueprintCreated"),
+           {"id": "c0", "type": "CoordinatorStateChanged", "time": NOW,
+            "data": {"flow": "microservice-assembly", "flowVersion": "0.9.0", "instanceId": "p1",
+                     "from": "awaitingBlueprint", "to": "designing", "trigger": "BlueprintCreated"}}]
+    with pytest.raises(FlowVersionError, match=r"written by microservice-assembly@0.9.0"):
+        replay(load_flows()["microservice-assembly"], log, "p1")
+
+
+def test_instance_from_another_major_version_is_refused() -> None:
+    inst, _ = run("documentation", [ev("ReleaseTriggered")])
+    assert inst is not None
+    inst["flowVersion"] = "2.0.0"
+    with pytest.raises(FlowVersionError, match="migrate the instance"):
+        run("documentation", [ev("DocumentationGenerated")], inst)
