@@ -6,7 +6,7 @@ from typing import Any
 
 from shared.infrablueprint.model import InfrastructureBlueprint
 from shared.infrablueprint.renderers import Stamp, yaml_text
-from shared.infrablueprint.renderers.kubernetes import annotations, labels, namespace
+from shared.infrablueprint.renderers.kubernetes import labels, namespace, stamp_annotations
 
 
 def values(bp: InfrastructureBlueprint, stamp: Stamp) -> dict[str, Any]:
@@ -17,7 +17,7 @@ def values(bp: InfrastructureBlueprint, stamp: Stamp) -> dict[str, Any]:
         "nameOverride": bp.service,
         "namespace": namespace(bp),
         "commonLabels": labels(bp, stamp),
-        "commonAnnotations": annotations(stamp),
+        "commonAnnotations": stamp_annotations(stamp),
         "image": {
             "registry": bp.image.registry,
             "repository": bp.image.repository,

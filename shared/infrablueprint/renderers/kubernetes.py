@@ -44,7 +44,7 @@ def labels(bp: InfrastructureBlueprint, stamp: Stamp) -> dict[str, str]:
     }
 
 
-def annotations(stamp: Stamp) -> dict[str, str]:
+def stamp_annotations(stamp: Stamp) -> dict[str, str]:
     return {
         "factory.ai/blueprint-version": stamp.blueprint_version,
         "factory.ai/content-hash": stamp.content_hash,
@@ -63,7 +63,7 @@ def _metadata(
         "name": name or bp.service,
         "namespace": namespace(bp),
         "labels": labels(bp, stamp),
-        "annotations": {**annotations(stamp), **(extra_annotations or {})},
+        "annotations": {**stamp_annotations(stamp), **(extra_annotations or {})},
     }
 
 
@@ -148,7 +148,7 @@ def deployment(bp: InfrastructureBlueprint, stamp: Stamp) -> dict[str, Any]:
             "selector": {"matchLabels": selector(bp)},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
             "template": {
-                "metadata": {"labels": pod_labels, "annotations": annotations(stamp)},
+                "metadata": {"labels": pod_labels, "annotations": stamp_annotations(stamp)},
                 "spec": {
                     "serviceAccountName": bp.service,
                     "automountServiceAccountToken": bp.security.workload_identity.enabled,
