@@ -11,8 +11,11 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+DEV_SIGNING_KEY = "local-development-signing-key"
 
 
 class BusKind(StrEnum):
@@ -75,9 +78,7 @@ class Settings(BaseSettings):
     azure_client_id: str | None = Field(None, alias="AZURE_CLIENT_ID")
 
     # --- security ---
-    signing_key: SecretStr = Field(
-        SecretStr("local-development-signing-key"), alias="FACTORY_SIGNING_KEY"
-    )
+    signing_key: SecretStr = Field(SecretStr(DEV_SIGNING_KEY), alias="FACTORY_SIGNING_KEY")
     require_signature: bool = Field(True, alias="FACTORY_REQUIRE_SIGNATURE")
 
     # --- telemetry ---
@@ -88,9 +89,23 @@ class Settings(BaseSettings):
     # --- limits ---
     max_message_bytes: int = Field(256 * 1024, alias="FACTORY_MAX_MESSAGE_BYTES", gt=0)
 
-    @property
-    def database_path(self) -> Path:
-        return self.factory_home / "factory.db"
+    @model_validator(mode="after")
+    def _azure_needs_real_secrets(self) -> Settings:
+        on_azure = self.factory_bus is BusKind.servicebus or self.factory_state is StateKind.cosmos
+        if on_azure and self.signing_key.get_secret_value() == DEV_SIGNING_KEY:
+            raise ValueError(
+                "FACTORY_SIGNING_KEY is still the local development key while Azure adapters are selected; "
+                "set it to a Key Vault reference (infra/main.bicep does) or a strong random secret")
+        if self.factory_bus is BusKind.servicebus and not (self.servicebus_connection or self.servicebus_namespace):
+            raise ValueError("FACTORY_BUS=servicebus needs ServiceBusConnection__fullyQualifiedNamespace "
+                             "(identity) or ServiceBusConnection (connection string)")
+        if self.factory_state is StateKind.cosmos and not (self.cosmos_connection or self.cosmos_endpoint):
+            raise ValueError("FACTORY_STATE=cosmos needs CosmosConnection__accountEndpoint (identity) or "
+                             "CosmosConnection (connection string)")
+        if self.factory_artifacts is ArtifactKind.blob and not (self.blob_connection or self.blob_service_uri):
+            raise ValueError("FACTORY_ARTIFACTS=blob needs ArtifactStorage__blobServiceUri (identity) or "
+                             "ArtifactStorage (connection string)")
+        return self
 
     @property
     def artifacts_path(self) -> Path:
