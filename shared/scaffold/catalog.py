@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import json5
 import semver
 
 from shared.scaffold.config import CONFIG_PATH, TemplateConfig
@@ -27,7 +28,8 @@ from shared.scaffold.parameters import parameter_schema
 from shared.scaffold.render import TemplateSource
 from shared.scaffold.tree import DEFAULT_MAX_FILE_SIZE, SKIPPED_DIRS, read_tree
 
-SAMPLE_PARAMETERS = ".template.config/sample-parameters.json"
+#: where a template keeps example parameters (first found wins); used by tests and `show`
+SAMPLE_PARAMETERS = (".template.config/sample-parameters.json", "sample-parameters.json")
 
 
 @dataclass
@@ -50,6 +52,14 @@ class TemplateEntry:
     def version(self) -> str:
         return self.config.version
 
+    def sample_parameters(self) -> dict[str, Any]:
+        """The template's sample parameters, or ``{}`` (render with defaults)."""
+        for path in SAMPLE_PARAMETERS:
+            if path in self.source.files:
+                value = json5.loads(self.source.files[path].decode("utf-8-sig"))
+                return dict(value) if isinstance(value, dict) else {}
+        return {}
+
     def describe(self) -> dict[str, Any]:
         cfg = self.config
         params = []
@@ -62,7 +72,8 @@ class TemplateEntry:
         return {"identity": cfg.identity, "name": cfg.name, "shortName": cfg.short_name,
                 "shortNames": list(cfg.short_names), "version": cfg.version, "description": cfg.description,
                 "kind": self.kind, "location": self.location, "contentHash": self.source.content_hash,
-                "parameters": params, "parameterSchema": parameter_schema(cfg)}
+                "parameters": params, "parameterSchema": parameter_schema(cfg),
+                "sampleParameters": self.sample_parameters()}
 
 
 @dataclass
