@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from pydantic import ValidationError  # noqa: E402
+
 from shared.settings import BusKind, Settings, StateKind, load_settings  # noqa: E402
 
 DEFAULT_INTENT = ROOT / "examples" / "task-tracker.yaml"
@@ -95,7 +97,12 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the trace")
     parser.add_argument("--poll", type=float, default=5.0, help="seconds between Cosmos DB reads")
     args = parser.parse_args(argv)
-    settings = settings or load_settings()
+    if settings is None:
+        try:
+            settings = load_settings()
+        except ValidationError as exc:
+            print(f"smoke-azure cannot run: the settings are incomplete: {exc}", file=sys.stderr)
+            return 2
     missing = missing_live_settings(settings)
     if missing:
         print("smoke-azure skipped: the settings do not point at live services. Missing: "
