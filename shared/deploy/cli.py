@@ -29,6 +29,7 @@ def render(
     ] = REPO_ROOT,
 ) -> None:
     """Render infra/generated/messaging.bicep and infra/local/servicebus-emulator.json from contracts/."""
+    load_consumers.cache_clear()  # the manifests may have changed since this process first read them
     try:
         consumers = load_consumers(root / "contracts")
     except ManifestError as exc:
