@@ -109,13 +109,34 @@ def _not(a: _Expr) -> _Expr:
     return run
 
 
+_KIND: dict[type, str] = {str: "s", int: "n", float: "n", bool: "b"}
+
+
+def _kind(value: Any) -> str | None:
+    kind = _KIND.get(type(value))
+    if kind is None and value is not None:  # subclasses of str/int/float
+        kind = "b" if isinstance(value, bool) else "n" if isinstance(value, int | float) else (
+            "s" if isinstance(value, str) else None
+        )
+    return kind
+
+
 def _comparable(a: Any, b: Any) -> bool:
     """Numbers compare with numbers, strings with strings, booleans with booleans."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool)
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return True
-    return isinstance(a, str) and isinstance(b, str)
+    kind = _kind(a)
+    return kind is not None and kind == _kind(b)
+
+
+class _Const:
+    """A literal: callable like any expression, and foldable (IN lists become set lookups)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: PropertyValue) -> None:
+        self.value = value
+
+    def __call__(self, user: Mapping[str, PropertyValue], sys: Mapping[str, Any]) -> PropertyValue:
+        return self.value
 
 
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
@@ -131,6 +152,14 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
 
 def _compare(op: str, a: _Expr, b: _Expr) -> _Expr:
     fn = _COMPARE[op]
+    if op == "=" and isinstance(b, _Const) and b.value is not None:
+        const, const_kind = b.value, _kind(b.value)
+
+        def equals_const(user: Mapping[str, PropertyValue], sys: Mapping[str, Any]) -> bool | None:
+            left = a(user, sys)
+            return None if left is None or _kind(left) != const_kind else left == const
+
+        return equals_const
 
     def run(user: Mapping[str, PropertyValue], sys: Mapping[str, Any]) -> bool | None:
         left, right = a(user, sys), b(user, sys)
@@ -328,6 +357,8 @@ class _Parser:
         while self.accept("op", ","):
             items.append(self.additive())
         self.expect("op", ")", "',' or ')' in the IN list")
+        if all(isinstance(item, _Const) for item in items):
+            return self._in_set(left, negate, [item.value for item in items])  # type: ignore[attr-defined]
 
         def run(user: Mapping[str, PropertyValue], sys: Mapping[str, Any]) -> bool | None:
             value = left(user, sys)
@@ -336,6 +367,20 @@ class _Parser:
             found = any(
                 (v := item(user, sys)) is not None and _comparable(value, v) and value == v for item in items
             )
+            return not found if negate else found
+
+        return run
+
+    @staticmethod
+    def _in_set(left: _Expr, negate: bool, values: list[PropertyValue]) -> _Expr:
+        """``x IN ('A', 'B', ...)`` with literals only: one set lookup per evaluation."""
+        members = frozenset((_kind(v), v) for v in values if v is not None)
+
+        def run(user: Mapping[str, PropertyValue], sys: Mapping[str, Any]) -> bool | None:
+            value = left(user, sys)
+            if value is None:
+                return None
+            found = (_kind(value), value) in members
             return not found if negate else found
 
         return run
@@ -379,6 +424,8 @@ class _Parser:
     def unary(self) -> _Expr:
         if self.accept("op", "-"):
             inner = self.unary()
+            if isinstance(inner, _Const) and _kind(inner.value) == "n":
+                return _Const(-inner.value)  # type: ignore[operator]
             zero: _Expr = lambda u, s: 0  # noqa: E731
             return _arith("-", zero, inner)
         if self.accept("op", "+"):
@@ -389,16 +436,13 @@ class _Parser:
         t = self.tok
         self.i += 1
         if t.kind == "number":
-            number: int | float = int(t.text) if t.text.isdigit() else float(t.text)
-            return lambda u, s: number
+            return _Const(int(t.text) if t.text.isdigit() else float(t.text))
         if t.kind == "string":
-            text = _unquote(t.text)
-            return lambda u, s: text
+            return _Const(_unquote(t.text))
         if t.kind == "keyword" and t.text in {"TRUE", "FALSE"}:
-            flag = t.text == "TRUE"
-            return lambda u, s: flag
+            return _Const(t.text == "TRUE")
         if t.kind == "keyword" and t.text == "NULL":
-            return lambda u, s: None
+            return _Const(None)
         if t.kind == "name":
             return _property(t.text)
         if t.kind == "op" and t.text == "(":

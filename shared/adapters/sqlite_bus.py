@@ -22,6 +22,7 @@ a receive only skips messages that are locked right now, never a backlog of futu
 
 Durability: WAL with ``synchronous=NORMAL`` — a crash of the process loses nothing committed;
 a power loss may lose the last transactions (the outbox republishes them; dedup drops repeats).
+``synchronous="OFF"`` is faster still, for throwaway buses (tests, benchmarks) only.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from shared.adapters.sql_filter import Filter, compile_filter, system_properties
 from shared.ports import (
@@ -180,6 +181,7 @@ class SqliteBus:
         duplicate_detection_window: timedelta = timedelta(minutes=10),
         default_ttl: timedelta = timedelta(days=14),
         busy_timeout: timedelta = timedelta(seconds=30),
+        synchronous: Literal["NORMAL", "OFF", "FULL"] = "NORMAL",
     ) -> None:
         self.path = Path(path)
         self.topic = topic
@@ -195,7 +197,10 @@ class SqliteBus:
         )
         self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout.total_seconds() * 1000)}")
         self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = NORMAL")
+        self._db.execute(f"PRAGMA synchronous = {synchronous}")
+        # checkpoints fsync; doing them every ~40 MB of WAL instead of every 4 MB doubles settle speed
+        self._db.execute("PRAGMA wal_autocheckpoint = 10000")
+        self._db.execute("PRAGMA journal_size_limit = 67108864")
         with self._tx():
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
@@ -363,6 +368,14 @@ class SqliteBus:
         if max_messages < 1:
             raise ValueError(f"max_messages must be at least 1, got {max_messages}")
         delivered: list[ReceivedMessage] = []
+        with self._lock:
+            self._sub(subscription)
+            # fast path without the write lock: idle polling must not serialise host processes
+            if self._db.execute(
+                "SELECT 1 FROM bus_messages WHERE subscription = ? AND available_at <= ? LIMIT 1",
+                (subscription, self._now_us()),
+            ).fetchone() is None:
+                return delivered
         with self._tx() as db:
             sub = self._sub(subscription)
             lock_us = _span_us(lock_duration if lock_duration is not None else sub.spec.lock_duration)
@@ -442,50 +455,79 @@ class SqliteBus:
         )
         db.execute("DELETE FROM bus_messages WHERE seq = ?", (seq,))
 
-    def _locked_seq(self, db: sqlite3.Connection, lock_token: str, now: int, action: str) -> int:
-        row = db.execute(
-            "SELECT seq, locked_until, subscription, message_id FROM bus_messages WHERE lock_token = ?",
+    def _lock_lost(self, lock_token: str, action: str) -> LockLostError:
+        row = self._db.execute(
+            "SELECT locked_until, subscription, message_id FROM bus_messages WHERE lock_token = ?",
             (lock_token,),
         ).fetchone()
-        if row is None or row[1] is None or row[1] <= now:
-            detail = (
-                f"the lock on message '{row[3]}' ({row[2]}) expired at {_dt(row[1]).isoformat()}"
-                if row is not None and row[1] is not None
-                else "the token is unknown: the message was already settled or redelivered under a new lock"
-            )
-            raise LockLostError(
-                f"cannot {action} with lock token {lock_token}: {detail}. The message will be (or was) "
-                "redelivered; handle it idempotently, and renew the lock for work longer than the lock "
-                "duration."
-            )
+        detail = (
+            f"the lock on message '{row[2]}' ({row[1]}) expired at {_dt(row[0]).isoformat()}"
+            if row is not None and row[0] is not None
+            else "the token is unknown: the message was already settled or redelivered under a new lock"
+        )
+        return LockLostError(
+            f"cannot {action} with lock token {lock_token}: {detail}. The message will be (or was) "
+            "redelivered; handle it idempotently, and renew the lock for work longer than the lock "
+            "duration."
+        )
+
+    def _locked_seq(self, db: sqlite3.Connection, lock_token: str, now: int, action: str) -> int:
+        row = db.execute(
+            "SELECT seq FROM bus_messages WHERE lock_token = ? AND locked_until > ?", (lock_token, now)
+        ).fetchone()
+        if row is None:
+            raise self._lock_lost(lock_token, action)
         return int(row[0])
 
+    def _settle(self, sql: str, args: tuple[Any, ...], lock_token: str, action: str) -> None:
+        """One statement guarded by ``lock_token = ? AND locked_until > now`` (its own transaction)."""
+        with self._lock:
+            if self._db.execute(sql, args).rowcount == 0:
+                raise self._lock_lost(lock_token, action)
+
     def renew_lock(self, lock_token: str) -> datetime:
-        with self._tx() as db:
-            now = self._now_us()
-            seq = self._locked_seq(db, lock_token, now, "renew the lock")
-            (until,) = db.execute(
+        now = self._now_us()
+        with self._lock:
+            rows = self._db.execute(
                 "UPDATE bus_messages SET locked_until = ? + lock_us, available_at = ? + lock_us "
-                "WHERE seq = ? RETURNING locked_until",
-                (now, now, seq),
-            ).fetchone()
-        return _dt(until)
+                "WHERE lock_token = ? AND locked_until > ? RETURNING locked_until",
+                (now, now, lock_token, now),
+            ).fetchall()
+            if not rows:
+                raise self._lock_lost(lock_token, "renew the lock")
+        return _dt(rows[0][0])
 
     def complete(self, lock_token: str) -> None:
-        with self._tx() as db:
-            seq = self._locked_seq(db, lock_token, self._now_us(), "complete")
-            db.execute("DELETE FROM bus_messages WHERE seq = ?", (seq,))
+        now = self._now_us()
+        self._settle(
+            "DELETE FROM bus_messages WHERE lock_token = ? AND locked_until > ?",
+            (lock_token, now), lock_token, "complete",
+        )
 
-    def abandon(self, lock_token: str) -> None:
-        """Release the lock now; the message goes back to its place in the queue."""
+    def complete_many(self, lock_tokens: Sequence[str]) -> list[str]:
+        """Complete several messages in one transaction (much faster than one ``complete`` each).
+
+        Not part of the ``MessageReceiver`` port: an optional fast path for the embedded host.
+        Returns the tokens whose lock was already lost; those messages are, or will be, redelivered.
+        """
+        lost: list[str] = []
         with self._tx() as db:
             now = self._now_us()
-            seq = self._locked_seq(db, lock_token, now, "abandon")
-            db.execute(
-                "UPDATE bus_messages SET lock_token = NULL, locked_until = NULL, available_at = ? "
-                "WHERE seq = ?",
-                (now, seq),
-            )
+            for token in lock_tokens:
+                if db.execute(
+                    "DELETE FROM bus_messages WHERE lock_token = ? AND locked_until > ?", (token, now)
+                ).rowcount == 0:
+                    lost.append(token)
+        return lost
+
+    def abandon(self, lock_token: str) -> None:
+        """Release the lock now; the message keeps its place in the queue."""
+        now = self._now_us()
+        self._settle(
+            "UPDATE bus_messages SET lock_token = NULL, locked_until = NULL, available_at = ? "
+            "WHERE lock_token = ? AND locked_until > ?",
+            (now, lock_token, now), lock_token, "abandon",
+        )
 
     def dead_letter(self, lock_token: str, reason: str, description: str = "") -> None:
         with self._tx() as db:

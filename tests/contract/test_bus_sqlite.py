@@ -22,6 +22,13 @@ class TestSqliteBus(BusContract):
         return SqliteBus(self.db_path, clock=clock, duplicate_detection_window=WINDOW)
 
 
+class TestSqliteBusInMemory(BusContract):
+    """``SqliteBus(":memory:")``: the same engine without a file, for fast single-process tests."""
+
+    def make_bus(self, clock: FakeClock) -> Bus:
+        return SqliteBus(":memory:", clock=clock, duplicate_detection_window=WINDOW)
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
@@ -125,3 +132,17 @@ def test_naive_datetimes_are_rejected_with_a_clear_message(db_path: Path, clock:
     naive = clock.now().replace(tzinfo=None)
     with SqliteBus(db_path, clock=clock) as bus, pytest.raises(ValueError, match="timezone-aware"):
         bus.publish([OutgoingMessage("m1", b"{}", {}, scheduled_enqueue_time=naive)])
+
+
+def test_complete_many_settles_in_one_call_and_reports_lost_locks(db_path: Path, clock: FakeClock) -> None:
+    with SqliteBus(db_path, clock=clock) as bus:
+        bus.ensure_subscription(SubscriptionSpec("a", lock_duration=timedelta(seconds=60)))
+        bus.publish([msg("m1"), msg("m2"), msg("m3")])
+        early = bus.receive("a")
+        clock.advance(61)
+        late = bus.receive("a", 3)
+        assert [m.message_id for m in late] == ["m1", "m2", "m3"]
+        lost = bus.complete_many([early[0].lock_token, *(m.lock_token for m in late)])
+        assert lost == [early[0].lock_token]
+        clock.advance(3600)
+        assert bus.receive("a", 10) == []
