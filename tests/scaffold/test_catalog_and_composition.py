@@ -70,9 +70,10 @@ def test_a_recipe_base_outside_the_templates_root_is_refused(tmp_path: Path) -> 
 
 
 def _two() -> TemplateCatalog:
-    a = make_source(base_config(identity="a"), {"README.md": "from a\n", "cfg.json": '{"x": 1, "o": {"p": 1}}',
-                                                 "only-a.txt": "a"})
-    b = make_source(base_config(identity="b"), {"README.md": "from b\n", "cfg.json": '{"y": 2, "o": {"q": 2}}'})
+    a = make_source(base_config(identity="a"),
+                    {"README.md": "from a\n", "cfg.json": '{"x": 1, "o": {"p": 1}}', "only-a.txt": "a"})
+    b = make_source(base_config(identity="b"),
+                    {"README.md": "from b\n", "cfg.json": '{"y": 2, "o": {"q": 2}}'})
     return TemplateCatalog(sources=[a, b])
 
 

@@ -143,7 +143,7 @@ def test_an_unclosed_if_names_file_and_line() -> None:
 
 
 def test_a_missing_template_json_is_refused() -> None:
-    with pytest.raises(UnsupportedTemplateError, match="no .template.config/template.json"):
+    with pytest.raises(UnsupportedTemplateError, match=r"no \.template\.config/template\.json"):
         render(TemplateSource({"a.txt": b"x"}))
 
 

@@ -30,8 +30,8 @@ def _run_all(tmp_path: Path, clock: FakeClock) -> tuple[list, dict, dict]:
     g = generate_step(v.events[0].data, v.execution, CATALOG, trace_id="trace-1", clock=clock)
     for artifact in g.artifacts:
         store[artifact.digest] = artifact.content
-    c = commit_step(g.events[0].data, g.execution, load_artifact=store.__getitem__, repo_dir=tmp_path / "repo",
-                    clock=clock)
+    c = commit_step(g.events[0].data, g.execution, load_artifact=store.__getitem__,
+                    repo_dir=tmp_path / "repo", clock=clock)
     return [v, g, c], c.execution, store
 
 
@@ -63,7 +63,7 @@ def test_happy_path_validates_generates_and_commits(tmp_path: Path) -> None:
 
 
 def test_a_repeated_request_maps_to_the_same_execution_and_emits_nothing(tmp_path: Path) -> None:
-    (v, g, c), execution, _ = _run_all(tmp_path, FakeClock())
+    (v, g, _c), execution, _ = _run_all(tmp_path, FakeClock())
     again = validate_step(_request(), execution, CATALOG)
     assert again.events == [] and again.execution == execution
     assert generate_step(v.events[0].data, execution, CATALOG).events == []
