@@ -90,11 +90,18 @@ def project_status(runtime: Any, project_id: str) -> ProjectStatus:
 
 def project_files(runtime: Any, project_id: str) -> dict[str, str]:
     """The project's files as path -> digest: the latest artifact for each path, in event order."""
+    from shared.skills.project import manifest_files
+
     files: dict[str, str] = {}
     for event in runtime.state.events_for_project(project_id):
-        for ref in event.get("data", {}).get("artifacts", []) or []:
+        data = event.get("data", {})
+        if event["type"] == "MicroserviceScaffolded":  # the skeleton lives in the scaffold manifest
+            manifest = json.loads(runtime.artifacts.get(data["manifestDigest"]))
+            for rel, digest in manifest_files(manifest).items():
+                files[f"services/{data['service']}/{rel}"] = digest
+        for ref in data.get("artifacts", []) or []:
             files[ref["path"]] = ref["digest"]
-    return files
+    return dict(sorted(files.items()))
 
 
 def export_repository(runtime: Any, project_id: str, out_dir: Path) -> str | None:
