@@ -101,8 +101,14 @@ class TestReport:
         return out
 
 
-def scrubbed_env(source: Mapping[str, str], allow: Sequence[str], home: Path) -> dict[str, str]:
+def scrubbed_env(
+    source: Mapping[str, str], allow: Sequence[str], home: Path, *, plugin_autoload: bool = False
+) -> dict[str, str]:
     env = {name: source[name] for name in allow if name in source and not _NEVER_PASS.search(name)}
+    if not plugin_autoload:
+        # the factory's venv carries pytest plugins (hypothesis, timeout...) a generated service does not use;
+        # loading them costs seconds per run
+        env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     env.update(
         {
             "HOME": str(home),
@@ -207,11 +213,13 @@ def run_tests(
     venv_timeout_s: float = 600,
     pytest_args: Sequence[str] = (),
     base_env: Mapping[str, str] | None = None,
+    plugin_autoload: bool = False,
 ) -> TestReport:
     """Run ``pytest`` for ``project_dir`` in a sandboxed subprocess and report the outcome.
 
     ``base_env`` is where allow-listed variables are copied from (defaults to this process's
-    environment; only the names in ``env_allow`` are ever passed on).
+    environment; only the names in ``env_allow`` are ever passed on). Installed pytest plugins are
+    not auto-loaded unless ``plugin_autoload`` is set.
     """
     project_dir = Path(project_dir).resolve()
     if not project_dir.is_dir():
@@ -220,7 +228,7 @@ def run_tests(
     source_env = os.environ if base_env is None else base_env
     with tempfile.TemporaryDirectory(prefix="factory-sandbox-") as tmp:
         home = Path(tmp)
-        env = scrubbed_env(source_env, env_allow, home)
+        env = scrubbed_env(source_env, env_allow, home, plugin_autoload=plugin_autoload)
         if fresh_venv:
             net_env = {**env, **{k: v for k, v in source_env.items() if k.upper().startswith("PIP_")}}
             interpreter = create_venv(
