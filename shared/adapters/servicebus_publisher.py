@@ -94,7 +94,7 @@ class ServiceBusPublisher:
                 if self._client_id
                 else DefaultAzureCredential()
             )
-        return ServiceBusClient(fully_qualified_namespace=self._namespace, credential=credential)
+        return ServiceBusClient(fully_qualified_namespace=str(self._namespace), credential=credential)
 
     def _get_sender(self) -> Any:
         if self._sender is None:

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from shared.ports import Bus, FakeClock, LockLostError, OutgoingMessage, SubscriptionSpec
+from shared.ports import Bus, FakeClock, LockLostError, OutgoingMessage, PropertyValue, SubscriptionSpec
 
 WINDOW = timedelta(minutes=10)  # duplicate-detection window every adapter under test must use
 
@@ -90,7 +90,9 @@ class BusContract:
 
     def test_message_round_trips_body_properties_and_headers(self, bus: Bus, clock: FakeClock) -> None:
         a = self.sub(bus, "a")
-        props = {"type": "X", "version": "1.2.0", "n": 3, "ratio": 0.5, "flag": True, "none": None}
+        props: dict[str, PropertyValue] = {
+            "type": "X", "version": "1.2.0", "n": 3, "ratio": 0.5, "flag": True, "none": None,
+        }
         bus.publish([OutgoingMessage(
             "m1", b"\x00\xffbinary", props, content_type="application/json", subject="s", correlation_id="c",
         )])

@@ -111,7 +111,7 @@ def test_immediate_messages_are_sent_in_one_batch_when_they_fit() -> None:
     assert [len(b) for b in sender.sent] == [10]
     assert [m.message_id for m in sender.sent[0].added] == [f"evt-{i}" for i in range(10)]
     assert clients[0].topics == ["factory-events"]
-    assert sender.sent[0].added[3].application_properties["tenantId"] == "t1"
+    assert (sender.sent[0].added[3].application_properties or {})["tenantId"] == "t1"
 
 
 def test_a_full_batch_is_sent_and_a_new_one_started() -> None:
