@@ -1,0 +1,158 @@
+"""The binding JSON of every function registered in ``function_app`` (what the Functions host reads)."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import function_app
+from shared.manifests import load_consumers
+from shared.runtime import set_runtime
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: the Functions host's rule for function names
+FUNCTION_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,127}$")
+
+HTTP_ROUTES: dict[str, tuple[str, list[str]]] = {
+    "http_create_project": ("projects", ["POST"]),
+    "http_get_project": ("projects/{id}", ["GET"]),
+    "http_get_artifact": ("projects/{id}/artifacts/{*path}", ["GET"]),
+    "http_get_trace": ("traces/{traceId}", ["GET"]),
+    "http_execute_template": ("templates/{templateId}/execute", ["POST"]),
+    "http_get_execution": ("executions/{id}", ["GET"]),
+}
+
+FORBIDDEN_AT_IMPORT = ("azure.servicebus", "azure.cosmos", "azure.storage", "azure.identity", "azure.monitor",
+                       "pydantic")
+
+
+def registered() -> list[Any]:
+    """The app's functions, built like the worker's indexer builds them.
+
+    ``FunctionApp.get_functions()`` remembers the names it has built and raises "does not have a
+    unique function name" when called again on the same app object (azure-functions 1.2x), so the
+    memo is cleared first; duplicates inside one build are still refused.
+    """
+    function_app.app.functions_bindings = {}
+    functions: list[Any] = function_app.app.get_functions()
+    function_app.app.functions_bindings = {}
+    return functions
+
+
+def function_json() -> dict[str, dict[str, Any]]:
+    """``function.json`` of every registered function, by function name, as the host sees it."""
+    docs: dict[str, dict[str, Any]] = {}
+    for fn in registered():
+        docs[fn.get_function_name()] = json.loads(fn.get_function_json())
+    return docs
+
+
+def triggers(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [b for b in doc["bindings"] if b["type"].endswith("Trigger")]
+
+
+CONSUMERS = load_consumers()
+
+
+def test_every_function_has_a_unique_valid_name() -> None:
+    names = [fn.get_function_name() for fn in registered()]
+    assert len(names) == len(set(names))
+    assert [n for n in names if not FUNCTION_NAME.fullmatch(n)] == []
+
+
+def test_the_app_registers_one_function_per_consumer_and_the_http_api_and_nothing_else() -> None:
+    expected = {c.function_name for c in CONSUMERS} | set(HTTP_ROUTES)
+    assert set(function_json()) == expected
+    assert len(CONSUMERS) >= 10  # the manifests were actually read
+
+
+def test_every_function_has_exactly_one_trigger() -> None:
+    docs = function_json()
+    assert {name: len(triggers(doc)) for name, doc in docs.items()} == {name: 1 for name in docs}
+
+
+@pytest.mark.parametrize("consumer", CONSUMERS, ids=[c.name for c in CONSUMERS])
+def test_consumer_function_binds_its_subscription_on_the_factory_topic(consumer: Any) -> None:
+    doc = function_json()[consumer.function_name]
+    assert doc["scriptFile"] == "function_app.py"
+    assert doc["bindings"] == [{
+        "direction": "IN",
+        "type": "serviceBusTrigger",
+        "name": "msg",
+        "connection": "ServiceBusConnection",
+        "topicName": "%FACTORY_TOPIC%",
+        "subscriptionName": consumer.name,
+    }]
+
+
+@pytest.mark.parametrize("name", sorted(HTTP_ROUTES))
+def test_http_function_has_its_route_methods_and_function_auth_level(name: str) -> None:
+    route, methods = HTTP_ROUTES[name]
+    doc = function_json()[name]
+    (trigger,) = triggers(doc)
+    assert trigger["type"] == "httpTrigger" and trigger["direction"] == "IN"
+    assert trigger["route"] == route
+    assert trigger["methods"] == methods
+    assert trigger["authLevel"] == "FUNCTION"
+    outputs = [b for b in doc["bindings"] if b["direction"] == "OUT"]
+    assert outputs == [{"direction": "OUT", "type": "http", "name": "$return"}]
+
+
+def test_binding_names_match_the_python_parameter_names() -> None:
+    for fn in registered():
+        (trigger,) = triggers(json.loads(fn.get_function_json()))
+        params = list(inspect.signature(fn.get_user_function()).parameters)
+        assert params == [trigger["name"]], fn.get_function_name()
+
+
+class RecordingPipeline:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    def handle(self, consumer: str, message: Any) -> None:
+        self.calls.append((consumer, message))
+
+
+class RecordingRuntime:
+    def __init__(self) -> None:
+        self.pipeline = RecordingPipeline()
+
+
+@pytest.fixture
+def recording_runtime() -> Iterator[RecordingRuntime]:
+    rt = RecordingRuntime()
+    set_runtime(rt)  # type: ignore[arg-type]
+    yield rt
+    set_runtime(None)
+
+
+def test_each_service_bus_function_hands_the_message_to_its_own_consumer(
+        recording_runtime: RecordingRuntime) -> None:
+    by_name = {fn.get_function_name(): fn for fn in registered()}
+    for consumer in CONSUMERS:
+        message = object()
+        assert by_name[consumer.function_name].get_user_function()(msg=message) is None
+        assert recording_runtime.pipeline.calls[-1] == (consumer.name, message)
+    assert len(recording_runtime.pipeline.calls) == len(CONSUMERS)
+
+
+def test_importing_function_app_loads_no_azure_sdk_and_no_pydantic() -> None:
+    script = ("import json, sys\n"
+              "import function_app\n"
+              "print(json.dumps(sorted(sys.modules)))\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "function_app" in loaded and "azure.functions" in loaded
+    offending = [m for m in loaded if any(m == p or m.startswith(p + ".") for p in FORBIDDEN_AT_IMPORT)]
+    assert offending == []
