@@ -18,7 +18,7 @@ from shared.blueprint import ServiceBlueprint
 from shared.infrablueprint.derive import UnknownServiceError, find_service
 from shared.infrablueprint.generator import MODEL_FILE, InfraPackage, generate
 from shared.infrablueprint.overlays import OverlayError
-from shared.infrablueprint.policies import SEVERITY_ORDER, Finding, blocking
+from shared.infrablueprint.policies import BLOCKING, SEVERITY_ORDER, Finding, blocking
 from shared.infrablueprint.renderers import Stamp
 from shared.infrablueprint.versions import (
     DirectoryVersionStore,
@@ -36,7 +36,7 @@ DEFAULT_STORE = Path(".factory/infra")
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)
 
-_SEVERITY_STYLE = {"error": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "info": "dim"}
+_SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "info": "dim"}
 
 StoreOption = Annotated[Path, typer.Option("--store", help="version store root")]
 EnvOption = Annotated[str, typer.Option("--env", help="dev | staging | prod")]
@@ -85,9 +85,7 @@ def blueprint_command(
     out: Annotated[Path, typer.Option("--out", help="folder to write <service>/<env>/ into")],
     env: EnvOption = "dev",
     service: Annotated[str | None, typer.Option("--service", help="only this service")] = None,
-    overlay: Annotated[
-        list[Path] | None, typer.Option("--overlay", help="user overlay file (repeatable)")
-    ] = None,
+    overlay: Annotated[list[Path] | None, typer.Option("--overlay", help="user overlay file (repeatable)")] = None,
     edition: Annotated[str | None, typer.Option("--edition", help="edition overlay, e.g. enterprise")] = None,
     trace_id: Annotated[str | None, typer.Option("--trace-id", help="trace to stamp (default: new)")] = None,
     store: StoreOption = DEFAULT_STORE,
@@ -113,7 +111,7 @@ def blueprint_command(
         console.print(findings_table(f"findings: {package.service} ({env})", package.findings))
         block = block or blocking(package.findings)
     if block:
-        errors.print("[red]blocking findings (error/high): fix them or override with an overlay[/red]")
+        errors.print("[red]blocking findings (critical/high): fix them or override with an overlay[/red]")
         raise typer.Exit(1)
 
 
@@ -194,7 +192,7 @@ def versions_command(
     for column in ("", "version", "blueprintVersion", "created", "actor", "traceId", "blocking findings"):
         table.add_column(column)
     for info in infos:
-        count = sum(1 for f in info.findings if f["severity"] in ("error", "high"))
+        count = sum(1 for f in info.findings if f["severity"] in BLOCKING)
         table.add_row(
             "*" if info.number == now else "",
             info.label,

@@ -180,9 +180,7 @@ def base_document(blueprint: ServiceBlueprint, service_name: str, environment: s
             "retries": {"maxAttempts": 3, "backoffSeconds": 2.0},
             "autoscale": {
                 "minReplicas": defaults["minReplicas"],
-                "maxReplicas": _max_replicas(
-                    nfr.expected_rps, defaults["perReplicaRps"], defaults["minReplicas"]
-                ),
+                "maxReplicas": _max_replicas(nfr.expected_rps, defaults["perReplicaRps"], defaults["minReplicas"]),
                 "targetCpuPercent": 70,
                 "targetConcurrentRequests": defaults["targetConcurrentRequests"],
             },

@@ -63,9 +63,7 @@ def parse_overlay(text: str, source: str, default_precedence: int) -> OverlayLay
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise OverlayError(
-            f"{source}: not valid YAML ({exc}); fix the syntax and retry", source=source
-        ) from exc
+        raise OverlayError(f"{source}: not valid YAML ({exc}); fix the syntax and retry", source=source) from exc
     raw = raw or {}
     if not isinstance(raw, dict):
         raise OverlayError(f"{source}: an overlay must be a mapping with a 'values' key", source=source)
@@ -93,9 +91,7 @@ def load_overlay(path: Path, default_precedence: int = USER_PRECEDENCE) -> Overl
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise OverlayError(
-            f"cannot read overlay {path}: {exc.strerror}; check the path", source=str(path)
-        ) from exc
+        raise OverlayError(f"cannot read overlay {path}: {exc.strerror}; check the path", source=str(path)) from exc
     return parse_overlay(text, str(path), default_precedence)
 
 
@@ -115,9 +111,7 @@ def environment_layer(environment: str) -> OverlayLayer:
             f"no built-in overlay for environment {environment!r}; use dev, staging or prod",
             source=f"overlays/{environment}.yaml",
         )
-    return parse_overlay(
-        ref.read_text(encoding="utf-8"), f"overlays/{environment}.yaml", ENVIRONMENT_PRECEDENCE
-    )
+    return parse_overlay(ref.read_text(encoding="utf-8"), f"overlays/{environment}.yaml", ENVIRONMENT_PRECEDENCE)
 
 
 def edition_layer(edition: str) -> OverlayLayer:
@@ -127,9 +121,7 @@ def edition_layer(edition: str) -> OverlayLayer:
             f"unknown edition {edition!r}; available: {', '.join(available_editions())}",
             source=f"overlays/editions/{edition}.yaml",
         )
-    return parse_overlay(
-        ref.read_text(encoding="utf-8"), f"overlays/editions/{edition}.yaml", EDITION_PRECEDENCE
-    )
+    return parse_overlay(ref.read_text(encoding="utf-8"), f"overlays/editions/{edition}.yaml", EDITION_PRECEDENCE)
 
 
 def _combine_same_level(

@@ -1,7 +1,7 @@
 """Policy rules over an ``InfrastructureBlueprint``: ids, severities, findings, cost estimate.
 
 Each rule is a pure function ``(blueprint) -> list[Finding]`` registered in ``RULES``.
-``error`` and ``high`` findings block (``blocking(findings)``; the CLI exits 1).
+``critical`` (error) and ``high`` findings block (``blocking(findings)``; the CLI exits 1).
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from typing import Any, Literal
 from shared.infrablueprint.derive import PROFILE_SIZES
 from shared.infrablueprint.model import InfrastructureBlueprint
 
-Severity = Literal["info", "low", "medium", "high", "error"]
-SEVERITY_ORDER: dict[str, int] = {"error": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
-BLOCKING: frozenset[str] = frozenset({"error", "high"})
+#: the contract's severities (contracts/common.v1.json#/$defs/Severity); ``critical`` is the error level
+Severity = Literal["info", "low", "medium", "high", "critical"]
+SEVERITY_ORDER: dict[str, int] = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
+BLOCKING: frozenset[str] = frozenset({"critical", "high"})
 
 
 @dataclass(frozen=True)
@@ -84,9 +85,7 @@ def estimate_monthly_cost(bp: InfrastructureBlueprint) -> float:
     storage = 0.0
     for item in bp.storage:
         price = PRICE_TABLE["storage"][item.kind]
-        storage += (price["baseMonth"] + price["gbMonth"] * item.size_gb) * PRICE_TABLE["redundancy"][
-            item.redundancy
-        ]
+        storage += (price["baseMonth"] + price["gbMonth"] * item.size_gb) * PRICE_TABLE["redundancy"][item.redundancy]
     messaging = PRICE_TABLE["servicebus"]["baseMonth"] if bp.messaging.broker == "servicebus" else 0.0
     return round((replicas + storage + messaging) * len(bp.tenancy.regions), 2)
 
@@ -132,8 +131,7 @@ def image_tag_pinned(bp: InfrastructureBlueprint) -> list[Finding]:
             Finding(
                 "IB002",
                 "high",
-                f"image {bp.image.reference} uses the mutable tag 'latest'; "
-                "pin a version or digest tag in image.tag",
+                f"image {bp.image.reference} uses the mutable tag 'latest'; pin a version or digest tag in image.tag",
                 _deployment(bp),
             )
         ]
@@ -178,7 +176,7 @@ def no_plaintext_secrets(bp: InfrastructureBlueprint) -> list[Finding]:
             out.append(
                 Finding(
                     "IB004",
-                    "error",
+                    "critical",
                     f"env {name} looks like a secret in plain text; move it to "
                     "secrets as {vault, secret} (a Key Vault reference) and rotate the value",
                     f"env/{name}",
@@ -307,7 +305,7 @@ def data_residency(bp: InfrastructureBlueprint) -> list[Finding]:
         return [
             Finding(
                 "IB010",
-                "error",
+                "critical",
                 f"unknown data residency {residency!r}; use one of {', '.join(sorted(RESIDENCY_REGIONS))}",
                 "tenancy",
             )
@@ -317,7 +315,7 @@ def data_residency(bp: InfrastructureBlueprint) -> list[Finding]:
         return [
             Finding(
                 "IB010",
-                "error",
+                "critical",
                 f"regions {', '.join(outside)} are outside data residency "
                 f"{residency!r}; use {', '.join(sorted(allowed))}",
                 "tenancy",
@@ -329,6 +327,4 @@ def data_residency(bp: InfrastructureBlueprint) -> list[Finding]:
 def evaluate(bp: InfrastructureBlueprint) -> list[Finding]:
     """All findings, most severe first, then by rule id and resource (stable)."""
     findings = [f for _, fn in RULES.values() for f in fn(bp)]
-    return sorted(
-        findings, key=lambda f: (SEVERITY_ORDER[f.severity], f.rule_id, f.resource or "", f.message)
-    )
+    return sorted(findings, key=lambda f: (SEVERITY_ORDER[f.severity], f.rule_id, f.resource or "", f.message))

@@ -83,9 +83,7 @@ def design_infrastructure(event: IncomingEvent, context: SkillContext) -> SkillR
     data = event.data
     environment = str(data.get("environment", "dev"))
     if environment not in ENVIRONMENTS:
-        raise SkillError(
-            f"unknown environment {environment!r}; use one of {', '.join(ENVIRONMENTS)}", permanent=True
-        )
+        raise SkillError(f"unknown environment {environment!r}; use one of {', '.join(ENVIRONMENTS)}", permanent=True)
     blueprint = _load_blueprint(data, context)
     events: list[Emit] = []
     artifacts: list[Artifact] = []

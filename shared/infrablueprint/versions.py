@@ -120,8 +120,7 @@ class DirectoryVersionStore:
         target = self._base(info.service, info.environment) / "versions" / info.label
         if target.exists() or info.number in self._dirs(info.service, info.environment):
             raise VersionError(
-                f"version {info.number} of {info.service}/{info.environment} already exists; "
-                "versions are immutable"
+                f"version {info.number} of {info.service}/{info.environment} already exists; versions are immutable"
             )
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".incoming-"))
@@ -151,9 +150,7 @@ class DirectoryVersionStore:
         info = VersionInfo(**json.loads((folder / "meta.json").read_text(encoding="utf-8")))
         files_dir = folder / "files"
         files = {
-            p.relative_to(files_dir).as_posix(): p.read_bytes()
-            for p in sorted(files_dir.rglob("*"))
-            if p.is_file()
+            p.relative_to(files_dir).as_posix(): p.read_bytes() for p in sorted(files_dir.rglob("*")) if p.is_file()
         }
         return StoredVersion(info=info, files=files)
 
@@ -247,9 +244,7 @@ def rollback(
     """Make an earlier version current again; returns the event to emit (the caller publishes it)."""
     from_version = store.current_number(service, environment)
     if from_version is None:
-        raise VersionError(
-            f"{service}/{environment} has no versions yet; generate one with `factory infra blueprint`"
-        )
+        raise VersionError(f"{service}/{environment} has no versions yet; generate one with `factory infra blueprint`")
     target = store.load(service, environment, to_version)  # raises VersionError when missing
     if to_version == from_version:
         raise VersionError(
@@ -336,7 +331,5 @@ def load_package_dir(folder: Path) -> tuple[dict[str, bytes], Stamp]:
             "`factory infra blueprint --out` wrote, or SERVICE/ENV/N from the version store"
         )
     trace = json.loads(model.read_text(encoding="utf-8"))["trace"]
-    files = {
-        p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
-    }
+    files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
     return files, make_stamp(trace["traceId"], trace["contentHash"])

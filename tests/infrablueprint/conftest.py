@@ -11,9 +11,7 @@ TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
 def load_blueprint(name: str) -> ServiceBlueprint:
-    return ServiceBlueprint.model_validate_json(
-        (FIXTURES / f"{name}.blueprint.json").read_text(encoding="utf-8")
-    )
+    return ServiceBlueprint.model_validate_json((FIXTURES / f"{name}.blueprint.json").read_text(encoding="utf-8"))
 
 
 @pytest.fixture

@@ -84,9 +84,7 @@ def test_blueprint_service_option_renders_one_service_and_rejects_unknown(tmp_pa
         "--no-store",
     )
     assert [p.name for p in out.iterdir()] == ["invoice-reminders"]
-    bad = _invoke(
-        "blueprint", str(FIXTURES / "invoicing.blueprint.json"), "--service", "nope", "--out", str(out)
-    )
+    bad = _invoke("blueprint", str(FIXTURES / "invoicing.blueprint.json"), "--service", "nope", "--out", str(out))
     assert bad.exit_code == 2
     assert "services: invoices, invoice-reminders" in bad.output
 
@@ -113,9 +111,7 @@ def test_blueprint_reports_overlay_conflict_with_file_and_key(tmp_path: Path) ->
 def test_versions_diff_and_rollback_commands(tmp_path: Path) -> None:
     store, out = tmp_path / "store", tmp_path / "out"
     blueprint = json.loads((FIXTURES / "task-tracker.blueprint.json").read_text())
-    _invoke(
-        "blueprint", str(FIXTURES / "task-tracker.blueprint.json"), "--out", str(out), "--store", str(store)
-    )
+    _invoke("blueprint", str(FIXTURES / "task-tracker.blueprint.json"), "--out", str(out), "--store", str(store))
     shutil.copytree(out / "tasks" / "dev", tmp_path / "v1")
     blueprint["services"][0]["ingress"] = "internal"
     changed = tmp_path / "changed.json"

@@ -30,9 +30,7 @@ def _expected_files(package) -> dict[str, bytes]:
     return files
 
 
-@pytest.mark.parametrize(
-    ("fixture", "service", "env", "overlays"), CASES, ids=[f"{c[1]}-{c[2]}" for c in CASES]
-)
+@pytest.mark.parametrize(("fixture", "service", "env", "overlays"), CASES, ids=[f"{c[1]}-{c[2]}" for c in CASES])
 def test_package_matches_golden(fixture: str, service: str, env: str, overlays: tuple[str, ...]) -> None:
     package = generate(load_blueprint(fixture), service, env, TRACE_ID, [FIXTURES / o for o in overlays])
     files = _expected_files(package)
@@ -43,8 +41,6 @@ def test_package_matches_golden(fixture: str, service: str, env: str, overlays: 
             (folder / rel).parent.mkdir(parents=True, exist_ok=True)
             (folder / rel).write_bytes(data)
     stored = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
-    assert sorted(stored) == sorted(files), (
-        "file set changed; run UPDATE_GOLDEN=1 pytest tests/infrablueprint"
-    )
+    assert sorted(stored) == sorted(files), "file set changed; run UPDATE_GOLDEN=1 pytest tests/infrablueprint"
     for rel, data in files.items():
         assert stored[rel].decode() == data.decode(), f"{rel} differs from golden; UPDATE_GOLDEN=1 to accept"

@@ -90,9 +90,7 @@ def test_every_file_carries_the_trace_stamp(packages: list[InfraPackage]) -> Non
 def test_secrets_reach_the_pod_only_as_key_vault_references(packages: list[InfraPackage]) -> None:
     invoices = packages[2]
     bicep = invoices.files["bicep/main.bicep"].decode()
-    assert (
-        "keyVaultUrl: 'https://kv-invoicing-prod.vault.azure.net/secrets/payment-provider-api-key'" in bicep
-    )
+    assert "keyVaultUrl: 'https://kv-invoicing-prod.vault.azure.net/secrets/payment-provider-api-key'" in bicep
     deployment = yaml.safe_load(invoices.files["kubernetes/deployment.yaml"])
     env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
     assert env == [

@@ -16,9 +16,7 @@ def test_environment_overlay_sets_replica_floor_and_profile(task_tracker: Servic
     assert dev.resources.cpu_limit == "250m" and prod.resources.cpu_limit == "500m"
 
 
-def test_user_overlay_wins_over_environment_and_merges_deeply(
-    task_tracker: ServiceBlueprint, write_overlay
-) -> None:
+def test_user_overlay_wins_over_environment_and_merges_deeply(task_tracker: ServiceBlueprint, write_overlay) -> None:
     path = write_overlay("more.yaml", "values:\n  resilience: {autoscale: {maxReplicas: 9}}\n")
     bp = resolve(task_tracker, "tasks", "prod", [path])
     assert bp.resilience.autoscale.max_replicas == 9
@@ -26,9 +24,7 @@ def test_user_overlay_wins_over_environment_and_merges_deeply(
     assert bp.resilience.probes.liveness is not None  # sibling keys survive
 
 
-def test_edition_overlay_applies_between_environment_and_user(
-    task_tracker: ServiceBlueprint, write_overlay
-) -> None:
+def test_edition_overlay_applies_between_environment_and_user(task_tracker: ServiceBlueprint, write_overlay) -> None:
     bp = resolve(task_tracker, "tasks", "prod", edition="enterprise")
     assert (bp.edition, bp.cost.profile, bp.resilience.autoscale.max_replicas) == (
         "enterprise",
@@ -44,9 +40,7 @@ def test_unknown_edition_lists_the_available_ones(task_tracker: ServiceBlueprint
         resolve(task_tracker, "tasks", "dev", edition="gold")
 
 
-def test_same_precedence_disagreement_names_both_files_and_key(
-    task_tracker: ServiceBlueprint, write_overlay
-) -> None:
+def test_same_precedence_disagreement_names_both_files_and_key(task_tracker: ServiceBlueprint, write_overlay) -> None:
     a = write_overlay("a.yaml", "values:\n  resilience: {autoscale: {maxReplicas: 4}}\n")
     b = write_overlay("b.yaml", "values:\n  resilience: {autoscale: {maxReplicas: 6}}\n")
     with pytest.raises(OverlayConflictError) as info:
@@ -62,17 +56,13 @@ def test_same_precedence_agreement_is_not_a_conflict(task_tracker: ServiceBluepr
     assert (bp.ingress.target_port, bp.env["FEATURE_X"]) == (9000, "on")
 
 
-def test_higher_declared_precedence_resolves_a_disagreement(
-    task_tracker: ServiceBlueprint, write_overlay
-) -> None:
+def test_higher_declared_precedence_resolves_a_disagreement(task_tracker: ServiceBlueprint, write_overlay) -> None:
     a = write_overlay("a.yaml", "values:\n  resilience: {autoscale: {maxReplicas: 4}}\n")
     b = write_overlay("b.yaml", "precedence: 40\nvalues:\n  resilience: {autoscale: {maxReplicas: 6}}\n")
     assert resolve(task_tracker, "tasks", "dev", [b, a]).resilience.autoscale.max_replicas == 6
 
 
-def test_map_versus_scalar_is_a_type_clash_naming_file_and_key(
-    task_tracker: ServiceBlueprint, write_overlay
-) -> None:
+def test_map_versus_scalar_is_a_type_clash_naming_file_and_key(task_tracker: ServiceBlueprint, write_overlay) -> None:
     path = write_overlay("clash.yaml", "values:\n  resilience: {autoscale: 5}\n")
     with pytest.raises(OverlayConflictError) as info:
         resolve(task_tracker, "tasks", "dev", [path])
@@ -89,9 +79,7 @@ def test_type_clash_between_overlays_at_same_precedence() -> None:
 
 
 def test_invalid_merged_result_names_the_file_and_key(task_tracker: ServiceBlueprint, write_overlay) -> None:
-    path = write_overlay(
-        "bad.yaml", "values:\n  resilience: {autoscale: {minReplicas: 50, maxReplicas: 3}}\n"
-    )
+    path = write_overlay("bad.yaml", "values:\n  resilience: {autoscale: {minReplicas: 50, maxReplicas: 3}}\n")
     with pytest.raises(OverlayValidationError) as info:
         resolve(task_tracker, "tasks", "dev", [path])
     assert info.value.source == str(path)
@@ -110,9 +98,7 @@ def test_null_unsets_a_key(task_tracker: ServiceBlueprint, write_overlay) -> Non
     assert resolve(task_tracker, "tasks", "dev", [path]).resilience.probes.startup is None
 
 
-def test_overlay_with_unknown_top_level_key_is_rejected(
-    task_tracker: ServiceBlueprint, write_overlay
-) -> None:
+def test_overlay_with_unknown_top_level_key_is_rejected(task_tracker: ServiceBlueprint, write_overlay) -> None:
     path = write_overlay("t.yaml", "resilience: {autoscale: {maxReplicas: 4}}\n")
     with pytest.raises(OverlayError, match="put blueprint keys under 'values:'"):
         resolve(task_tracker, "tasks", "dev", [path])

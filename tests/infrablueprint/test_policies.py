@@ -76,12 +76,10 @@ def test_prod_replica_rule_does_not_apply_to_dev(prod_bp: InfrastructureBlueprin
         "https://a.blob.core.windows.net/c?sv=2022&sig=abcdef",
     ],
 )
-def test_secret_looking_values_are_flagged_whatever_the_name(
-    prod_bp: InfrastructureBlueprint, value: str
-) -> None:
+def test_secret_looking_values_are_flagged_whatever_the_name(prod_bp: InfrastructureBlueprint, value: str) -> None:
     findings = _rule("IB004", _with(prod_bp, env__STORAGE=value))
     assert [f.resource for f in findings] == ["env/STORAGE"]
-    assert findings[0].severity == "error"
+    assert findings[0].severity == "critical"
 
 
 def test_key_vault_reference_in_env_is_not_a_plaintext_secret(prod_bp: InfrastructureBlueprint) -> None:
@@ -106,7 +104,7 @@ def test_cost_estimate_follows_the_price_table(prod_bp: InfrastructureBlueprint)
 def test_findings_are_ordered_most_severe_first(prod_bp: InfrastructureBlueprint) -> None:
     bad = _with(prod_bp, image__tag="latest", env__API_TOKEN="x", security__networkPolicy__enabled=False)
     severities = [f.severity for f in evaluate(bad)]
-    assert severities[:2] == ["error", "high"]
+    assert severities[:2] == ["critical", "high"]
     assert blocking(evaluate(bad))
 
 

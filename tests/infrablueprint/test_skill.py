@@ -55,9 +55,7 @@ def test_blueprint_created_yields_one_event_per_service_with_artifacts() -> None
     assert {a.path for a in result.artifacts} >= paths
     assert (
         json.loads(
-            next(
-                a for a in result.artifacts if a.path.endswith("invoices/prod/infrastructure-blueprint.json")
-            ).content
+            next(a for a in result.artifacts if a.path.endswith("invoices/prod/infrastructure-blueprint.json")).content
         )["trace"]["traceId"]
         == TRACE_ID
     )
@@ -73,3 +71,23 @@ def test_event_without_blueprint_is_a_permanent_skill_error() -> None:
     with pytest.raises(SkillError) as info:
         design_infrastructure(FakeEvent({"projectId": "p"}), FakeContext())
     assert info.value.permanent
+
+
+def test_emitted_payloads_satisfy_the_event_contracts(tmp_path: Path) -> None:
+    from shared.contracts import default_registry
+    from shared.infrablueprint import DirectoryVersionStore, generate
+    from shared.infrablueprint.versions import record, rollback
+    from tests.infrablueprint.conftest import load_blueprint
+
+    registry = default_registry()
+    raw = json.loads((FIXTURES / "invoicing.blueprint.json").read_text())
+    created = design_infrastructure(FakeEvent({"blueprint": raw, "environment": "prod"}), FakeContext())
+    for event in created.events:
+        assert registry.validate(event.type, "1.0.0", event.data) == []
+    store = DirectoryVersionStore(tmp_path)
+    bp = load_blueprint("invoicing")
+    record(store, generate(bp, "invoices", "dev", "a"))
+    record(store, generate(bp, "invoices", "staging", "b"))
+    record(store, generate(bp.model_copy(update={"tenancy": "single"}), "invoices", "dev", "c"))
+    back = rollback(store, "invoices", "dev", 1, actor="alice", reason="tenancy change reverted")
+    assert registry.validate(back.type, "1.0.0", back.data) == []

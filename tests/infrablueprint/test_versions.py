@@ -99,12 +99,10 @@ def test_diff_reports_added_and_removed_files(
     record(store, generate(task_tracker, "tasks", "dev", "a"), clock=FakeClock())
     record(store, generate(task_tracker, "tasks", "dev", "b", [secret]), clock=FakeClock())
     forward = {
-        c.resource: c.status
-        for c in diff_versions(store.load("tasks", "dev", 1), store.load("tasks", "dev", 2))
+        c.resource: c.status for c in diff_versions(store.load("tasks", "dev", 1), store.load("tasks", "dev", 2))
     }
     backward = {
-        c.resource: c.status
-        for c in diff_versions(store.load("tasks", "dev", 2), store.load("tasks", "dev", 1))
+        c.resource: c.status for c in diff_versions(store.load("tasks", "dev", 2), store.load("tasks", "dev", 1))
     }
     assert forward["kubernetes/secretproviderclass.yaml"] == "added"
     assert backward["kubernetes/secretproviderclass.yaml"] == "removed"

@@ -216,9 +216,7 @@ output name string = app.name
 """
 
 
-def _storage_block(
-    bp: InfrastructureBlueprint, item: StorageResource, tags: Expr
-) -> tuple[str, dict[str, Any]]:
+def _storage_block(bp: InfrastructureBlueprint, item: StorageResource, tags: Expr) -> tuple[str, dict[str, Any]]:
     """Resources for one data service and the env vars the app needs to reach it."""
     env_key = item.name.upper().replace("-", "_")
     local_auth_off = not bp.security.allow_access_keys
@@ -285,9 +283,7 @@ def _storage_block(
                 "properties": {
                     "principalId": Expr("identity.properties.principalId"),
                     "scope": Expr(f"{symbol}.id"),
-                    "roleDefinitionId": Expr(
-                        f"'${{{symbol}.id}}/sqlRoleDefinitions/{COSMOS_DATA_CONTRIBUTOR}'"
-                    ),
+                    "roleDefinitionId": Expr(f"'${{{symbol}.id}}/sqlRoleDefinitions/{COSMOS_DATA_CONTRIBUTOR}'"),
                 },
             },
             parent=symbol,
@@ -376,9 +372,7 @@ def _storage_block(
         },
         parent=symbol,
     )
-    return "\n".join([server, database]), {
-        f"{env_key}_SERVER": Expr(f"{symbol}.properties.fullyQualifiedDomainName")
-    }
+    return "\n".join([server, database]), {f"{env_key}_SERVER": Expr(f"{symbol}.properties.fullyQualifiedDomainName")}
 
 
 def main_bicep(bp: InfrastructureBlueprint, stamp: Stamp) -> str:
@@ -492,9 +486,7 @@ def main_bicep(bp: InfrastructureBlueprint, stamp: Stamp) -> str:
         _header(stamp) + "targetScope = 'resourceGroup'\n",
         "\n".join(params) + "\n",
         f"var tags = {value(tags_value)}\n",
-        _resource(
-            "identity", API["identity"], {"name": f"id-{base}", "location": Expr("location"), "tags": tags}
-        ),
+        _resource("identity", API["identity"], {"name": f"id-{base}", "location": Expr("location"), "tags": tags}),
         _resource(
             "logs",
             API["logs"],
@@ -538,11 +530,8 @@ def main_bicep(bp: InfrastructureBlueprint, stamp: Stamp) -> str:
         ),
         *blocks,
         *([servicebus] if servicebus else []),
-        "module app 'modules/container-app.bicep' = "
-        + value({"name": f"app-{base}", "params": module_params})
-        + "\n",
-        "output identityClientId string = identity.properties.clientId\n"
-        "output appFqdn string = app.outputs.fqdn\n",
+        "module app 'modules/container-app.bicep' = " + value({"name": f"app-{base}", "params": module_params}) + "\n",
+        "output identityClientId string = identity.properties.clientId\noutput appFqdn string = app.outputs.fqdn\n",
     ]
     return "\n".join(parts)
 

@@ -46,8 +46,7 @@ def values(bp: InfrastructureBlueprint, stamp: Stamp) -> dict[str, Any]:
         "ingress": {"exposure": bp.ingress.exposure, "httpsOnly": bp.ingress.https_only},
         "env": dict(bp.env),
         "keyVaultSecrets": {
-            name: {"vault": ref.vault, "secret": ref.secret, "uri": ref.uri}
-            for name, ref in bp.secrets.items()
+            name: {"vault": ref.vault, "secret": ref.secret, "uri": ref.uri} for name, ref in bp.secrets.items()
         },
         "serviceAccount": {
             "create": True,

@@ -222,9 +222,7 @@ def network_policy(bp: InfrastructureBlueprint, stamp: Stamp) -> dict[str, Any]:
             {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
             for ns in sorted(set(namespaces))
         ]
-    rules = (
-        [{"from": sources, "ports": [{"port": bp.ingress.target_port, "protocol": "TCP"}]}] if sources else []
-    )
+    rules = [{"from": sources, "ports": [{"port": bp.ingress.target_port, "protocol": "TCP"}]}] if sources else []
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -298,9 +296,7 @@ def secret_provider_class(bp: InfrastructureBlueprint, stamp: Stamp) -> dict[str
                 {
                     "secretName": secret_name(bp),
                     "type": "Opaque",
-                    "data": [
-                        {"objectName": ref.secret, "key": ref.secret} for _, ref in sorted(bp.secrets.items())
-                    ],
+                    "data": [{"objectName": ref.secret, "key": ref.secret} for _, ref in sorted(bp.secrets.items())],
                 }
             ],
         },

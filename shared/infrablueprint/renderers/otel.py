@@ -38,9 +38,7 @@ def config(bp: InfrastructureBlueprint, stamp: Stamp) -> dict[str, Any]:
     pipelines["logs"] = {"receivers": ["otlp"], "processors": processors, "exporters": [exporter_name]}
     return {
         "receivers": {
-            "otlp": {
-                "protocols": {"grpc": {"endpoint": "0.0.0.0:4317"}, "http": {"endpoint": "0.0.0.0:4318"}}
-            }
+            "otlp": {"protocols": {"grpc": {"endpoint": "0.0.0.0:4317"}, "http": {"endpoint": "0.0.0.0:4318"}}}
         },
         "processors": {
             "memory_limiter": {"check_interval": "1s", "limit_percentage": 80, "spike_limit_percentage": 20},
