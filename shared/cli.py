@@ -77,7 +77,7 @@ def run(
     """Take an intent to a released, tested service on the embedded runtime, with live progress."""
     from shared.intent import IntentError, load_intent
     from shared.localhost import build_host
-    from shared.projects import export_repository, project_status, start_project
+    from shared.projects import drive, export_repository, project_status, start_project
     from shared.traceview import build_tree, render_tree
 
     if not intent.exists():
@@ -101,32 +101,13 @@ def run(
     project = start_project(rt, parsed, run_id=run_id)
     console.print(f"[bold]project[/] {project.project_id}  [bold]trace[/] {project.trace_id}")
     _install_sigint(host)
-    last_check = 0.0
     status = project_status(rt, project.project_id)
-
-    def finished() -> bool:
-        nonlocal last_check, status
-        now = time.perf_counter()
-        if now - last_check < 0.1:
-            return False
-        last_check = now
-        status = project_status(rt, project.project_id)
-        if status.done:
-            return True
-        if now - started_at > timeout:
-            return True
-        due = host.next_due_in()
-        return host.inflight() == 0 and (due is None or due > 60)
-
     if quiet or not console.is_terminal:
-        host.run(until=finished)
+        drive(rt, host, project.project_id, timeout=timeout)
     else:
         with Live(_progress_table(status, counts, 0), console=console, refresh_per_second=4) as live:
-            def until() -> bool:
-                done = finished()
-                live.update(_progress_table(status, counts, time.perf_counter() - started_at))
-                return done
-            host.run(until=until)
+            drive(rt, host, project.project_id, timeout=timeout, on_tick=lambda st: live.update(
+                _progress_table(st, counts, time.perf_counter() - started_at)))
     host.close()
     elapsed = time.perf_counter() - started_at
     status = project_status(rt, project.project_id)
@@ -267,7 +248,8 @@ def status(project_id: str) -> None:
         raise _fail(f"unknown project {project_id}", "no events were recorded for it",
                     "list projects with `factory run` output or check FACTORY_HOME")
     console.print(f"[bold]project[/] {project_id}  [bold]trace[/] {st.trace_id}  "
-                  f"[bold]outcome[/] {st.outcome or 'running'}" + (f"\n[red]reason:[/] {st.reason}" if st.reason else ""))
+                  f"[bold]outcome[/] {st.outcome or 'running'}"
+                  + (f"\n[red]reason:[/] {st.reason}" if st.reason else ""))
     table = Table("flow", "state", "failure", "transitions")
     for name, doc in st.flows.items():
         table.add_row(name, doc["state"], str(doc.get("failure") or ""), str(len(doc.get("history", []))))
@@ -409,7 +391,8 @@ def flow_status(instance: str) -> None:
         console.print(f"[bold]{name}[/] {doc['state']} (v{doc['version']})"
                       + (f" [red]{doc['failure']}[/]" if doc.get("failure") else ""))
         for h in doc.get("history", []):
-            console.print(f"   {h['from']} → {h['to']} on {h['trigger']}" + (f" by {h['actor']}" if h.get("actor") else ""))
+            by = f" by {h['actor']}" if h.get("actor") else ""
+            console.print(f"   {h['from']} → {h['to']} on {h['trigger']}{by}")
 
 
 FlowOpt = Annotated[str, typer.Option(help="flow id, e.g. microservice-assembly")]

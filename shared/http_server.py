@@ -35,7 +35,7 @@ class _Router:
         # literal routes before parameterised ones
         self.routes = sorted(((compile_route(f.route), f) for f in functions), key=lambda r: r[0].pattern.count("(?P"))
 
-    def match(self, method: str, path: str) -> tuple[HttpFunction, dict[str, str]] | None | str:
+    def match(self, method: str, path: str) -> tuple[HttpFunction, dict[str, str]] | str | None:
         allowed = False
         for pattern, fn in self.routes:
             m = pattern.match(path)

@@ -14,6 +14,7 @@ not completed stays on the bus and its lock expires.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -356,19 +357,15 @@ class LocalHost:
         with self._lock:
             futures = [f.future for f in self._inflight.values() if f.future is not None]
         for fut in futures[:1]:
-            try:
+            with contextlib.suppress(Exception):
                 fut.result(timeout=timeout)
-            except Exception:  # noqa: S110 - outcome already recorded by _invoke
-                pass
 
     def drain(self) -> None:
         with self._lock:
             futures = [f.future for f in self._inflight.values() if f.future is not None]
         for fut in futures:
-            try:
+            with contextlib.suppress(Exception):
                 fut.result()
-            except Exception:  # noqa: S110
-                pass
 
     def close(self) -> None:
         self._stop.set()

@@ -10,6 +10,7 @@ same ids and the bus's duplicate detection plus the inbox make the effect happen
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import time as _time
@@ -354,10 +355,8 @@ class Pipeline:
         outbox = self.publisher.prepare([emit], consumer=consumer.name, cause=event,
                                         id_salt=f"failed:{attempt}")
         partition = f"{consumer.name}:{event.project_id or event.tenant_id}"
-        try:
+        with contextlib.suppress(ConflictError):  # the same failure was recorded by an earlier delivery
             self.rt.state.commit(UnitOfWork(partition, consumer.name, None, (), outbox))
-        except ConflictError:
-            pass  # the same failure was recorded by an earlier delivery
         self.publisher.publish_records(outbox)
 
     # ------------------------------------------------------------------ spans

@@ -132,3 +132,33 @@ def export_repository(runtime: Any, project_id: str, out_dir: Path) -> str | Non
                f"Factory-Project: {project_id}\nFactory-Trace: {trace}\n"
                f"Factory-Tree: sha256:{tree_hash}\nFactory-Files: {len(files)}\n")
     return str(commit_tree(out_dir, message))
+
+
+def drive(runtime: Any, host: Any, project_id: str, *, timeout: float = 900.0,
+          on_tick: Any = None, stall_after: float = 60.0) -> ProjectStatus:
+    """Run the local host until the project completes, times out, or only far-off timers remain.
+
+    ``on_tick(status)`` is called about ten times a second (the CLI's live table).
+    """
+    import time
+
+    started = time.perf_counter()
+    last = 0.0
+    status = project_status(runtime, project_id)
+
+    def until() -> bool:
+        nonlocal last, status
+        now = time.perf_counter()
+        if now - last < 0.1:
+            return False
+        last = now
+        status = project_status(runtime, project_id)
+        if on_tick is not None:
+            on_tick(status)
+        if status.done or now - started > timeout:
+            return True
+        due = host.next_due_in()
+        return bool(host.inflight() == 0 and (due is None or due > stall_after))
+
+    host.run(until=until)
+    return project_status(runtime, project_id)

@@ -85,7 +85,7 @@ def _cycles(graph: dict[str, set[str]], kinds: dict[str, str]) -> list[list[str]
             if kinds.get(nxt) != "agent":
                 continue
             if nxt in path:
-                cyc = path[path.index(nxt):] + [nxt]
+                cyc = [*path[path.index(nxt):], nxt]
                 key = tuple(sorted(set(cyc)))
                 if key not in seen and len(set(cyc)) > 1:
                     seen.add(key)
