@@ -6,6 +6,8 @@ topic's duplicate detection drops re-publishes), the application properties that
 filters read (``type``, ``version``, ``tenantId``, ``projectId``, ``traceparent`` …), content type,
 subject, correlation id and TTL. Immediate messages go out in as few ``ServiceBusMessageBatch``es
 as fit; messages with a ``scheduled_enqueue_time`` go through ``schedule_messages``.
+A failure part-way leaves earlier batches sent: the caller (the outbox) republishes everything
+and the topic's duplicate detection drops what already arrived.
 
 Two ways to connect, like the Functions host's ``ServiceBusConnection`` setting: a connection
 string, or a fully qualified namespace with an Azure AD credential (``DefaultAzureCredential``,
@@ -14,6 +16,7 @@ using the user-assigned managed identity's client id when one is given).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -104,10 +107,15 @@ class ServiceBusPublisher:
 
     def close(self) -> None:
         with self._lock:
-            for closable in (self._sender, self._client):
-                if closable is not None:
+            self._discard_connection()
+
+    def _discard_connection(self) -> None:
+        """Close the sender and client; the next publish opens fresh ones."""
+        sender, client, self._sender, self._client = self._sender, self._client, None, None
+        for closable in (sender, client):
+            if closable is not None:
+                with contextlib.suppress(Exception):  # closing a broken link must not hide the real error
                     closable.close()
-            self._sender = self._client = None
 
     def __enter__(self) -> ServiceBusPublisher:
         return self
@@ -135,6 +143,7 @@ class ServiceBusPublisher:
                 for at, group in groupby(scheduled, key=lambda m: m.scheduled_enqueue_time):
                     self._schedule(sender, list(group), at)  # type: ignore[arg-type]
             except ServiceBusError as exc:
+                self._discard_connection()
                 raise PublishError(
                     f"publishing {len(messages)} message(s) to Service Bus topic '{self.topic}' failed: "
                     f"{exc}. "

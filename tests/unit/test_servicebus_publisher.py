@@ -176,6 +176,18 @@ def test_sdk_failure_becomes_publish_error_with_next_steps() -> None:
     with pytest.raises(PublishError, match=r"ServiceBusConnection.*Data Sender") as info:
         publisher.publish([event(1)])
     assert isinstance(info.value.__cause__, ServiceBusConnectionError)
+    assert sender.closed, "a failed link is closed so the next publish reconnects"
+
+
+def test_publish_after_a_failure_opens_a_new_connection() -> None:
+    sender = FakeServiceBusSender(fail_with=ServiceBusConnectionError(message="amqp link detached"))
+    publisher, clients = make(sender)
+    with pytest.raises(PublishError):
+        publisher.publish([event(1)])
+    sender.fail_with = None
+    publisher.publish([event(1)])
+    assert len(clients) == 2
+    assert [m.message_id for b in sender.sent for m in b.added] == ["evt-1"]
 
 
 def test_missing_connection_is_rejected_with_the_settings_to_use() -> None:
