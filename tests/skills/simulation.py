@@ -148,9 +148,7 @@ class ProjectSimulation:
             return
         if produced == "ReleaseApproved":
             review = next(
-                a
-                for a in self.by_type["SecurityReviewCompleted"].data["artifacts"]
-                if a["path"].endswith(".json")
+                a for a in self.by_type["SecurityReviewCompleted"].data["artifacts"] if a["path"].endswith(".json")
             )
             passed = self.by_type["TestsPassed"].data
             self._emit(
