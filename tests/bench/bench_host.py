@@ -1,0 +1,391 @@
+"""Benchmarks of the local host running ``function_app`` plus the diagnostics no-op on the SQLite bus.
+
+    .venv/bin/python tests/bench/bench_host.py --part throughput|latency|rss|all [--quick] [--json OUT]
+
+* throughput: N ``BenchPing`` messages published straight to the ``SqliteBus`` (batches of 500),
+  then the real ``LocalHost`` (every function of ``function_app`` + ``diagnostics_noop``) drains
+  them. Baseline: a bare receive/complete loop on the same bus and subscription, no host.
+  Below the goal, a short cProfile of the host names where the time goes.
+* latency: a publisher thread (its own bus connection) offers 1 message/ms carrying
+  ``perf_counter()`` in an application property; the no-op's probe records the start time.
+* rss: this process's RSS before and after 100,000 queued messages, and after receiving a few.
+
+Not collected by pytest (no ``test_`` prefix). Numbers are printed and written as JSON, never asserted.
+Run from the repository root (``host.json`` and ``contracts/`` are read from there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import pstats
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import azure.functions as func  # noqa: E402
+import psutil  # noqa: E402
+
+from functions import diagnostics  # noqa: E402
+from shared.adapters.sqlite_bus import SqliteBus  # noqa: E402
+from shared.bootstrap import Runtime, bootstrap  # noqa: E402
+from shared.localhost import LocalHost, build_host  # noqa: E402
+from shared.ports import OutgoingMessage, SubscriptionSpec  # noqa: E402
+from shared.settings import Settings  # noqa: E402
+
+BATCH = 500
+PING = "BenchPing"
+FILTER = f"type = '{PING}'"
+STAMP = "benchPublishedAt"
+THROUGHPUT_GOAL = 10_000.0  # events/s on 2 cores
+LATENCY_GOAL_MS = 2.0  # p95
+RSS_GOAL_MB = 50.0  # growth with 100k queued; ours: "bounded" means the backlog stays in SQLite
+
+Metric = dict[str, Any]
+
+
+def metric(name: str, value: float | None, unit: str, *, goal: str | None = None, met: bool | None = None,
+           baseline: float | None = None, baseline_label: str | None = None, notes: str = "") -> Metric:
+    """One row of the results table (run_all prints these)."""
+    ratio = value / baseline if value is not None and baseline else None
+    return {"name": name, "value": value, "unit": unit, "goal": goal, "goalMet": met, "baseline": baseline,
+            "baselineLabel": baseline_label, "ratio": ratio, "notes": notes}
+
+
+# --------------------------------------------------------------------------- wiring
+
+
+def bench_app() -> func.FunctionApp:
+    """A fresh app with every blueprint ``function_app`` registers, plus the diagnostics blueprint."""
+    import function_app
+
+    blueprints: dict[int, func.Blueprint] = {}
+    for value in vars(function_app).values():
+        bp = getattr(value, "bp", None)
+        if isinstance(bp, func.Blueprint) and getattr(value, "__name__", "").startswith("functions."):
+            blueprints[id(bp)] = bp
+    blueprints[id(diagnostics.bp)] = diagnostics.bp
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+    for bp in blueprints.values():
+        app.register_functions(bp)
+    return app
+
+
+@contextmanager
+def hosted(home: Path) -> Iterator[tuple[Runtime, LocalHost]]:
+    """A runtime on a fresh FACTORY_HOME and the local host for ``bench_app()`` on its SQLite bus."""
+    runtime = bootstrap(Settings(FACTORY_HOME=home))  # type: ignore[call-arg]
+    host, _ = build_host(runtime, bench_app(), project_dir=ROOT,
+                         extra_filters={diagnostics.SUBSCRIPTION: FILTER})
+    try:
+        yield runtime, host
+    finally:
+        diagnostics.set_probe(None)
+        host.close()
+        runtime.close()
+
+
+def pings(start: int, count: int, run: str, **extra: Any) -> list[OutgoingMessage]:
+    return [OutgoingMessage(message_id=f"{run}-{i}", body=b'{"bench":true}',
+                            application_properties={"type": PING, "n": i, **extra})
+            for i in range(start, start + count)]
+
+
+def publish_all(bus: SqliteBus, count: int, run: str) -> float:
+    """Publish ``count`` pings in batches of 500; returns seconds taken."""
+    t0 = time.perf_counter()
+    for start in range(0, count, BATCH):
+        bus.publish(pings(start, min(BATCH, count - start), run))
+    return time.perf_counter() - t0
+
+
+def rss_mb() -> float:
+    return psutil.Process().memory_info().rss / 1_048_576
+
+
+# --------------------------------------------------------------------------- throughput
+
+
+def bare_bus_rate(home: Path, count: int, batch: int) -> float:
+    """Baseline: receive/complete on one subscription with no host (same bus, same batch size)."""
+    with SqliteBus(home / "bare.db") as bus:
+        bus.ensure_subscription(SubscriptionSpec(diagnostics.SUBSCRIPTION, FILTER))
+        publish_all(bus, count, "bare")
+        t0 = time.perf_counter()
+        done = 0
+        while got := bus.receive(diagnostics.SUBSCRIPTION, batch):
+            for m in got:
+                bus.complete(m.lock_token)
+            done += len(got)
+        return done / (time.perf_counter() - t0)
+
+
+def drain(host: LocalHost, count: int) -> float:
+    """Run the host until it has handled ``count`` deliveries; returns seconds."""
+    target = host.deliveries + count
+    t0 = time.perf_counter()
+    host.run(until=lambda: host.deliveries >= target)
+    return time.perf_counter() - t0
+
+
+def profile_host(home: Path, count: int, top: int = 14) -> dict[str, Any]:
+    """cProfile of the host draining ``count`` pings: where the time goes, by own (tottime) cost."""
+    with hosted(home) as (runtime, host):
+        publish_all(runtime.bus, count, "prof")  # type: ignore[arg-type]
+        profiler = cProfile.Profile()
+        profiler.enable()
+        seconds = drain(host, count)
+        profiler.disable()
+    stats = pstats.Stats(profiler, stream=io.StringIO())
+    total = sum(row[2] for row in stats.stats.values())  # type: ignore[attr-defined]
+    rows = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)[:top]  # type: ignore[attr-defined]
+    hot = [{"function": f"{Path(file).name}:{line}({name})", "tottimeShare": round(tt / total, 3),
+            "calls": nc, "cumtimeS": round(ct, 3)} for (file, line, name), (_cc, nc, tt, ct, _callers) in rows]
+    cum = sorted(stats.stats.items(), key=lambda kv: kv[1][3], reverse=True)  # type: ignore[attr-defined]
+    by_cum = [{"function": f"{Path(file).name}:{line}({name})", "cumtimeS": round(ct, 3), "calls": nc}
+              for (file, line, name), (_cc, nc, _tt, ct, _callers) in cum
+              if "localhost.py" in file or "sqlite_bus.py" in file or "diagnostics.py" in file][:12]
+    return {"messages": count, "profiledSeconds": round(seconds, 3), "threadsNote":
+            "cProfile sees the host (pump) thread only; worker-thread time appears as waits",
+            "topOwnTime": hot, "hostAndBusCumulative": by_cum}
+
+
+def profile_workers(home: Path, count: int, top: int = 12) -> dict[str, Any]:
+    """cProfile of what one delivery costs on a worker thread: ``LocalHost._invoke`` called directly."""
+    with hosted(home) as (runtime, host):
+        publish_all(runtime.bus, count, "wprof")  # type: ignore[arg-type]
+        (fn,) = [f for f in host.functions if f.subscription == diagnostics.SUBSCRIPTION]
+        profiler = cProfile.Profile()
+        done = 0
+        while done < count:
+            got = runtime.receiver.receive(fn.subscription, 32)  # type: ignore[union-attr]
+            if not got:
+                break
+            for m in got:
+                item = type("Item", (), {"message": m, "function": fn, "started": time.monotonic()})()
+                profiler.enable()
+                host._invoke(item)  # type: ignore[arg-type]
+                profiler.disable()
+            done += len(got)
+    stats = pstats.Stats(profiler, stream=io.StringIO())
+    total = sum(row[2] for row in stats.stats.values())  # type: ignore[attr-defined]
+    rows = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)[:top]  # type: ignore[attr-defined]
+    return {"messages": done, "perDeliveryUs": round(total / max(1, done) * 1e6, 1),
+            "topOwnTime": [{"function": f"{Path(file).name}:{line}({name})", "tottimeShare": round(tt / total, 3),
+                            "calls": nc} for (file, line, name), (_cc, nc, tt, _ct, _callers) in rows]}
+
+
+def throughput(work: Path, count: int) -> dict[str, Any]:
+    with hosted(work / "tp") as (runtime, host):
+        functions = len(host.functions)
+        publish_s = publish_all(runtime.bus, count, "tp")  # type: ignore[arg-type]
+        seconds = drain(host, count)
+        counts = runtime.receiver.counts(diagnostics.SUBSCRIPTION)  # type: ignore[union-attr]
+        handled = host.deliveries
+        batch = host.options.batch_size
+        concurrency = host.options.max_concurrent_calls
+    rate = handled / seconds
+    bare = bare_bus_rate(work, count, batch)
+    details: dict[str, Any] = {
+        "messages": count, "handled": handled, "seconds": round(seconds, 3), "functionsHosted": functions,
+        "hostBatchSize": batch, "maxConcurrentCalls": concurrency, "publishSeconds": round(publish_s, 3),
+        "leftOnBus": {"active": counts.active, "locked": counts.locked, "deadLettered": counts.dead_lettered},
+        "cpus": os.cpu_count(),
+    }
+    metrics = [
+        metric("host throughput (no-op)", round(rate, 1), "events/s", goal=f">= {THROUGHPUT_GOAL:,.0f}",
+               met=rate >= THROUGHPUT_GOAL, baseline=round(bare, 1), baseline_label="bare SqliteBus receive+complete",
+               notes=f"{count} msgs, {functions} functions hosted"),
+        metric("publish to SqliteBus (batches of 500)", round(count / publish_s, 1), "events/s",
+               notes=f"fan-out filters of {functions} subscriptions evaluated per message"),
+    ]
+    if rate < THROUGHPUT_GOAL:
+        details["profileHostThread"] = profile_host(work / "prof", min(count, 4000))
+        details["profileDelivery"] = profile_workers(work / "wprof", min(count, 4000))
+        details["unitCosts"] = unit_costs(work / "costs")
+    return {"metrics": metrics, "details": details}
+
+
+# --------------------------------------------------------------------------- latency
+
+
+def _latency_run(work: Path, seconds: float, *, shared_connection: bool, warmup: int) -> dict[str, Any]:
+    """Offer 1 msg/ms from a publisher thread while the host runs; handler-start minus publish stamp."""
+    starts: list[tuple[int, float]] = []
+
+    def probe(msg: func.ServiceBusMessage) -> None:
+        now = time.perf_counter()
+        props = msg.application_properties
+        starts.append((int(props["n"]), now - float(props[STAMP])))
+
+    total = int(seconds * 1000)
+    lateness: list[float] = []
+    with hosted(work) as (runtime, host):
+        diagnostics.set_probe(probe)
+        own = None if shared_connection else SqliteBus(runtime.settings.factory_home / "bus.db",
+                                                        topic=runtime.settings.topic_name)
+        publisher = own or runtime.bus
+
+        def publish() -> None:
+            t0 = time.perf_counter()
+            for i in range(total):
+                due = t0 + i / 1000.0
+                wait = due - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+                sent = time.perf_counter()
+                lateness.append(sent - due)
+                publisher.publish([OutgoingMessage(message_id=f"lat-{i}", body=b'{"bench":true}',
+                                                   application_properties={"type": PING, "n": i, STAMP: sent})])
+
+        thread = threading.Thread(target=publish, name="bench-publisher", daemon=True)
+        t0 = time.perf_counter()
+        thread.start()
+        host.run(until=lambda: not thread.is_alive() and host.deliveries >= total and host.inflight() == 0)
+        wall = time.perf_counter() - t0
+        thread.join()
+        if own is not None:
+            own.close()
+    measured = sorted(lat * 1000.0 for n, lat in starts if n >= warmup)
+    if len(measured) < 2:
+        raise RuntimeError(f"only {len(measured)} deliveries were measured out of {total} published")
+    q = statistics.quantiles(measured, n=100, method="inclusive")
+    late = sorted(lateness)
+    return {"p50": q[49], "p95": q[94], "p99": q[98], "max": measured[-1], "mean": statistics.fmean(measured),
+            "offered": total / wall, "messages": total, "measured": len(measured), "warmupDiscarded": warmup,
+            "publisherLatenessP95Ms": late[int(0.95 * (len(late) - 1))] * 1000.0,
+            "over10msShare": sum(1 for x in measured if x > 10) / len(measured)}
+
+
+def latency(work: Path, seconds: float, warmup: int = 200) -> dict[str, Any]:
+    """Two publishers: on the runtime's bus connection (as in-host handlers publish) and on its own
+    connection to the same file (as the CLI, the HTTP API or another host process publish)."""
+    metrics: list[Metric] = []
+    details: dict[str, Any] = {}
+    for label, shared_connection in (("shared connection", True), ("separate connection", False)):
+        run = _latency_run(work / label.replace(" ", "-"), seconds, shared_connection=shared_connection,
+                           warmup=warmup)
+        details[label] = {k: round(v, 3) if isinstance(v, float) else v for k, v in run.items()}
+        notes = f"{label}; {run['offered']:,.0f}/s offered, {run['measured']} measured"
+        metrics += [
+            metric(f"latency p50 ({label})", round(run["p50"], 3), "ms", notes=notes),
+            metric(f"latency p95 ({label})", round(run["p95"], 3), "ms", goal=f"<= {LATENCY_GOAL_MS}",
+                   met=run["p95"] <= LATENCY_GOAL_MS, notes=notes),
+            metric(f"latency p99 ({label})", round(run["p99"], 3), "ms", notes=notes),
+        ]
+    return {"metrics": metrics, "details": details}
+
+
+# --------------------------------------------------------------------------- unit costs
+
+
+def _per_call_us(fn: Callable[[], object], repeat: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    return (time.perf_counter() - t0) / repeat * 1e6
+
+
+def unit_costs(work: Path) -> dict[str, float]:
+    """What one step of the host's loop costs, single-threaded and uncontended (microseconds).
+
+    The last figure is a what-if computed with bench-only SQL on the bus's connection, not the bus
+    API: settling a received batch in one transaction instead of one transaction per message.
+    """
+    costs: dict[str, float] = {}
+    with hosted(work) as (runtime, host):
+        bus: SqliteBus = runtime.bus  # type: ignore[assignment]
+        sub = diagnostics.SUBSCRIPTION
+        costs["emptyReceiveUs"] = _per_call_us(lambda: bus.receive(sub, 32), 300)
+        costs["emptyPumpOnceUs"] = _per_call_us(host.pump_once, 100)
+        n = iter(range(10**9))
+        costs["publishOneMessageUs"] = _per_call_us(lambda: bus.publish(pings(next(n), 1, "one")), 500)
+        publish_all(bus, 3200, "settle")
+        got = [m for _ in range(50) for m in bus.receive(sub, 32)]
+        t0 = time.perf_counter()
+        for m in got:
+            bus.complete(m.lock_token)
+        costs["completeOneUs"] = (time.perf_counter() - t0) / len(got) * 1e6
+        batches = [bus.receive(sub, 32) for _ in range(50)]
+        t0 = time.perf_counter()
+        for batch in batches:
+            tokens = [m.lock_token for m in batch]
+            with bus._tx() as db:
+                db.execute(f"DELETE FROM bus_messages WHERE lock_token IN ({','.join('?' * len(tokens))})",
+                           tokens)
+        costs["whatIfCompleteBatchOf32PerMessageUs"] = (time.perf_counter() - t0) / sum(map(len, batches)) * 1e6
+    return {k: round(v, 1) for k, v in costs.items()}
+
+
+# --------------------------------------------------------------------------- rss
+
+
+def rss(work: Path, count: int, receive: int = 100) -> dict[str, Any]:
+    with hosted(work / "rss") as (runtime, host):
+        before = rss_mb()
+        publish_s = publish_all(runtime.bus, count, "rss")  # type: ignore[arg-type]
+        queued = rss_mb()
+        target = receive
+        host.run(until=lambda: host.deliveries >= target)
+        after = rss_mb()
+        counts = runtime.receiver.counts(diagnostics.SUBSCRIPTION)  # type: ignore[union-attr]
+        db = runtime.settings.factory_home / "bus.db"
+        db_mb = sum(p.stat().st_size for p in db.parent.glob("bus.db*")) / 1_048_576
+    growth = after - before
+    return {"metrics": [
+        metric("RSS with 100k queued (growth)", round(growth, 1), "MB", goal=f"<= {RSS_GOAL_MB:.0f} (bounded)",
+               met=growth <= RSS_GOAL_MB, baseline=round(before, 1), baseline_label="RSS before publishing",
+               notes=f"before {before:.1f} MB, queued {queued:.1f} MB, after receiving {receive}: {after:.1f} MB"),
+    ], "details": {"queued": count, "rssBeforeMb": round(before, 1), "rssQueuedMb": round(queued, 1),
+                   "rssAfterReceiveMb": round(after, 1), "received": receive, "stillActive": counts.active,
+                   "busFilesMb": round(db_mb, 1), "publishSeconds": round(publish_s, 2)}}
+
+
+# --------------------------------------------------------------------------- cli
+
+PARTS: dict[str, Callable[[Path, bool], dict[str, Any]]] = {
+    "throughput": lambda work, quick: throughput(work, 5_000 if quick else 20_000),
+    "latency": lambda work, quick: latency(work, 2.0 if quick else 5.0),
+    "rss": lambda work, quick: rss(work, 100_000),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--part", choices=[*PARTS, "all"], default="all")
+    parser.add_argument("--quick", action="store_true", help="fewer messages, shorter runs")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    args = parser.parse_args(argv)
+    os.chdir(ROOT)
+    result: dict[str, Any] = {"bench": "host", "metrics": [], "details": {}, "errors": []}
+    for name in PARTS if args.part == "all" else [args.part]:
+        with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
+            try:
+                part = PARTS[name](Path(tmp), args.quick)
+            except Exception as exc:  # reported, never hidden: the table shows the failure
+                result["errors"].append(f"{name}: {type(exc).__name__}: {exc}")
+                continue
+        result["metrics"].extend(part["metrics"])
+        result["details"][name] = part["details"]
+    text = json.dumps(result, indent=2)
+    if args.json:
+        args.json.write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return 1 if result["errors"] else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
