@@ -1,0 +1,143 @@
+"""vision, plan, blueprint, OpenAPI, infra and docs skills: what each artifact says."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from openapi_spec_validator import validate
+
+from shared.blueprint import ServiceBlueprint
+from shared.skills import infra
+from tests.skills.simulation import ProjectSimulation
+
+Completed = Callable[[str], ProjectSimulation]
+
+
+def _artifact(sim: ProjectSimulation, path: str) -> bytes:
+    for envelope in sim.ctx.events:
+        for ref in envelope["data"].get("artifacts", []):
+            if ref["path"] == path:
+                return sim.ctx.load_artifact(ref["digest"])
+    raise AssertionError(f"no artifact {path}")
+
+
+def _data(sim: ProjectSimulation, event_type: str) -> dict[str, Any]:
+    return dict(sim.by_type[event_type].data)
+
+
+def test_vision_states_purpose_users_scope_and_constraints(completed: Completed) -> None:
+    sim = completed("task-tracker")
+    vision = _artifact(sim, "docs/vision.md").decode()
+
+    assert sim.intent.purpose in vision
+    assert "- team member" in vision
+    assert "| Task | `tasks` |" in vision
+    assert "Monthly budget: 50 USD" in vision
+    assert _data(sim, "VisionDocumentCreated")["summary"].startswith("Task Tracker:")
+
+
+def test_plan_has_intent_stories_and_crud_stories_with_given_when_then(completed: Completed) -> None:
+    sim = completed("invoicing")
+    plan = json.loads(_artifact(sim, "plan/product-plan.json"))
+    stories = [s for f in plan["features"] for s in f["stories"]]
+    data = _data(sim, "ProductPlanCreated")
+
+    assert data["featureCount"] == len(plan["features"]) == 2 + 3
+    assert data["storyCount"] == len(stories) == 2 + 3 * 5
+    assert all(s["text"].startswith("As a ") and " I want " in s["text"] and " so that " in s["text"] for s in stories)
+    assert all(c["given"] and c["when"] and c["then"] for s in stories for c in s["acceptanceCriteria"])
+    assert "I POST it to /api/invoice-lines" in json.dumps(plan)
+    assert "**Given**" in _artifact(sim, "docs/product-plan.md").decode()
+
+
+def test_blueprint_has_crud_endpoints_and_events_per_entity(completed: Completed) -> None:
+    sim = completed("catalogue")
+    blueprint = ServiceBlueprint.model_validate_json(_artifact(sim, "architecture/blueprint.json"))
+    (service,) = blueprint.services
+
+    assert _data(sim, "BlueprintCreated")["services"] == ["catalogue"]
+    assert {(e.method, e.path) for e in service.endpoints if e.entity == "Category"} == {
+        ("GET", "/api/categories"),
+        ("POST", "/api/categories"),
+        ("GET", "/api/categories/{id}"),
+        ("PATCH", "/api/categories/{id}"),
+        ("DELETE", "/api/categories/{id}"),
+    }
+    assert all(e.auth_level == "function" for e in service.endpoints)
+    assert {e.name for e in service.publishes} >= {"ProductCreated", "ProductUpdated", "ProductDeleted"}
+    assert service.package == "catalogue"
+    architecture = _artifact(sim, "docs/architecture.md").decode()
+    assert "```mermaid" in architecture and "Product }o--|| Category : category" in architecture
+
+
+def test_blueprint_carries_tenancy_and_non_functional_wishes(completed: Completed) -> None:
+    blueprint = ServiceBlueprint.model_validate_json(_artifact(completed("invoicing"), "architecture/blueprint.json"))
+
+    assert blueprint.tenancy == "multi"
+    assert blueprint.non_functional.data_residency == "eu"
+    assert blueprint.non_functional.regions == ["westeurope", "northeurope"]
+
+
+def test_openapi_is_valid_3_1_with_problem_json_errors_and_entity_schemas(completed: Completed) -> None:
+    sim = completed("invoicing")
+    spec = json.loads(_artifact(sim, "api/invoicing.openapi.json"))
+    data = _data(sim, "ApiContractDefined")
+
+    validate(spec)
+    assert spec["openapi"] == "3.1.0"
+    assert data["endpointCount"] == 3 * 5 + 1
+    assert data["openapiDigest"] == data["artifacts"][0]["digest"]
+    schemas = spec["components"]["schemas"]
+    assert {"Invoice", "InvoiceCreate", "InvoiceUpdate", "InvoiceList", "Problem"} <= set(schemas)
+    assert schemas["InvoiceCreate"]["properties"]["currency"]["enum"] == ["EUR", "USD", "GBP", "CHF"]
+    assert "lineIds" in schemas["InvoiceCreate"]["properties"]
+    assert "id" not in schemas["InvoiceCreate"]["properties"]
+    patch = spec["paths"]["/api/invoices/{id}"]["patch"]["responses"]
+    assert set(patch) == {"200", "400", "404", "422"}
+    problem = spec["components"]["responses"]["Problem422"]["content"]
+    assert list(problem) == ["application/problem+json"]
+
+
+def test_infrastructure_uses_the_generator_package_when_it_is_installed(completed: Completed) -> None:
+    sim = completed("task-tracker")
+    data = _data(sim, "InfrastructureBlueprintCreated")
+    paths = [ref["path"] for ref in data["artifacts"]]
+
+    assert paths[0] == "infra/task-tracker/infrastructure-request.json"
+    assert len(paths) > 1 and all(p.startswith("infra/task-tracker/") for p in paths)
+    assert data["environment"] == "dev"
+    request = json.loads(_artifact(sim, paths[0]))
+    assert request["budget"] == {"monthlyUsd": 50.0}
+    assert request["storage"] == [{"kind": "cosmos", "containers": ["tasks"]}]
+
+
+def test_infrastructure_falls_back_to_the_request_alone_without_the_generator(
+    completed: Completed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = completed("task-tracker")
+    monkeypatch.setitem(sys.modules, "shared.infrablueprint", None)  # import now raises ImportError
+
+    result = infra.design_infrastructure(sim.by_type["BlueprintCreated"], sim.ctx)
+
+    (event,) = result.events
+    (request,) = result.artifacts
+    assert request.path == "infra/task-tracker/infrastructure-request.json"
+    assert event.data["contentHash"] == request.digest
+    assert event.data["blueprintVersion"] == infra.REQUEST_VERSION
+    assert event.data["findings"] == []
+
+
+def test_docs_list_every_endpoint_and_draw_the_topology(completed: Completed) -> None:
+    sim = completed("catalogue")
+    readme = _artifact(sim, "services/catalogue/README.md").decode()
+    topology = _artifact(sim, "docs/topology.md").decode()
+
+    assert "| GET | `/api/health` | liveness | anonymous |" in readme
+    assert "| PATCH | `/api/products/{id}` | update Product | function |" in readme
+    assert readme.count("| function |") == 15
+    assert "pip install -r requirements-dev.txt" in readme
+    assert "flowchart LR" in topology and "catalogue_products" in topology
