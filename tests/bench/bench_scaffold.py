@@ -1,0 +1,245 @@
+"""Scaffold engine benchmark: this engine vs cookiecutter vs copier, render and update.
+
+Run: ``python tests/bench/bench_scaffold.py --json OUT``. Generates a 200-file synthetic template
+(text with placeholders and conditionals, a few binary files) in three formats, renders it with
+each tool in-process (read template -> write output folder, median of N runs), then times an
+update after a template change that conflicts with user edits in a few files: ``update`` here vs
+``copier update`` (which needs a git-tagged template repository; built locally, works offline).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from shared.scaffold.catalog import TemplateCatalog
+from shared.scaffold.output import write_result
+from shared.scaffold.render import RenderOptions, TemplateSource, render
+from shared.scaffold.tree import read_tree
+from shared.scaffold.update import update
+
+TEXT_FILES = 190
+BINARY_FILES = 10
+CONFLICTING = 5
+GIT_ENV = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@localhost", "GIT_COMMITTER_NAME": "bench",
+           "GIT_COMMITTER_EMAIL": "bench@localhost"}
+
+
+def _body(i: int, style: str, version: int) -> str:
+    """One synthetic module; ``style`` picks the placeholder syntax of each tool."""
+    name, author = {"ours": ("MyProj", "AUTHOR_NAME"),
+                    "jinja-cc": ("{{ cookiecutter.project_name }}", "{{ cookiecutter.author }}"),
+                    "jinja": ("{{ project_name }}", "{{ author }}")}[style]
+    if_db, else_, end = {"ours": ("# #if (useDb)", "# #else", "# #endif"),
+                         "jinja-cc": ("{% if cookiecutter.use_db %}", "{% else %}", "{% endif %}"),
+                         "jinja": ("{% if use_db %}", "{% else %}", "{% endif %}")}[style]
+    lines = [f'"""Module {i} of {name}, written by {author}."""', "", f"MODULE_{i} = '{name}-{i}'", ""]
+    for j in range(25):
+        lines.append(f"def function_{j}(value: int) -> int:")
+        lines.append(f"    return value * {j} + {i}  # {name}")
+        lines.append("")
+    if i % 4 == 0:
+        lines += [if_db, "DATABASE = 'cosmos'", else_, "DATABASE = None", end]
+    if version == 2 and i < CONFLICTING * 3:
+        lines[2] = f"MODULE_{i} = '{name}-{i}-v2'"
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _binary(i: int) -> bytes:
+    return bytes(range(256)) * 40 + bytes([i])
+
+
+def build_templates(root: Path, version: int) -> dict[str, Path]:
+    """The same template in three formats under ``root``."""
+    ours = root / "ours"
+    (ours / ".template.config").mkdir(parents=True)
+    (ours / ".template.config/template.json").write_text(json.dumps({
+        "identity": "bench.synthetic", "name": "Synthetic", "shortName": "synthetic", "version": f"{version}.0.0",
+        "sourceName": "MyProj", "defaultName": "my-proj",
+        "symbols": {"author": {"type": "parameter", "datatype": "string", "defaultValue": "someone",
+                               "replaces": "AUTHOR_NAME"},
+                    "useDb": {"type": "parameter", "datatype": "bool", "defaultValue": "false"}}}))
+    cc = root / "cookiecutter"
+    cc_dir = cc / "{{cookiecutter.project_slug}}"
+    cc_dir.mkdir(parents=True)
+    (cc / "cookiecutter.json").write_text(json.dumps({
+        "project_name": "MyProj", "project_slug": "my_proj", "author": "someone", "use_db": False,
+        "_copy_without_render": ["assets/*"]}))
+    cp = root / "copier"
+    cp_dir = cp / "template" / "{{project_slug}}"
+    cp_dir.mkdir(parents=True)
+    (cp / "copier.yml").write_text(
+        "_subdirectory: template\n_templates_suffix: .jinja\nproject_name: {type: str, default: MyProj}\n"
+        "project_slug: {type: str, default: my_proj}\nauthor: {type: str, default: someone}\n"
+        "use_db: {type: bool, default: false}\n")
+    (cp / "template" / "{{_copier_conf.answers_file}}.jinja").write_text(
+        "# Changes here will be overwritten by Copier\n{{ _copier_answers|to_nice_yaml -}}\n")
+    for i in range(TEXT_FILES):
+        rel = f"pkg/sub{i % 10}/module_{i}.py"
+        for base, style, suffix in ((ours / "MyProj", "ours", ""), (cc_dir, "jinja-cc", ""),
+                                    (cp_dir, "jinja", ".jinja")):
+            path = base / (rel + suffix)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(_body(i, style, version))
+    for i in range(BINARY_FILES):
+        for base in (ours / "MyProj", cc_dir, cp_dir):
+            path = base / f"assets/blob_{i}.bin"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(_binary(i))
+    return {"ours": ours, "cookiecutter": cc, "copier": cp}
+
+
+def _timed(fn: Callable[[], object], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench_render(tpl: dict[str, Path], work: Path, runs: int) -> dict[str, float]:
+    from cookiecutter.main import cookiecutter
+    from copier import run_copy
+
+    params = {"name": "order-service", "author": "Ada", "useDb": True}
+    counter = iter(range(10_000))
+
+    def ours() -> None:
+        source = TemplateSource(read_tree(tpl["ours"]), "bench")
+        write_result(render(source, params, RenderOptions(seed="bench")), work / f"ours-{next(counter)}", source)
+
+    source = TemplateSource(read_tree(tpl["ours"]), "bench")
+
+    def ours_pure() -> None:
+        render(source, params, RenderOptions(seed="bench"))
+
+    def cc() -> None:
+        cookiecutter(str(tpl["cookiecutter"]), no_input=True, output_dir=str(work / f"cc-{next(counter)}"),
+                     extra_context={"project_name": "OrderService", "author": "Ada", "use_db": True})
+
+    def cp() -> None:
+        run_copy(str(tpl["copier"]), str(work / f"cp-{next(counter)}"), defaults=True, unsafe=True, quiet=True,
+                 data={"project_name": "OrderService", "author": "Ada", "use_db": True})
+
+    out = {"ours_s": _timed(ours, runs), "ours_pure_render_s": _timed(ours_pure, runs),
+           "cookiecutter_s": _timed(cc, runs), "copier_s": _timed(cp, max(1, runs // 2))}
+    out["ours_files"] = len(list((work / "ours-0").rglob("*")))
+    return out
+
+
+def _git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, env={**os.environ, **GIT_ENV})
+
+
+def _user_edits(project: Path, pattern: str) -> None:
+    """Edit line 3 of the first CONFLICTING*3 modules (upstream changes the same line in v2)."""
+    for i in range(CONFLICTING):
+        path = next(project.rglob(f"module_{i * 3}.py"))
+        lines = path.read_text().splitlines(keepends=True)
+        lines[2] = f"MODULE_{i * 3} = 'edited by the user'\n"
+        path.write_text("".join(lines))
+    del pattern
+
+
+def bench_update(work: Path) -> dict[str, object]:
+    v1 = build_templates(work / "v1", 1)
+    v2 = build_templates(work / "v2", 2)
+    params = {"name": "order-service", "author": "Ada", "useDb": True}
+    # ours
+    src1 = TemplateSource(read_tree(v1["ours"]), "v1")
+    out = work / "ours-project"
+    write_result(render(src1, params, RenderOptions(seed="bench")), out, src1)
+    _user_edits(out, "ours")
+    start = time.perf_counter()
+    catalog = TemplateCatalog([work / "v1", work / "v2"])
+    result = update(out, "2.0.0", catalog=catalog)
+    ours_s = time.perf_counter() - start
+    report: dict[str, object] = {"ours_update_s": ours_s, "ours_conflicts": len(result.conflicts),
+                                 "ours_conflict_hunks": sum(c.hunks for c in result.conflicts)}
+    # copier: a git repository with tags v1 and v2, destination committed, then `copier update`
+    try:
+        from copier import run_copy, run_update
+
+        repo = work / "copier-repo"
+        shutil.copytree(v1["copier"], repo)
+        _git(repo, "init", "-q", "-b", "main")
+        _git(repo, "add", "-A")
+        _git(repo, "commit", "-q", "-m", "v1")
+        _git(repo, "tag", "v1")
+        shutil.rmtree(repo / "template")
+        shutil.copytree(v2["copier"] / "template", repo / "template")
+        _git(repo, "add", "-A")
+        _git(repo, "commit", "-q", "-m", "v2")
+        _git(repo, "tag", "v2")
+        dst = work / "copier-project"
+        os.environ.update(GIT_ENV)
+        run_copy(str(repo), str(dst), vcs_ref="v1", defaults=True, unsafe=True, quiet=True,
+                 data={"project_name": "OrderService", "author": "Ada", "use_db": True})
+        _git(dst, "init", "-q", "-b", "main")
+        _git(dst, "add", "-A")
+        _git(dst, "commit", "-q", "-m", "scaffold")
+        _user_edits(dst, "copier")
+        _git(dst, "commit", "-q", "-am", "user edits")
+        start = time.perf_counter()
+        run_update(str(dst), vcs_ref="v2", defaults=True, overwrite=True, unsafe=True, quiet=True,
+                   conflict="inline")
+        report["copier_update_s"] = time.perf_counter() - start
+        markers = sum(p.read_text(errors="ignore").count("<<<<<<<") for p in dst.rglob("*.py"))
+        report["copier_conflict_hunks"] = markers
+    except Exception as exc:  # report, never fake: copier update needs git and a tagged repo
+        report["copier_update_s"] = None
+        report["copier_update_error"] = f"{type(exc).__name__}: {exc}"
+    return report
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--json", type=Path, help="write the results as JSON to this file")
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-scaffold-"))
+    try:
+        tpl = build_templates(work / "tpl", 1)
+        results: dict[str, object] = {"files": TEXT_FILES + BINARY_FILES, "runs": args.runs}
+        results.update(bench_render(tpl, work / "render", args.runs))
+        results.update(bench_update(work / "update"))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    ours = float(results["ours_s"])  # type: ignore[arg-type]
+    results["cookiecutter_vs_ours"] = float(results["cookiecutter_s"]) / ours  # type: ignore[arg-type]
+    results["copier_vs_ours"] = float(results["copier_s"]) / ours  # type: ignore[arg-type]
+    results["goal_render_10x_faster_than_cookiecutter"] = results["cookiecutter_vs_ours"] >= 10
+    results["goal_update_under_1s"] = float(results["ours_update_s"]) <= 1.0  # type: ignore[arg-type]
+    rows = [("render: this engine (read+render+write)", results["ours_s"]),
+            ("render: this engine (pure render only)", results["ours_pure_render_s"]),
+            ("render: cookiecutter", results["cookiecutter_s"]), ("render: copier", results["copier_s"]),
+            ("update: this engine", results["ours_update_s"]), ("update: copier update", results["copier_update_s"])]
+    print(f"{'case':45} {'seconds':>10}")
+    for label, value in rows:
+        print(f"{label:45} {value if value is None else format(value, '10.4f')}")
+    print(f"cookiecutter / this engine: {results['cookiecutter_vs_ours']:.1f}x   "
+          f"copier / this engine: {results['copier_vs_ours']:.1f}x")
+    print(f"update conflicts: this engine {results['ours_conflicts']} files "
+          f"({results['ours_conflict_hunks']} hunks), copier {results.get('copier_conflict_hunks')} hunks")
+    if results.get("copier_update_error"):
+        print(f"copier update could not run: {results['copier_update_error']}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
