@@ -1,0 +1,266 @@
+"""backend, qa, security and devops skills: the generated service, its tests, review and release gate."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.skill_port import Artifact, SkillError
+from shared.skills import backend, devops, security
+from shared.skills.project import manifest_files
+from tests.skills.conftest import EXAMPLE_NAMES
+from tests.skills.simulation import FakeEvent, ProjectSimulation
+
+Completed = Callable[[str], ProjectSimulation]
+
+
+def _data(sim: ProjectSimulation, event_type: str) -> dict[str, Any]:
+    return dict(sim.by_type[event_type].data)
+
+
+def test_api_contract_asks_the_scaffold_engine_for_the_service(completed: Completed) -> None:
+    command = _data(completed("task-tracker"), "GenerateScaffold")
+
+    assert command == {
+        "idempotencyKey": "proj-1:task-tracker:scaffold",
+        "templateId": "python-functions-service",
+        "parameters": {
+            "name": "task_tracker",
+            "serviceName": "task-tracker",
+            "packageName": "task_tracker",
+            "description": "HTTP API of task-tracker (task-tracker).",
+            "includeCosmos": True,
+            "logLevel": "Information",
+        },
+        "requestedBy": "backend-developer",
+        "projectId": "proj-1",
+        "service": "task-tracker",
+        "commit": False,
+    }
+
+
+def test_template_executed_becomes_microservice_scaffolded(completed: Completed) -> None:
+    sim = completed("task-tracker")
+    executed, scaffolded = _data(sim, "TemplateExecuted"), _data(sim, "MicroserviceScaffolded")
+
+    assert scaffolded == {
+        "projectId": "proj-1",
+        "service": "task-tracker",
+        "executionId": executed["executionId"],
+        "manifestDigest": executed["manifestDigest"],
+        "treeHash": executed["treeHash"],
+        "artifacts": [],
+    }
+
+
+def test_another_agents_scaffold_is_ignored(completed: Completed) -> None:
+    sim = completed("task-tracker")
+    event = FakeEvent("e1", "TemplateExecuted", {**_data(sim, "TemplateExecuted"), "requestedBy": "someone-else"})
+
+    assert backend.request_scaffold(event, sim.ctx).events == []
+
+
+@pytest.mark.parametrize(
+    ("event_type", "data", "words"),
+    [
+        ("TemplateExecutionRejected", {"errors": ["name: is required"]}, "rejected"),
+        ("TemplateExecutionFailed", {"reason": "disk full"}, "not generated"),
+    ],
+)
+def test_a_rejected_or_failed_scaffold_is_a_permanent_error_with_the_reason(
+    completed: Completed, event_type: str, data: dict[str, Any], words: str
+) -> None:
+    event = FakeEvent(
+        "e1",
+        event_type,
+        {
+            "executionId": "x1",
+            "templateId": "python-functions-service",
+            "requestedBy": "backend-developer",
+            "service": "task-tracker",
+            **data,
+        },
+    )
+
+    with pytest.raises(SkillError, match=words) as caught:
+        backend.request_scaffold(event, completed("task-tracker").ctx)
+
+    assert caught.value.permanent
+    assert str(next(iter(data.values()))).strip("[]'") in str(caught.value)
+
+
+def test_code_generated_writes_models_and_routes_into_the_package(completed: Completed) -> None:
+    data = _data(completed("invoicing"), "CodeGenerated")
+
+    assert [a["path"] for a in data["artifacts"]] == [
+        "services/invoicing/invoicing/models.py",
+        "services/invoicing/invoicing/routes.py",
+    ]
+    assert data["fileCount"] == 2
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_the_generated_service_passes_its_own_tests_in_the_sandbox(completed: Completed, name: str) -> None:
+    sim = completed(name)
+    passed = _data(sim, "TestsPassed")
+    suite = _data(sim, "TestSuiteGenerated")
+
+    assert passed["failed"] == passed["errors"] == 0
+    assert passed["passed"] == suite["testCount"] + 2  # + the template's own health tests
+    report = json.loads(sim.ctx.load_artifact(passed["reportDigest"]))
+    assert report["ok"] and report["timedOut"] is False
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_the_generated_service_is_ruff_clean(completed: Completed, name: str) -> None:
+    project = Path(sim_dir := completed(name).ctx.work_dir) / "test-gate" / name
+
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "."],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, (sim_dir, result.stdout)
+
+
+def test_qa_suite_covers_every_endpoint_and_every_kind_of_bad_input(completed: Completed) -> None:
+    sim = completed("invoicing")
+    refs = _data(sim, "TestSuiteGenerated")["artifacts"]
+    text = sim.ctx.load_artifact(next(r["digest"] for r in refs if r["path"].endswith("test_invoices_api.py"))).decode()
+
+    for fragment in (
+        "list_item(",
+        "create_item(",
+        "read_item(",
+        "update_item(",
+        "delete_item(",
+        "without_required_field_is_422",
+        "wrong_type_is_422",
+        "unknown_enum_value_is_422",
+        "malformed_json_is_400",
+        "unknown_invoice_is_404",
+        "too_long_value_is_422",
+        "below_minimum_is_422",
+        'mimetype == "application/problem+json"',
+    ):
+        assert fragment in text, fragment
+
+
+def test_security_review_of_the_generated_service_is_clean(completed: Completed) -> None:
+    data = _data(completed("invoicing"), "SecurityReviewCompleted")
+
+    assert data["findings"] == []
+    assert data["highestSeverity"] == "none"
+    assert [a["path"] for a in data["artifacts"]] == ["security/invoicing-review.json", "security/invoicing-review.md"]
+
+
+BAD_CODE = """
+import os
+import subprocess
+
+import azure.functions as func
+
+bp = func.Blueprint()
+STORAGE = "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=abcdefghijklmnopqrstuvwxyz0123456789ABCD=="
+password = "correct-horse-battery"
+DEBUG = True
+
+
+def open_door(req):
+    return func.HttpResponse(str(eval(req.get_body())))
+
+
+def run(req):
+    subprocess.run(req.params["cmd"], shell=True)
+    os.system("ls")
+    return func.HttpResponse("ok")
+
+
+bp.route(route="door", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)(open_door)
+bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)(run)
+"""
+
+
+def test_security_review_finds_secrets_anonymous_routes_unvalidated_bodies_eval_shell_and_debug() -> None:
+    findings = security.review({"svc/routes.py": BAD_CODE.encode()})
+    rules = {(f.ruleId, f.line) for f in findings}
+
+    assert ("SEC001", 8) in rules and ("SEC001", 9) in rules
+    assert ("SEC006", 10) in rules
+    assert ("SEC004", 14) in rules
+    assert ("SEC005", 18) in rules and ("SEC005", 19) in rules
+    assert ("SEC002", 23) in rules
+    assert ("SEC003", 13) in rules
+    assert not any(f.ruleId == "SEC002" and f.line == 24 for f in findings)  # health may be anonymous
+    assert security.highest(findings) == "high"
+    assert all(f.file == "svc/routes.py" and f.id for f in findings)
+
+
+def test_security_ignores_words_in_comments_for_code_rules() -> None:
+    code = b'# never call eval() here\ndef f():\n    return "use subprocess without shell=True"\n'
+
+    assert security.review({"a.py": code}) == []
+
+
+def test_a_failing_generated_test_makes_the_gate_emit_tests_failed(completed: Completed, tmp_path: Path) -> None:
+    sim = completed("task-tracker")
+    failing = Artifact.text("services/task-tracker/tests/test_extra.py", "def test_extra():\n    assert 1 == 2\n")
+    ctx = dataclasses.replace(
+        sim.ctx, work_dir=tmp_path, artifacts={**sim.ctx.artifacts, failing.digest: failing.content}
+    )
+    refs = [*_data(sim, "TestSuiteGenerated")["artifacts"], failing.ref()]
+    event = FakeEvent("e-fail", "TestSuiteGenerated", {**_data(sim, "TestSuiteGenerated"), "artifacts": refs})
+
+    result = devops.run_test_gate(event, ctx)
+
+    (emitted,) = result.events
+    assert emitted.type == "TestsFailed"
+    assert emitted.data["failed"] == 1
+    assert "test_extra" in emitted.data["reason"]
+    report = next(a for a in result.artifacts if a.path == "reports/task-tracker-tests.json")
+    assert report.digest == emitted.data["reportDigest"]
+
+
+def test_release_lists_every_project_artifact_with_its_producing_event(completed: Completed) -> None:
+    sim = completed("task-tracker")
+    released = _data(sim, "ReleaseTriggered")
+    provenance = json.loads(
+        sim.ctx.load_artifact(next(a["digest"] for a in released["artifacts"] if a["path"].endswith("provenance.json")))
+    )
+    listed = {(a["path"], a["digest"]) for a in provenance["artifacts"]}
+
+    produced = {(r["path"], r["digest"]) for e in sim.ctx.events[:-2] for r in e["data"].get("artifacts", [])}
+    assert produced <= listed
+    assert "services/task-tracker/task_tracker/repository.py" in {path for path, _ in listed}
+    assert ("reports/task-tracker-tests.json", released["testsReportDigest"]) in listed
+    assert all(a["event"]["id"] and a["event"]["type"] for a in provenance["artifacts"])
+    assert released["version"] == "0.1.0"
+
+
+@pytest.mark.parametrize(
+    "manifest",
+    [
+        {"files": {"a/b.py": {"sha256": "ab" * 32}}},
+        {"files": [{"path": "a/b.py", "sha256": "ab" * 32, "size": 3}]},
+        {"files": [{"path": "a/b.py", "digest": "sha256:" + "ab" * 32}]},
+    ],
+)
+def test_scaffold_manifest_adapter_accepts_the_mapping_and_list_forms(manifest: dict[str, Any]) -> None:
+    assert manifest_files(manifest) == {"a/b.py": "sha256:" + "ab" * 32}
+
+
+def test_scaffold_manifest_without_files_is_a_permanent_error() -> None:
+    with pytest.raises(SkillError, match="no 'files'") as caught:
+        manifest_files({"entries": []})
+
+    assert caught.value.permanent
