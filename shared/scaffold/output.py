@@ -118,7 +118,7 @@ def commit_tree(directory: Path, message: str, author: str = "Software Factory <
         manifest_file = directory / MANIFEST_PATH
         if manifest_file.is_file():
             message = commit_message(message, json.loads(manifest_file.read_bytes()))
-        paths = []
+        paths: list[str] = []
         for dirpath, dirnames, filenames in os.walk(directory):
             dirnames[:] = sorted(d for d in dirnames if d != ".git")
             paths.extend(os.path.join(dirpath, f) for f in sorted(filenames))

@@ -167,13 +167,13 @@ def _generate(sym: Symbol, values: Mapping[str, Any], seed: str, now: datetime) 
         fmt = p.get("format")
         return moment.strftime(fmt) if fmt else moment.isoformat()
     if sym.generator == "coalesce":
-        src, fallback = p.get("sourcevariablename"), p.get("fallbackvariablename")
+        src, fallback = str(p.get("sourcevariablename")), str(p.get("fallbackvariablename"))
         for ref in (src, fallback):
             if ref not in values:
                 raise UnsupportedTemplateError([Problem(f"refers to unknown symbol {ref!r}", path=where)])
         return values[src] if values[src] not in (None, "") else values[fallback]
     if sym.generator == "casing":
-        src = p.get("source")
+        src = str(p.get("source"))
         if src not in values:
             raise UnsupportedTemplateError([Problem(f"refers to unknown symbol {src!r}", path=where)])
         lower = p.get("tolower", True) in (True, "true")
