@@ -124,12 +124,24 @@ def load_host_options(path: Path = Path("host.json"), *, max_delivery_count: int
     return opts
 
 
+_INDEXED: dict[int, tuple[func.FunctionApp, list[Any]]] = {}
+
+
+def indexed_functions(app: func.FunctionApp) -> list[Any]:
+    """``app.get_functions()`` once per app, as the Python worker indexes it (a second call raises)."""
+    cached = _INDEXED.get(id(app))
+    if cached is None or cached[0] is not app:
+        cached = (app, app.get_functions())
+        _INDEXED[id(app)] = cached
+    return cached[1]
+
+
 def discover(app: func.FunctionApp, settings: Mapping[str, str]) -> tuple[list[ServiceBusFunction],
                                                                            list[HttpFunction]]:
     """Service Bus and HTTP functions of the app, from the decorators' own metadata."""
     sb: list[ServiceBusFunction] = []
     http: list[HttpFunction] = []
-    for fn in app.get_functions():
+    for fn in indexed_functions(app):
         trigger = fn.get_trigger()
         if trigger is None:
             continue
