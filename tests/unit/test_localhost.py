@@ -1,0 +1,476 @@
+"""The local host: discovery of ``function_app``'s triggers, settings, messages, settlement, stop, lock renewal."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+import pytest
+from azure.functions.servicebus import ServiceBusMessage as WorkerServiceBusMessage
+
+import function_app
+from shared.bootstrap import Runtime
+from shared.localhost import (
+    Delivery,
+    HostConfigError,
+    HostOptions,
+    LocalHost,
+    ServiceBusFunction,
+    build_host,
+    discover,
+    load_host_options,
+    load_local_settings,
+    resolve,
+    subscriptions_of,
+    to_functions_message,
+)
+from shared.manifests import load_consumers
+from shared.ports import FakeClock, OutgoingMessage, ReceivedMessage
+from shared.runtime import set_runtime
+
+ROOT = Path(__file__).resolve().parents[2]
+SUB = "work"
+WAIT = 10.0  # seconds a test waits on a threading.Event before failing (never reached when correct)
+
+
+@pytest.fixture(autouse=True)
+def fresh_app_index() -> Iterator[None]:
+    """``FunctionApp.get_functions()`` refuses to run twice on one app object; reset its memo around each test."""
+    function_app.app.functions_bindings = {}
+    yield
+    function_app.app.functions_bindings = {}
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def test_discover_finds_one_service_bus_function_per_consumer_on_the_resolved_topic() -> None:
+    sb, _ = discover(function_app.app, {"FACTORY_TOPIC": "my-topic"})
+    consumers = load_consumers()
+    assert sorted((f.name, f.subscription) for f in sb) == sorted((c.function_name, c.name) for c in consumers)
+    assert {f.topic for f in sb} == {"my-topic"}
+    assert {f.connection for f in sb} == {"ServiceBusConnection"}
+    assert {f.arg_name for f in sb} == {"msg"}
+    assert all(callable(f.call) for f in sb)
+    assert subscriptions_of(sb) == sorted(c.name for c in consumers)
+
+
+def test_discover_finds_the_http_functions_with_routes_and_methods() -> None:
+    _, http = discover(function_app.app, {"FACTORY_TOPIC": "t"})
+    assert {f.name: (f.route, f.methods) for f in http} == {
+        "http_create_project": ("projects", ("POST",)),
+        "http_get_project": ("projects/{id}", ("GET",)),
+        "http_get_artifact": ("projects/{id}/artifacts/{*path}", ("GET",)),
+        "http_get_trace": ("traces/{traceId}", ("GET",)),
+        "http_execute_template": ("templates/{templateId}/execute", ("POST",)),
+        "http_get_execution": ("executions/{id}", ("GET",)),
+    }
+    assert {f.arg_name for f in http} == {"req"}
+
+
+def test_discover_names_the_missing_topic_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FACTORY_TOPIC", raising=False)
+    with pytest.raises(HostConfigError, match=r"%FACTORY_TOPIC%.*set FACTORY_TOPIC"):
+        discover(function_app.app, {})
+
+
+def test_discover_can_run_twice_on_the_same_app() -> None:
+    # azure-functions' FunctionApp.get_functions() raises "does not have a unique function name" when it
+    # runs a second time on one app object; a second build_host in one process must still work
+    first, _ = discover(function_app.app, {"FACTORY_TOPIC": "t"})
+    second, _ = discover(function_app.app, {"FACTORY_TOPIC": "t"})
+    assert [f.name for f in first] == [f.name for f in second]
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def test_resolve_takes_values_from_local_settings() -> None:
+    assert resolve("%FACTORY_TOPIC%", {"FACTORY_TOPIC": "factory-events"}) == "factory-events"
+    assert resolve("pre-%A%-%B%-post", {"A": "1", "B": "2"}) == "pre-1-2-post"
+    assert resolve("no placeholder", {}) == "no placeholder"
+
+
+def test_resolve_falls_back_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MY_TOPIC_SETTING", "from-env")
+    assert resolve("%MY_TOPIC_SETTING%", {}) == "from-env"
+
+
+def test_resolve_error_names_the_missing_setting_and_where_to_set_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
+    with pytest.raises(HostConfigError) as info:
+        resolve("%NOT_SET_ANYWHERE%", {"OTHER": "x"})
+    assert "NOT_SET_ANYWHERE" in str(info.value)
+    assert "local.settings.json" in str(info.value) and "environment" in str(info.value)
+
+
+@pytest.mark.xfail(strict=True, reason="resolve() prefers local.settings.json Values over the environment; "
+                   "`func start` (and shared/settings.py's docstring) let an existing environment variable win. "
+                   "Fix: look in os.environ before the settings mapping")
+def test_environment_wins_over_local_settings_like_func_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FACTORY_TOPIC", "from-env")
+    assert resolve("%FACTORY_TOPIC%", {"FACTORY_TOPIC": "from-file"}) == "from-env"
+
+
+def test_local_settings_values_are_read_from_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "local.settings.json"
+    path.write_text(json.dumps({"IsEncrypted": False, "Values": {"FACTORY_TOPIC": "file-topic", "N": 3}}))
+    values = load_local_settings(path)
+    assert values == {"FACTORY_TOPIC": "file-topic", "N": "3"}
+    sb, _ = discover(function_app.app, values)
+    assert {f.topic for f in sb} == {"file-topic"}
+
+
+def test_missing_local_settings_file_means_no_values(tmp_path: Path) -> None:
+    assert load_local_settings(tmp_path / "absent.json") == {}
+
+
+def test_invalid_local_settings_file_is_named_in_the_error(tmp_path: Path) -> None:
+    path = tmp_path / "local.settings.json"
+    path.write_text("{ not json")
+    with pytest.raises(HostConfigError, match=r"local\.settings\.json is not valid JSON"):
+        load_local_settings(path)
+
+
+# --------------------------------------------------------------------------- host.json
+
+
+def test_repository_host_json_options_are_loaded() -> None:
+    opts = load_host_options(ROOT / "host.json", max_delivery_count=7, lock_duration=timedelta(seconds=45))
+    doc = json.loads((ROOT / "host.json").read_text())["extensions"]["serviceBus"]
+    assert opts.max_concurrent_calls == doc["maxConcurrentCalls"] == 16
+    assert opts.max_auto_lock_renewal == timedelta(minutes=5)
+    assert (opts.max_delivery_count, opts.lock_duration) == (7, timedelta(seconds=45))
+
+
+def test_host_json_values_override_the_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "host.json"
+    path.write_text(json.dumps({"version": "2.0", "extensions": {"serviceBus": {
+        "maxConcurrentCalls": 3, "maxAutoLockRenewalDuration": "01:02:03.5"}}}))
+    opts = load_host_options(path)
+    assert opts.max_concurrent_calls == 3
+    assert opts.max_auto_lock_renewal == timedelta(hours=1, minutes=2, seconds=3.5)
+
+
+def test_without_host_json_the_defaults_apply(tmp_path: Path) -> None:
+    assert load_host_options(tmp_path / "host.json") == HostOptions()
+
+
+# --------------------------------------------------------------------------- the message handed to functions
+
+
+def received(**overrides: Any) -> ReceivedMessage:
+    t = datetime(2026, 1, 1, tzinfo=UTC)
+    fields: dict[str, Any] = dict(
+        subscription=SUB, sequence_number=42, message_id="m-1", body=b'{"hello":"world"}',
+        application_properties={"type": "ProjectCompleted", "tenantId": "t1", "n": 3},
+        content_type="application/cloudevents+json; charset=utf-8", subject="ProjectCompleted",
+        correlation_id="corr-1", delivery_count=2, enqueued_time=t,
+        scheduled_enqueue_time=t + timedelta(seconds=5), expires_at=t + timedelta(days=14),
+        locked_until=t + timedelta(seconds=60), lock_token="lock-1", time_to_live=timedelta(days=14))
+    fields.update(overrides)
+    return ReceivedMessage(**fields)
+
+
+def test_to_functions_message_builds_the_workers_service_bus_message() -> None:
+    m = received()
+    msg = to_functions_message(m)
+    assert isinstance(msg, WorkerServiceBusMessage) and isinstance(msg, func.ServiceBusMessage)
+    assert msg.get_body() == m.body
+    assert msg.message_id == "m-1"
+    assert msg.application_properties == {"type": "ProjectCompleted", "tenantId": "t1", "n": 3}
+    assert msg.user_properties == msg.application_properties
+    assert msg.delivery_count == 2
+    assert msg.enqueued_time_utc == m.enqueued_time
+    assert msg.scheduled_enqueue_time_utc == m.scheduled_enqueue_time
+    assert msg.expires_at_utc == m.expires_at
+    assert msg.locked_until == m.locked_until
+    assert msg.lock_token == "lock-1"
+    assert msg.sequence_number == msg.enqueued_sequence_number == 42
+    assert msg.content_type == m.content_type
+    assert msg.correlation_id == "corr-1"
+    assert msg.subject == msg.label == "ProjectCompleted"
+    assert msg.time_to_live == timedelta(days=14)
+
+
+def test_functions_message_properties_are_a_copy() -> None:
+    props = {"type": "X"}
+    msg = to_functions_message(received(application_properties=props))
+    msg.application_properties["type"] = "changed"
+    assert props == {"type": "X"}
+
+
+# --------------------------------------------------------------------------- settlement
+
+
+Call = Callable[[func.ServiceBusMessage], None]
+
+
+class Bench:
+    """A LocalHost on the runtime's embedded bus with one function whose behaviour a test sets."""
+
+    def __init__(self, rt: Runtime, clock: FakeClock, *, concurrency: int = 4, lock_seconds: float = 30,
+                 max_renewal: timedelta = timedelta(minutes=5), max_delivery_count: int = 5) -> None:
+        assert rt.receiver is not None
+        self.rt, self.receiver, self.clock = rt, rt.receiver, clock
+        self.start = clock.now()
+        self.behaviour: Call = lambda _msg: None
+        self.seen: list[func.ServiceBusMessage] = []
+        fn = ServiceBusFunction("fn_work", rt.settings.topic_name, SUB, "ServiceBusConnection", "msg", self._call)
+        self.deliveries: list[Delivery] = []
+        self.host = LocalHost(
+            rt.receiver, [fn], {SUB: "1=1"},
+            HostOptions(max_concurrent_calls=concurrency, batch_size=concurrency,
+                        max_delivery_count=max_delivery_count, max_auto_lock_renewal=max_renewal,
+                        lock_duration=timedelta(seconds=lock_seconds)),
+            settled=rt.settlement.settled, on_delivery=self.deliveries.append,
+            clock=lambda: (clock.now() - self.start).total_seconds(), wall_clock=clock)
+        self.host.ensure_subscriptions()
+
+    def _call(self, msg: func.ServiceBusMessage) -> None:
+        self.seen.append(msg)
+        self.behaviour(msg)
+
+    def send(self, n: int, prefix: str = "m") -> list[str]:
+        ids = [f"{prefix}-{i}" for i in range(n)]
+        self.rt.bus.publish([OutgoingMessage(i, b"{}", {"type": "Anything"}) for i in ids])
+        return ids
+
+    def left_on_bus(self) -> list[ReceivedMessage]:
+        got: list[ReceivedMessage] = []
+        while batch := self.receiver.receive(SUB, max_messages=50):
+            got.extend(batch)
+        return got
+
+    def outcomes(self) -> dict[str, str]:
+        return {d.message_id: d.outcome for d in self.deliveries}
+
+
+@pytest.fixture
+def bench(runtime: Runtime, clock: FakeClock) -> Iterator[Bench]:
+    b = Bench(runtime, clock)
+    yield b
+    b.host.close()
+
+
+def test_normal_return_completes_the_message(bench: Bench) -> None:
+    bench.send(1)
+    bench.host.run_until_idle()
+    assert bench.outcomes() == {"m-0": "completed"}
+    assert bench.left_on_bus() == []
+    assert bench.receiver.dead_letters(SUB) == []
+
+
+def test_exception_abandons_the_message_for_redelivery(bench: Bench) -> None:
+    def fail(_msg: func.ServiceBusMessage) -> None:
+        raise RuntimeError("downstream unavailable")
+
+    bench.behaviour = fail
+    bench.send(1)
+    bench.host.pump_once()
+    bench.host.drain()
+    (delivery,) = bench.deliveries
+    assert delivery.outcome == "abandoned"
+    assert delivery.error == "RuntimeError: downstream unavailable"
+    (again,) = bench.left_on_bus()
+    assert again.message_id == "m-0" and again.delivery_count == 2
+
+
+def test_abandoned_message_is_dead_lettered_after_max_delivery_count(runtime: Runtime, clock: FakeClock) -> None:
+    b = Bench(runtime, clock, max_delivery_count=3)
+    try:
+        def fail(_msg: func.ServiceBusMessage) -> None:
+            raise RuntimeError("always")
+
+        b.behaviour = fail
+        b.send(1)
+        b.host.run_until_idle()
+        assert [d.outcome for d in b.deliveries] == ["abandoned"] * 3
+        (dead,) = b.receiver.dead_letters(SUB)
+        assert dead.reason == "MaxDeliveryCountExceeded"
+    finally:
+        b.host.close()
+
+
+def test_message_the_function_dead_lettered_is_left_settled(bench: Bench, runtime: Runtime) -> None:
+    def reject(msg: func.ServiceBusMessage) -> None:
+        runtime.settlement.dead_letter("work", msg, "InvalidEnvelope", "the body is not a CloudEvent")
+
+    bench.behaviour = reject
+    bench.send(1)
+    bench.host.run_until_idle()
+    assert bench.outcomes() == {"m-0": "dead-lettered"}
+    assert [d.error for d in bench.deliveries] == [None]
+    (dead,) = bench.receiver.dead_letters(SUB)
+    assert (dead.message_id, dead.reason, dead.description) == ("m-0", "InvalidEnvelope",
+                                                                "the body is not a CloudEvent")
+    assert bench.left_on_bus() == []
+    assert runtime.settlement.settled == set()  # the host consumed the marker
+
+
+def test_function_receives_a_real_service_bus_message_with_the_lock_token(bench: Bench) -> None:
+    bench.send(1)
+    bench.host.run_until_idle()
+    (msg,) = bench.seen
+    assert isinstance(msg, WorkerServiceBusMessage)
+    assert msg.message_id == "m-0" and msg.delivery_count == 1 and msg.lock_token
+    assert msg.application_properties["type"] == "Anything"
+
+
+# --------------------------------------------------------------------------- graceful stop
+
+
+def test_stop_lets_in_flight_handlings_finish_and_leaves_the_rest_on_the_bus(runtime: Runtime,
+                                                                            clock: FakeClock) -> None:
+    b = Bench(runtime, clock, concurrency=2)
+    release = threading.Event()
+    started = threading.Semaphore(0)
+
+    def slow(_msg: func.ServiceBusMessage) -> None:
+        started.release()
+        assert release.wait(WAIT)
+
+    b.behaviour = slow
+    try:
+        ids = b.send(10)
+        assert b.host.pump_once() == 2  # two handlings in flight (maxConcurrentCalls)
+        assert started.acquire(timeout=WAIT) and started.acquire(timeout=WAIT)
+        b.host.stop()
+        assert b.host.stopping
+        assert b.host.pump_once() == 0  # stopped: nothing more is received
+        release.set()
+        b.host.drain()
+        assert b.host.inflight() == 0
+        assert sorted(b.outcomes().values()) == ["completed", "completed"]
+        rest = b.left_on_bus()
+        assert all(m.delivery_count == 1 for m in rest)  # never touched
+        assert {m.message_id for m in rest} == set(ids) - set(b.outcomes())
+        assert len(b.outcomes()) + len(rest) == 10  # nothing lost
+    finally:
+        b.host.close()
+
+
+def test_stop_during_run_drains_and_loses_nothing(runtime: Runtime, clock: FakeClock) -> None:
+    b = Bench(runtime, clock, concurrency=3)
+    b.behaviour = lambda _msg: b.host.stop()  # "Ctrl-C" arrives while the first handlings run
+    try:
+        ids = b.send(20)
+        b.host.run()
+        assert b.host.inflight() == 0
+        handled = b.outcomes()
+        assert set(handled.values()) == {"completed"}
+        assert 1 <= len(handled) < 20
+        rest = {m.message_id for m in b.left_on_bus()}
+        assert rest.isdisjoint(handled)
+        assert set(handled) | rest == set(ids)
+        assert b.receiver.dead_letters(SUB) == []
+    finally:
+        b.host.close()
+
+
+# --------------------------------------------------------------------------- lock renewal
+
+
+def test_lock_renewal_keeps_the_lock_of_a_long_handling(runtime: Runtime, clock: FakeClock) -> None:
+    b = Bench(runtime, clock, lock_seconds=30)
+    release = threading.Event()
+    running = threading.Event()
+
+    def slow(_msg: func.ServiceBusMessage) -> None:
+        running.set()
+        assert release.wait(WAIT)
+
+    b.behaviour = slow
+    try:
+        b.send(1)
+        b.host.pump_once()
+        assert running.wait(WAIT)
+        (first,) = b.seen
+        for _ in range(4):  # 4 x 20 s = 80 s, far beyond the 30 s lock
+            clock.advance(20)
+            b.host.pump_once()  # renews locks older than half the lock duration
+        release.set()
+        b.host.drain()
+        assert b.outcomes() == {"m-0": "completed"}
+        assert first.locked_until is not None and first.locked_until < clock.now()
+        assert b.left_on_bus() == []
+    finally:
+        b.host.close()
+
+
+def test_without_renewal_the_lock_of_a_long_handling_is_lost(runtime: Runtime, clock: FakeClock) -> None:
+    b = Bench(runtime, clock, lock_seconds=30)
+    release = threading.Event()
+    running = threading.Event()
+
+    def slow(_msg: func.ServiceBusMessage) -> None:
+        running.set()
+        assert release.wait(WAIT)
+
+    b.behaviour = slow
+    try:
+        b.send(1)
+        b.host.pump_once()
+        assert running.wait(WAIT)
+        clock.advance(40)  # nobody pumps: no renewal
+        release.set()
+        b.host.drain()
+        assert b.outcomes() == {"m-0": "lock-lost"}
+        (again,) = b.left_on_bus()
+        assert again.message_id == "m-0" and again.delivery_count == 2
+    finally:
+        b.host.close()
+
+
+def test_lock_renewal_stops_after_max_auto_lock_renewal_duration(runtime: Runtime, clock: FakeClock) -> None:
+    b = Bench(runtime, clock, lock_seconds=30, max_renewal=timedelta(seconds=60))
+    release = threading.Event()
+    running = threading.Event()
+
+    def slow(_msg: func.ServiceBusMessage) -> None:
+        running.set()
+        assert release.wait(WAIT)
+
+    b.behaviour = slow
+    try:
+        b.send(1)
+        b.host.pump_once()
+        assert running.wait(WAIT)
+        for _ in range(6):  # 120 s of pumping: renewed until 60 s, then the lock runs out at 90 s
+            clock.advance(20)
+            b.host.pump_once()  # at 100 s the message is receivable again: a second delivery starts
+        release.set()
+        b.host.drain()
+        assert {d.delivery_count: d.outcome for d in b.deliveries} == {1: "lock-lost", 2: "completed"}
+    finally:
+        b.host.close()
+
+
+# --------------------------------------------------------------------------- build_host
+
+
+def test_build_host_creates_one_subscription_per_consumer_with_manifest_filters(runtime: Runtime,
+                                                                               tmp_path: Path) -> None:
+    host, http = build_host(runtime, project_dir=tmp_path)
+    try:
+        consumers = load_consumers()
+        assert subscriptions_of(host.functions) == sorted(c.name for c in consumers)
+        assert dict(host.filters) == {c.name: c.sql_filter for c in consumers}
+        specs = {s.name: s for s in runtime.receiver.subscriptions()}  # type: ignore[union-attr]
+        assert {c.name for c in consumers} <= set(specs)
+        assert all(specs[c.name].sql_filter == c.sql_filter for c in consumers)
+        assert len(http) == 6
+    finally:
+        host.close()
+        set_runtime(None)
+
+
+def test_build_host_refuses_functions_listening_on_another_topic(runtime: Runtime, tmp_path: Path) -> None:
+    (tmp_path / "local.settings.json").write_text(json.dumps({"Values": {"FACTORY_TOPIC": "elsewhere"}}))
+    with pytest.raises(HostConfigError, match=r"\['elsewhere'\].*'factory-events' \(FACTORY_TOPIC\)"):
+        build_host(runtime, project_dir=tmp_path)
