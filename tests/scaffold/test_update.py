@@ -117,3 +117,15 @@ def test_merge_text_without_a_final_newline_keeps_markers_on_their_own_lines() -
     merged, hunks = merge_text(b"a", b"b", b"c")
     assert hunks == 1
     assert merged == b"<<<<<<< ours\nb\n=======\nc\n>>>>>>> theirs\n"
+
+
+def test_update_without_the_template_snapshot_says_what_is_missing(tmp_path: Path, library_v1_v2) -> None:
+    import pytest
+
+    from shared.scaffold.errors import UpdateError
+
+    v1, _ = library_v1_v2
+    out = _rendered(tmp_path, v1)
+    (out / snapshot_path(v1.content_hash)).unlink()
+    with pytest.raises(UpdateError, match=r"template snapshot sha256:[0-9a-f]+ is missing"):
+        update(out)
