@@ -31,9 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 DEFAULT_ENV_ALLOW: tuple[str, ...] = ("PATH", "LANG", "LC_ALL", "SYSTEMROOT", "TZ")
-_NEVER_PASS = re.compile(
-    r"(?i)^(FACTORY_|AZURE|AZUREWEBJOBS|MSI_|IDENTITY_)|(SECRET|TOKEN|PASSWORD|KEY|CONNECTION)"
-)
+_NEVER_PASS = re.compile(r"(?i)^(FACTORY_|AZURE|AZUREWEBJOBS|MSI_|IDENTITY_)|(SECRET|TOKEN|PASSWORD|KEY|CONNECTION)")
 TRUNCATION_MARK = "\n[... output truncated by the sandbox ...]\n"
 GIB = 1024**3
 
@@ -63,21 +61,24 @@ class TestReport:
     duration_ms: float
     cases: list[CaseResult] = field(default_factory=list)
     junit_xml: bytes = b""
+    lint_exit_code: int | None = None  # None: ruff was not run
+    lint_output: str = ""
 
     @property
     def ok(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out and self.failed == 0 and self.errors == 0
+        tests_ok = self.exit_code == 0 and not self.timed_out and self.failed == 0 and self.errors == 0
+        return tests_ok and self.lint_exit_code in (None, 0)
 
     def reason(self) -> str:
         if self.timed_out:
             return "the test run exceeded its time limit and was killed"
         if self.exit_code == 5 or (self.passed + self.failed + self.errors == 0):
             return "no tests were collected"
+        if self.lint_exit_code not in (None, 0):
+            return f"ruff check failed: {self.lint_output[-500:]}"
         if not self.ok:
             failing = [c.name for c in self.cases if c.outcome in ("failed", "error")][:10]
-            return f"{self.failed} failed, {self.errors} errors (exit code {self.exit_code}): " + ", ".join(
-                failing
-            )
+            return f"{self.failed} failed, {self.errors} errors (exit code {self.exit_code}): " + ", ".join(failing)
         return ""
 
     def to_dict(self, *, deterministic: bool = True) -> dict[str, Any]:
@@ -161,9 +162,7 @@ def parse_junit(xml: bytes, project_dir: Path | None = None) -> list[CaseResult]
     return cases
 
 
-def create_venv(
-    project_dir: Path, target: Path, *, python: str, timeout_s: float, env: Mapping[str, str]
-) -> str:
+def create_venv(project_dir: Path, target: Path, *, python: str, timeout_s: float, env: Mapping[str, str]) -> str:
     """A virtual environment with the project's requirements; returns its interpreter."""
     try:
         subprocess.run(
@@ -214,12 +213,14 @@ def run_tests(
     pytest_args: Sequence[str] = (),
     base_env: Mapping[str, str] | None = None,
     plugin_autoload: bool = False,
+    lint: bool = False,
 ) -> TestReport:
     """Run ``pytest`` for ``project_dir`` in a sandboxed subprocess and report the outcome.
 
     ``base_env`` is where allow-listed variables are copied from (defaults to this process's
     environment; only the names in ``env_allow`` are ever passed on). Installed pytest plugins are
-    not auto-loaded unless ``plugin_autoload`` is set.
+    not auto-loaded unless ``plugin_autoload`` is set. ``lint`` also runs ``ruff check`` with the
+    same interpreter (the project's venv must provide ruff, as ``requirements-dev.txt`` does).
     """
     project_dir = Path(project_dir).resolve()
     if not project_dir.is_dir():
@@ -260,9 +261,7 @@ def run_tests(
         )
         captured, overflow = bytearray(), [False]
         assert proc.stdout is not None
-        reader = threading.Thread(
-            target=_drain, args=(proc.stdout, max_output_bytes, captured, overflow), daemon=True
-        )
+        reader = threading.Thread(target=_drain, args=(proc.stdout, max_output_bytes, captured, overflow), daemon=True)
         reader.start()
         timed_out = False
         try:
@@ -275,6 +274,25 @@ def run_tests(
         reader.join(timeout=10)
         duration_ms = round((time.monotonic() - started) * 1000, 1)
         xml = junit.read_bytes() if junit.is_file() else b""
+        lint_exit: int | None = None
+        lint_output = ""
+        if lint and not timed_out:
+            try:
+                done = subprocess.run(
+                    [interpreter, "-m", "ruff", "check", "--no-cache", "."],
+                    cwd=project_dir,
+                    env=env,
+                    capture_output=True,
+                    timeout=timeout_s,
+                    check=False,
+                    preexec_fn=_limits(int(timeout_s) + 1, memory_bytes, max_file_bytes),
+                )
+                lint_exit, lint_output = (
+                    done.returncode,
+                    (done.stdout + done.stderr)[:max_output_bytes].decode("utf-8", errors="replace"),
+                )
+            except subprocess.TimeoutExpired:
+                lint_exit, lint_output = -1, f"ruff check took longer than {timeout_s:g}s"
     output = captured.decode("utf-8", errors="replace") + (TRUNCATION_MARK if overflow[0] else "")
     cases = parse_junit(xml, project_dir) if xml else []
     count = {o: sum(1 for c in cases if c.outcome == o) for o in ("passed", "failed", "error", "skipped")}
@@ -290,6 +308,8 @@ def run_tests(
         duration_ms=duration_ms,
         cases=cases,
         junit_xml=xml,
+        lint_exit_code=lint_exit,
+        lint_output=lint_output,
     )
 
 
