@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 from pycep import BicepParser
 
@@ -16,4 +18,4 @@ def parser() -> BicepParser:
 @pytest.fixture(scope="session")
 def trees(parser: BicepParser) -> dict[str, Tree]:
     """Every .bicep file under infra/, parsed, keyed by its path relative to infra/."""
-    return {str(p.relative_to(INFRA)): parser.parse(file_path=p) for p in bicep_files()}
+    return {str(p.relative_to(INFRA)): cast(Tree, parser.parse(file_path=p)) for p in bicep_files()}

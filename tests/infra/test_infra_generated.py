@@ -135,7 +135,7 @@ def test_bicep_string_round_trips_quotes_backslashes_and_interpolation(tmp_path:
     path = tmp_path / "t.bicep"
     path.write_text(f"var x = {bicep_string(tricky)}\n", encoding="utf-8")
     tree = BicepParser().parse(file_path=path)
-    assert unescape(tree["variables"]["x"]["value"]) == tricky
+    assert unescape(str(tree["variables"]["x"]["value"])) == tricky
 
 
 def test_filters_with_tenant_scope_render_into_both_targets() -> None:
