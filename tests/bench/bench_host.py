@@ -222,8 +222,9 @@ def throughput(work: Path, count: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------- latency
 
 
-def _latency_run(work: Path, seconds: float, *, shared_connection: bool, warmup: int) -> dict[str, Any]:
-    """Offer 1 msg/ms from a publisher thread while the host runs; handler-start minus publish stamp."""
+def _latency_run(work: Path, seconds: float, *, shared_connection: bool, warmup: int,
+                 rate: float = 1000.0) -> dict[str, Any]:
+    """Offer ``rate`` msgs/s from a publisher thread while the host runs; handler-start minus publish stamp."""
     starts: list[tuple[int, float]] = []
 
     def probe(msg: func.ServiceBusMessage) -> None:
@@ -231,7 +232,7 @@ def _latency_run(work: Path, seconds: float, *, shared_connection: bool, warmup:
         props = msg.application_properties
         starts.append((int(props["n"]), now - float(props[STAMP])))
 
-    total = int(seconds * 1000)
+    total = int(seconds * rate)
     lateness: list[float] = []
     with hosted(work) as (runtime, host):
         diagnostics.set_probe(probe)
@@ -242,7 +243,7 @@ def _latency_run(work: Path, seconds: float, *, shared_connection: bool, warmup:
         def publish() -> None:
             t0 = time.perf_counter()
             for i in range(total):
-                due = t0 + i / 1000.0
+                due = t0 + i / rate
                 wait = due - time.perf_counter()
                 if wait > 0:
                     time.sleep(wait)
@@ -271,19 +272,25 @@ def _latency_run(work: Path, seconds: float, *, shared_connection: bool, warmup:
 
 
 def latency(work: Path, seconds: float, warmup: int = 200) -> dict[str, Any]:
-    """Two publishers: on the runtime's bus connection (as in-host handlers publish) and on its own
-    connection to the same file (as the CLI, the HTTP API or another host process publish)."""
+    """At 1,000/s offered, two publishers: on the runtime's bus connection (as in-host handlers
+    publish) and on its own connection to the same file (as the CLI, the HTTP API or another host
+    process publish). Then 100/s on the shared connection: the floor when the host is not busy."""
     metrics: list[Metric] = []
     details: dict[str, Any] = {}
-    for label, shared_connection in (("shared connection", True), ("separate connection", False)):
-        run = _latency_run(work / label.replace(" ", "-"), seconds, shared_connection=shared_connection,
-                           warmup=warmup)
+    runs = (("1000/s, shared connection", True, 1000.0, warmup),
+            ("1000/s, separate connection", False, 1000.0, warmup),
+            ("100/s, shared connection", True, 100.0, warmup // 10))
+    for label, shared_connection, rate, skip in runs:
+        run = _latency_run(work / label.replace(" ", "").replace("/", "-").replace(",", "_"), seconds,
+                           shared_connection=shared_connection, warmup=skip, rate=rate)
         details[label] = {k: round(v, 3) if isinstance(v, float) else v for k, v in run.items()}
-        notes = f"{label}; {run['offered']:,.0f}/s offered, {run['measured']} measured"
+        notes = f"{run['offered']:,.0f}/s achieved, {run['measured']} measured, max {run['max']:.1f} ms"
+        goal = rate == 1000.0
         metrics += [
             metric(f"latency p50 ({label})", round(run["p50"], 3), "ms", notes=notes),
-            metric(f"latency p95 ({label})", round(run["p95"], 3), "ms", goal=f"<= {LATENCY_GOAL_MS}",
-                   met=run["p95"] <= LATENCY_GOAL_MS, notes=notes),
+            metric(f"latency p95 ({label})", round(run["p95"], 3), "ms",
+                   goal=f"<= {LATENCY_GOAL_MS}" if goal else None, met=run["p95"] <= LATENCY_GOAL_MS if goal else None,
+                   notes=notes),
             metric(f"latency p99 ({label})", round(run["p99"], 3), "ms", notes=notes),
         ]
     return {"metrics": metrics, "details": details}
