@@ -31,7 +31,7 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/azure-functions-doctor --path . 
+	$(VENV)/bin/azure-functions-doctor doctor --path . --profile deploy
 
 ## make bench: numbers and ratios against baselines measured in the same run (BENCH_JSON=path)
 bench: setup

@@ -216,6 +216,9 @@ class LocalHost:
         self._lock = threading.Lock()
         self._by_sub = {f.subscription: f for f in self.functions}
         self.deliveries = 0
+        # completions are settled in batches (one transaction) when the bus supports it
+        self._complete_many = getattr(self.receiver, "complete_many", None)
+        self._completions: list[tuple[str, str]] = []  # (lock token, message id)
 
     # ------------------------------------------------------------------ setup
 
@@ -238,6 +241,7 @@ class LocalHost:
     def pump_once(self) -> int:
         """Receive what is due on every subscription and dispatch it. Returns messages dispatched."""
         dispatched = 0
+        self.flush_completions()
         for fn in self.functions:
             if self._stop.is_set():
                 break
@@ -288,6 +292,10 @@ class LocalHost:
             self.settled.discard(m.lock_token)
             return "dead-lettered"
         try:
+            if ok and self._complete_many is not None:
+                with self._lock:
+                    self._completions.append((m.lock_token, m.message_id))
+                return "completed"
             if ok:
                 self.receiver.complete(m.lock_token)
                 return "completed"
@@ -297,6 +305,18 @@ class LocalHost:
             log.warning("lock on %s was lost before settling; it will be redelivered and the inbox "
                         "makes the redelivery a no-op", m.message_id)
             return "lock-lost"
+
+    def flush_completions(self) -> None:
+        """Complete every handled message in one transaction (a lost lock only means a no-op redelivery)."""
+        with self._lock:
+            batch, self._completions = self._completions, []
+        if not batch or self._complete_many is None:
+            return
+        lost = set(self._complete_many([token for token, _ in batch]))
+        for token, message_id in batch:
+            if token in lost:
+                log.warning("lock on %s was lost before settling; it will be redelivered and the inbox "
+                            "makes the redelivery a no-op", message_id)
 
     def _renew_locks(self) -> None:
         now = self.clock()
@@ -321,6 +341,7 @@ class LocalHost:
         """Nothing in flight and nothing due now on any subscription."""
         if self.inflight():
             return False
+        self.flush_completions()
         for fn in self.functions:
             due = self.receiver.next_due(fn.subscription)
             if due is not None and (self.wall_clock is None or due <= self.wall_clock.now()):
@@ -331,6 +352,7 @@ class LocalHost:
         """Seconds until the next scheduled message on any subscription (None: nothing queued)."""
         if self.wall_clock is None:
             return None
+        self.flush_completions()
         dues = [d for fn in self.functions if (d := self.receiver.next_due(fn.subscription)) is not None]
         if not dues:
             return None
@@ -378,6 +400,7 @@ class LocalHost:
         for fut in futures:
             with contextlib.suppress(Exception):
                 fut.result()
+        self.flush_completions()
 
     def close(self) -> None:
         self._stop.set()

@@ -144,10 +144,11 @@ def drive(runtime: Any, host: Any, project_id: str, *, timeout: float = 900.0,
 
     started = time.perf_counter()
     last = 0.0
+    quiet_since: float | None = None
     status = project_status(runtime, project_id)
 
     def until() -> bool:
-        nonlocal last, status
+        nonlocal last, status, quiet_since
         now = time.perf_counter()
         if now - last < 0.1:
             return False
@@ -158,7 +159,12 @@ def drive(runtime: Any, host: Any, project_id: str, *, timeout: float = 900.0,
         if status.done or now - started > timeout:
             return True
         due = host.next_due_in()
-        return bool(host.inflight() == 0 and (due is None or due > stall_after))
+        if host.inflight() == 0 and (due is None or due > stall_after):
+            # nothing in flight and only far-off timers left: stalled, once it stays so for a moment
+            quiet_since = quiet_since or now
+            return now - quiet_since > 2.0
+        quiet_since = None
+        return False
 
     host.run(until=until)
     return project_status(runtime, project_id)

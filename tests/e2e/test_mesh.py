@@ -79,7 +79,8 @@ def service_venv(tmp_path_factory: pytest.TempPathFactory, example_runs: dict[st
 @pytest.mark.parametrize("example", [p.stem for p in EXAMPLES])
 def test_example_intent_is_released_with_passing_generated_tests(example: str, example_runs: dict[str, Run]) -> None:
     run = example_runs[example]
-    assert run.status.outcome == "released", run.status.reason
+    assert run.status.outcome == "released", (run.status.reason, {k: v["state"] for k, v in run.status.flows.items()},
+                                              sorted(run.types().items()))
     assert run.status.tests is not None and run.status.tests["type"] == "TestsPassed"
     assert run.status.tests["passed"] > 0 and run.status.tests["failed"] == 0
     types = run.types()
