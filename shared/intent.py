@@ -131,7 +131,9 @@ class Intent(_Model):
     tenant: Tenant
     entities: list[IntentEntity]
     features: list[Feature]
-    non_functional: NonFunctionalWishes = Field(default_factory=NonFunctionalWishes, alias="nonFunctional")
+    non_functional: NonFunctionalWishes = Field(
+        default_factory=lambda: NonFunctionalWishes.model_validate({}), alias="nonFunctional"
+    )
     owner_email: str | None = Field(None, alias="ownerEmail")
 
     def to_payload(self) -> dict[str, Any]:
@@ -255,16 +257,18 @@ def _problem(error: ValidationError) -> IntentProblem:
     if error.validator == "pattern":
         description = error.schema.get("description", "")
         hint = f" — {description}" if description else ""
-        return IntentProblem(
-            format_path(parts), f"{error.instance!r} does not match {error.validator_value}{hint}"
-        )
+        return IntentProblem(format_path(parts), f"{error.instance!r} does not match {error.validator_value}{hint}")
     return IntentProblem(format_path(parts), error.message)
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _semantic_problems(data: Mapping[str, Any]) -> list[IntentProblem]:
     """Rules JSON Schema cannot express; written defensively because the shape may be wrong too."""
     problems: list[IntentProblem] = []
-    entities = data.get("entities") if isinstance(data.get("entities"), list) else []
+    entities = _list(data.get("entities"))
     names = [e.get("name") for e in entities if isinstance(e, Mapping)]
     known = sorted({n for n in names if isinstance(n, str)})
     seen: set[str] = set()
@@ -279,11 +283,9 @@ def _semantic_problems(data: Mapping[str, Any]) -> list[IntentProblem]:
             seen.add(name)
             plural = entity.get("plural") or default_plural(name)
             if plural in seen_plural:
-                problems.append(
-                    IntentProblem(f"entities[{i}].plural", f"duplicate collection name {plural!r}")
-                )
+                problems.append(IntentProblem(f"entities[{i}].plural", f"duplicate collection name {plural!r}"))
             seen_plural.add(plural)
-        fields = entity.get("fields") if isinstance(entity.get("fields"), list) else []
+        fields = _list(entity.get("fields"))
         field_names: set[str] = set()
         for j, field in enumerate(fields):
             if not isinstance(field, Mapping):
@@ -296,9 +298,7 @@ def _semantic_problems(data: Mapping[str, Any]) -> list[IntentProblem]:
                 field_names.add(fname)
             if "values" in field and ftype != "enum":
                 problems.append(
-                    IntentProblem(
-                        f"{path}.values", "only enum fields take values", ("remove values", "set type: enum")
-                    )
+                    IntentProblem(f"{path}.values", "only enum fields take values", ("remove values", "set type: enum"))
                 )
             if "maxLength" in field and ftype not in STRING_TYPES:
                 problems.append(
@@ -310,20 +310,16 @@ def _semantic_problems(data: Mapping[str, Any]) -> list[IntentProblem]:
                 )
             if "min" in field and ftype not in NUMERIC_TYPES:
                 problems.append(
-                    IntentProblem(
-                        f"{path}.min", f"min does not apply to {ftype!r}", tuple(sorted(NUMERIC_TYPES))
-                    )
+                    IntentProblem(f"{path}.min", f"min does not apply to {ftype!r}", tuple(sorted(NUMERIC_TYPES)))
                 )
-        relations = entity.get("relations") if isinstance(entity.get("relations"), list) else []
+        relations = _list(entity.get("relations"))
         for k, relation in enumerate(relations):
             if not isinstance(relation, Mapping):
                 continue
             target = relation.get("target")
             if isinstance(target, str) and target not in known:
                 problems.append(
-                    IntentProblem(
-                        f"entities[{i}].relations[{k}].target", f"unknown entity {target!r}", tuple(known)
-                    )
+                    IntentProblem(f"entities[{i}].relations[{k}].target", f"unknown entity {target!r}", tuple(known))
                 )
             rname = relation.get("name")
             if isinstance(rname, str):
@@ -335,13 +331,11 @@ def _semantic_problems(data: Mapping[str, Any]) -> list[IntentProblem]:
                             f"the relation adds field {generated!r}, which already exists",
                         )
                     )
-    features = data.get("features") if isinstance(data.get("features"), list) else []
+    features = _list(data.get("features"))
     feature_names: set[str] = set()
     for i, feature in enumerate(features):
         if isinstance(feature, Mapping) and isinstance(feature.get("name"), str):
             if feature["name"] in feature_names:
-                problems.append(
-                    IntentProblem(f"features[{i}].name", f"duplicate feature {feature['name']!r}")
-                )
+                problems.append(IntentProblem(f"features[{i}].name", f"duplicate feature {feature['name']!r}"))
             feature_names.add(feature["name"])
     return problems

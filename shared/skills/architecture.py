@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from shared.blueprint import (
     Endpoint,
     Entity,
@@ -16,7 +18,10 @@ from shared.intent import Intent, IntentEntity, snake
 from shared.skill_port import Artifact, Emit, IncomingEvent, SkillContext, SkillResult
 from shared.skills.project import project_intent
 
-_CRUD: tuple[tuple[str, str, str], ...] = (
+Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+Operation = Literal["list", "create", "read", "update", "delete"]
+
+_CRUD: tuple[tuple[Method, str, Operation], ...] = (
     ("GET", "", "list"),
     ("POST", "", "create"),
     ("GET", "/{id}", "read"),
@@ -45,9 +50,7 @@ def _entity(entity: IntentEntity) -> Entity:
 def design(intent: Intent, project_id: str) -> ServiceBlueprint:
     entities = [_entity(e) for e in intent.entities]
     endpoints = [
-        Endpoint(
-            method=method, path=f"/api/{e.plural}{suffix}", entity=e.name, operation=op, authLevel="function"
-        )
+        Endpoint(method=method, path=f"/api/{e.plural}{suffix}", entity=e.name, operation=op, authLevel="function")
         for e in entities
         for method, suffix, op in _CRUD
     ]
@@ -65,6 +68,7 @@ def design(intent: Intent, project_id: str) -> ServiceBlueprint:
     )
     nf = intent.non_functional
     return ServiceBlueprint(
+        schemaVersion="1.0",
         product=intent.product.name,
         projectId=project_id,
         tenancy=intent.tenant.mode,
@@ -109,10 +113,7 @@ def render_architecture(blueprint: ServiceBlueprint, title: str) -> str:
                 lines.append(f"  {entity.name} {cardinality} {r.target} : {r.name}")
     lines += ["```", "", "## Endpoints", "", "| Service | Method | Path | Operation |", "|---|---|---|---|"]
     for service in blueprint.services:
-        lines += [
-            f"| {service.name} | {e.method} | `{e.path}` | {e.operation} {e.entity} |"
-            for e in service.endpoints
-        ]
+        lines += [f"| {service.name} | {e.method} | `{e.path}` | {e.operation} {e.entity} |" for e in service.endpoints]
     lines += ["", "## Events", ""]
     for service in blueprint.services:
         lines += [f"- `{e.name}` when a {e.entity} is {e.trigger}" for e in service.publishes]
