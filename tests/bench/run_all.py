@@ -143,25 +143,33 @@ def _fmt(value: Any) -> str:
 
 
 def render(metrics: list[Metric], steps: dict[str, dict[str, Any]], console: Console) -> None:
-    table = Table(title="benchmarks", show_lines=False)
-    for column, justify in (("bench", "left"), ("metric", "left"), ("value", "right"), ("unit", "left"),
-                            ("goal", "left"), ("", "center"), ("baseline", "right"), ("ratio", "right"),
-                            ("notes", "left")):
+    table = Table(title="benchmarks (goals shown, not enforced)")
+    for column, justify in (("bench", "left"), ("metric", "left"), ("value", "right"), ("goal", "left"),
+                            ("baseline", "right"), ("ratio", "right"), ("notes", "left")):
         table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for m in metrics:
-        mark = {True: "[green]✓[/]", False: "[red]✗[/]"}.get(m.get("goalMet"), "")  # type: ignore[arg-type]
-        baseline = (f"{_fmt(m.get('baseline'))} ({m['baselineLabel']})" if m.get("baseline") is not None
-                    and m.get("baselineLabel") else _fmt(m.get("baseline")))
-        ratio = f"{m['ratio']:.2f}x" if m.get("ratio") is not None else "—"
-        table.add_row(m["bench"], m["name"], _fmt(m.get("value")), m.get("unit") or "", m.get("goal") or "",
-                      mark, baseline, ratio, str(m.get("notes") or "")[:140])
+        mark = {True: "[green]✓[/] ", False: "[red]✗[/] "}.get(m.get("goalMet"), "")  # type: ignore[arg-type]
+        unit = f" {m['unit']}" if m.get("unit") else ""
+        baseline = _fmt(m.get("baseline")) + (f" {m['baselineLabel']}" if m.get("baselineLabel")
+                                              and m.get("baseline") is not None else "")
+        ratio = f"{m['ratio']:.2f}x" if m.get("ratio") is not None else ""
+        table.add_row(m["bench"], m["name"], _fmt(m.get("value")) + unit,
+                      mark + (m.get("goal") or "") if m.get("goal") else "", baseline if baseline != "—" else "",
+                      ratio, str(m.get("notes") or "")[:160])
     for name, record in steps.items():
         if record["status"] != "ok" and not any(m["bench"] == name for m in metrics):
-            table.add_row(name, f"[red]{record['status']}[/]", "—", "", "", "", "", "", record.get("error", "")[:140])
+            table.add_row(name, f"[red]{record['status']}[/]", "—", "", "", "", record.get("error", "")[:160])
     console.print(table)
     for name, record in steps.items():
         if record["status"] != "ok":
             console.print(f"[red]{name}: {record['status']}[/] — {record.get('error', '')}"[:1200])
+
+
+def _load() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,8 +179,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", action="append", default=[], choices=[s.name for s in STEPS])
     parser.add_argument("--only", action="append", default=[], choices=[s.name for s in STEPS])
     args = parser.parse_args(argv)
-    console = Console(width=max(160, Console().width))
+    console = Console(width=max(150, Console().width))
     started = datetime.now(UTC)
+    load_at_start = _load()
+    console.print(f"{os.cpu_count()} CPUs, load average {load_at_start} (other work on the machine skews timings)")
     steps: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         for step in STEPS:
@@ -185,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     render(metrics, steps, console)
     doc = {
         "startedAt": started.isoformat(), "finishedAt": datetime.now(UTC).isoformat(), "quick": args.quick,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                    "loadAverageAtStart": load_at_start, "loadAverageAtEnd": _load()},
         "metrics": metrics, "steps": steps,
         "errors": [f"{name}: {r['status']}: {r.get('error', '')}" for name, r in steps.items() if r["status"] != "ok"],
     }
