@@ -34,6 +34,7 @@ from shared.ports import (
 )
 from shared.publishing import EventPublisher
 from shared.skill_port import Artifact, Emit, SkillError
+from shared.upcasters import upcast
 
 log = logging.getLogger("factory.pipeline")
 
@@ -251,6 +252,12 @@ class Pipeline:
                 "TenantBoundaryViolation",
                 f"consumer '{consumer.name}' serves tenant '{consumer.tenant_scope}', "
                 f"event belongs to '{event.tenant_id}'")
+        if log.isEnabledFor(logging.DEBUG):  # payloads are logged only with sensitive fields masked
+            log.debug("%s admits %s@%s %s: %s", consumer.name, event.type, event.version, event.id,
+                      registry.mask(event.type, event.version, event.data))
+        version, data = upcast(event.type, event.version, event.data)
+        if version != event.version:  # handlers always see the latest major of a type
+            event = event.model_copy(update={"version": version, "data": data})
         return event
 
     # ------------------------------------------------------------------ processing

@@ -1,0 +1,61 @@
+"""Pipeline behaviour beyond the fault tests: upcasting and masked logging."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from shared.bootstrap import Runtime
+from shared.envelope import Envelope
+from shared.localhost import to_functions_message
+from shared.manifests import Consumer
+from shared.pipeline import Decision, HandlingContext, Pipeline, Route
+from shared.ports import Document, SubscriptionSpec
+from tests.conftest import signed_event
+
+
+class Recorder:
+    def __init__(self, *types: str) -> None:
+        self.consumer = Consumer("recorder", "coordinator", types)
+        self.seen: list[Envelope] = []
+
+    def route(self, event: Envelope) -> Route:
+        return Route("recorder")
+
+    def decide(self, event: Envelope, state: Document | None, ctx: HandlingContext) -> Decision:
+        self.seen.append(event)
+        return Decision()
+
+
+def deliver(rt: Runtime, handler: Recorder, event: Envelope) -> Any:
+    assert rt.receiver is not None
+    rt.receiver.ensure_subscription(SubscriptionSpec("recorder", f"type = '{event.type}'"))
+    rt.publisher.publish_envelopes([event])
+    (received,) = rt.receiver.receive("recorder")
+    return Pipeline(rt, {"recorder": handler}).handle("recorder", to_functions_message(received))
+
+
+def test_an_old_major_is_upcast_before_the_handler_sees_it(runtime: Runtime) -> None:
+    handler = Recorder("AgentFailed")
+    old = signed_event(runtime, "AgentFailed", {"agent": "qa-engineer", "failedEventId": "e1",
+                                                "failedEventType": "CodeGenerated", "reason": "boom"})
+    old = old.model_copy(update={"version": "1.0.0"}).signed(runtime.signing_key)
+    assert deliver(runtime, handler, old).status == "completed"
+    (seen,) = handler.seen
+    assert seen.version.startswith("2.")
+    assert seen.data["attempt"] == 0 and seen.data["permanent"] is False
+
+
+def test_sensitive_payload_fields_are_masked_in_logs(runtime: Runtime, caplog: pytest.LogCaptureFixture) -> None:
+    handler = Recorder("ProjectInitialized")
+    event = signed_event(runtime, "ProjectInitialized", {
+        "projectId": "p1", "productName": "Demo", "intent": {"product": {"name": "demo"}},
+        "ownerEmail": "owner@example.com"})
+    with caplog.at_level(logging.DEBUG, logger="factory.pipeline"):
+        assert deliver(runtime, handler, event).status == "completed"
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "admits ProjectInitialized" in text
+    assert "owner@example.com" not in text
+    assert "***" in text
