@@ -94,16 +94,23 @@ def release_timing(home: Path, trace_id: str) -> dict[str, Any]:
     runtime = bootstrap(Settings(FACTORY_HOME=home))  # type: ignore[call-arg]
     try:
         events = runtime.state.events_for_trace(trace_id)
+        spans = runtime.tracer.spans_for_trace(trace_id)
     finally:
         runtime.close()
     if not events:
         return {"eventsInTrace": 0}
+    by_consumer: dict[str, float] = {}
+    for span in spans:
+        by_consumer[span.consumer] = by_consumer.get(span.consumer, 0.0) + (span.end - span.start).total_seconds()
+    slowest = sorted(by_consumer.items(), key=lambda kv: -kv[1])[:5]
     first = min(events, key=_time)
     release = next((e for e in events if e["type"] == "ReleaseTriggered"), None)
     types: dict[str, int] = {}
     for e in events:
         types[e["type"]] = types.get(e["type"], 0) + 1
     return {"eventsInTrace": len(events), "firstEvent": first["type"], "eventTypes": types,
+            "handlings": len(spans), "handlingSecondsTotal": round(sum(by_consumer.values()), 3),
+            "slowestConsumers": [{"consumer": c, "seconds": round(t, 3)} for c, t in slowest],
             "intentToReleaseSeconds": (_time(release) - _time(first)).total_seconds() if release else None,
             "traceSpanSeconds": (max(map(_time, events)) - _time(first)).total_seconds()}
 
@@ -135,6 +142,8 @@ def run_example(example: Path, timeout: float, work: Path) -> dict[str, Any]:
     busy = (summary.get("elapsedSeconds") or 0.0) - (test_s or 0.0)
     if summary.get("events") and busy > 0:
         result["eventsPerSecond"] = summary["events"] / busy
+    if result.get("handlings") and busy > 0:
+        result["handlingsPerSecond"] = result["handlings"] / busy
     if summary.get("outcome") != "released":
         result["error"] = (f"{example.name} did not release: outcome {summary.get('outcome') or 'unfinished'}"
                            f" — {summary.get('reason') or 'no reason recorded'}")
@@ -156,7 +165,11 @@ def metrics_for(r: dict[str, Any]) -> list[dict[str, Any]]:
          "notes": "" if r.get("tests") else "no TestsPassed/TestsFailed event"},
         {"name": f"mesh {name}: events/s", "value": round(r["eventsPerSecond"], 1)
          if r.get("eventsPerSecond") else None, "unit": "events/s",
-         "notes": f"{r.get('events')} events in {r.get('elapsedSeconds')} s (test run excluded)"},
+         "notes": f"{r.get('events')} events, {r.get('handlings', '?')} handlings"
+                  + (f" ({r['handlingsPerSecond']:.1f}/s)" if r.get("handlingsPerSecond") else "")
+                  + f" in {r.get('elapsedSeconds')} s minus the test run"
+                  + (f"; slowest: {r['slowestConsumers'][0]['consumer']} {r['slowestConsumers'][0]['seconds']} s"
+                     if r.get("slowestConsumers") else "")},
         {"name": f"mesh {name}: peak RSS", "value": round(r["peakRssMb"], 1), "unit": "MB",
          "goal": f"<= {RSS_GOAL_MB:.0f}", "goalMet": r["peakRssMb"] <= RSS_GOAL_MB,
          "notes": f"{r['peakRssSource']}; process tree peak {r['peakTreeRssMb']:.0f} MB"},
