@@ -194,26 +194,21 @@ def publish(
     file: Annotated[Path, typer.Argument(help="JSON/YAML with {type, version?, data, tenantId?, projectId?}")],
 ) -> None:
     """Validate, sign and publish one event from a file (a new trace)."""
-    import uuid
-
     import yaml
 
     from shared.contracts import ContractError
-    from shared.envelope import make_envelope, new_trace_id
+    from shared.skill_port import Emit
 
     rt = _runtime()
     doc = yaml.safe_load(file.read_text(encoding="utf-8"))
     try:
-        info = rt.registry.get(doc["type"], doc["version"]) if doc.get("version") else rt.registry.latest(doc["type"])
-        rt.registry.validate(info.name, info.version, doc.get("data", {}))
-    except (ContractError, KeyError) as exc:
+        data = doc.get("data", {})
+        env = rt.publisher.publish_new(Emit(doc["type"], data, version=doc.get("version")), source="cli",
+                                       tenant_id=doc.get("tenantId", "default"),
+                                       project_id=doc.get("projectId") or data.get("projectId"))
+    except (ContractError, KeyError, AttributeError) as exc:
         raise _fail(f"{file} was not published", str(exc), "fix the event and run `factory events validate`",
                     2) from exc
-    env = make_envelope(info.name, info.version, doc.get("data", {}), source="cli",
-                        tenant_id=doc.get("tenantId", "default"), trace_id=new_trace_id(), time=rt.clock.now(),
-                        id=str(uuid.uuid4()), project_id=doc.get("projectId") or doc.get("data", {}).get("projectId"),
-                        schema_uri=info.schema_uri).signed(rt.signing_key)
-    rt.publisher.publish_envelopes([env])
     console.print(f"published {env.type}@{env.version} id={env.id} trace={env.trace_id}")
 
 
@@ -357,10 +352,8 @@ def dlq_resubmit(subscription: str, sequence_number: int) -> None:
 
 
 def _control(action: str, instance: str, flow: str, target: str | None, reason: str | None) -> None:
-    import uuid
-
-    from shared.envelope import make_envelope
     from shared.projects import project_status
+    from shared.skill_port import Emit
 
     rt = _runtime()
     st = project_status(rt, instance)
@@ -372,12 +365,8 @@ def _control(action: str, instance: str, flow: str, target: str | None, reason: 
         data["targetState"] = target
     if reason:
         data["reason"] = reason
-    info = rt.registry.latest("FlowControlRequested")
-    env = make_envelope("FlowControlRequested", info.version, data, source="operator",
-                        tenant_id=st.events[0]["tenantId"], trace_id=st.trace_id or "0" * 32,
-                        time=rt.clock.now(), id=str(uuid.uuid4()), project_id=instance,
-                        schema_uri=info.schema_uri).signed(rt.signing_key)
-    rt.publisher.publish_envelopes([env])
+    env = rt.publisher.publish_new(Emit("FlowControlRequested", data), source="operator",
+                                   tenant_id=st.events[0]["tenantId"], trace_id=st.trace_id, project_id=instance)
     console.print(f"requested {action} of {flow}/{instance} (event {env.id}); a running `factory host` applies it")
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from shared.envelope import Envelope, make_envelope, output_event_id, parse_wire, span_id_for
+from shared.envelope import Envelope, make_envelope, new_trace_id, output_event_id, parse_wire, span_id_for
 from shared.ports import Clock, MessagePublisher, OutboxRecord, OutgoingMessage, StateStore
 from shared.skill_port import Emit
 
@@ -88,6 +89,14 @@ class EventPublisher:
         messages = [e.to_message(extra_properties=properties) for e in envelopes]
         self.bus.publish(messages)
         self.log_messages(messages)
+
+    def publish_new(self, emit: Emit, *, source: str, tenant_id: str, trace_id: str | None = None,
+                    project_id: str | None = None) -> Envelope:
+        """Validate, sign and publish one event that starts (or joins) a trace: CLI, HTTP, operator."""
+        env = self.envelope(emit, source=source, tenant_id=tenant_id, trace_id=trace_id or new_trace_id(),
+                            id=str(uuid.uuid4()), project_id=project_id)
+        self.publish_envelopes([env])
+        return env
 
     def log_messages(self, messages: Iterable[OutgoingMessage]) -> None:
         docs = []

@@ -159,8 +159,10 @@ def rollback_command(
     reason: Annotated[str | None, typer.Option("--reason")] = None,
     store: StoreOption = DEFAULT_STORE,
     out: Annotated[Path | None, typer.Option("--out", help="also re-write the package files here")] = None,
+    publish: Annotated[bool, typer.Option(help="publish the audit event on the factory bus")] = True,
+    tenant: Annotated[str, typer.Option(help="tenant of the audit event")] = "default",
 ) -> None:
-    """Make an earlier version current; prints the InfrastructureBlueprintRolledBack event to emit."""
+    """Make an earlier version current and publish the InfrastructureBlueprintRolledBack audit event."""
     store_ = DirectoryVersionStore(store)
     try:
         event = rollback(store_, service, env, to, actor=actor, reason=reason)
@@ -175,6 +177,11 @@ def rollback_command(
             (target / rel).parent.mkdir(parents=True, exist_ok=True)
             (target / rel).write_bytes(data)
     console.print_json(json.dumps({"type": event.type, "data": dict(event.data)}, sort_keys=True))
+    if publish:
+        from shared.bootstrap import bootstrap
+
+        env = bootstrap().publisher.publish_new(event, source="operator", tenant_id=tenant)
+        console.print(f"published {env.type} {env.id} (trace {env.trace_id}) as the audit event")
 
 
 def versions_command(

@@ -4,6 +4,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -108,7 +109,8 @@ def test_blueprint_reports_overlay_conflict_with_file_and_key(tmp_path: Path) ->
     assert "ingress.targetPort" in result.output and "a.yaml" in result.output
 
 
-def test_versions_diff_and_rollback_commands(tmp_path: Path) -> None:
+def test_versions_diff_and_rollback_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FACTORY_HOME", str(tmp_path / "factory"))
     store, out = tmp_path / "store", tmp_path / "out"
     blueprint = json.loads((FIXTURES / "task-tracker.blueprint.json").read_text())
     _invoke("blueprint", str(FIXTURES / "task-tracker.blueprint.json"), "--out", str(out), "--store", str(store))
@@ -143,9 +145,16 @@ def test_versions_diff_and_rollback_commands(tmp_path: Path) -> None:
         str(out),
     )
     assert back.exit_code == 0, back.output
-    event = json.loads(back.output)
+    printed, published = back.output.rsplit("}", 1)
+    event = json.loads(printed + "}")
     assert event["type"] == "InfrastructureBlueprintRolledBack"
     assert event["data"]["fromVersion"] == 2 and event["data"]["toVersion"] == 1
+    assert "published InfrastructureBlueprintRolledBack" in published
+    from shared.bootstrap import bootstrap
+
+    trace = published.split("(trace ")[1].split(")")[0]
+    (audit,) = bootstrap().state.events_for_trace(trace)
+    assert audit["type"] == "InfrastructureBlueprintRolledBack" and audit["data"]["actor"] == "alice"
     assert (out / "tasks" / "dev" / "kubernetes" / "networkpolicy.yaml").read_bytes() == (
         tmp_path / "v1" / "kubernetes" / "networkpolicy.yaml"
     ).read_bytes()
