@@ -160,7 +160,30 @@ def profile_host(home: Path, count: int, top: int = 14) -> dict[str, Any]:
               if "localhost.py" in file or "sqlite_bus.py" in file or "diagnostics.py" in file][:12]
     return {"messages": count, "profiledSeconds": round(seconds, 3), "threadsNote":
             "cProfile sees the host (pump) thread only; worker-thread time appears as waits",
-            "topOwnTime": hot, "hostAndBusCumulative": by_cum}
+            "hostThreadShares": _shares(stats, seconds), "topOwnTime": hot, "hostAndBusCumulative": by_cum}
+
+
+_PHASES = {  # (file suffix, function name) -> phase of the host thread's loop
+    ("sqlite_bus.py", "receive"): "receive",
+    ("localhost.py", "flush_completions"): "settle (batched completes)",
+    ("localhost.py", "_dispatch"): "hand to worker threads",
+    ("localhost.py", "_renew_locks"): "renew locks",
+    ("threading.py", "wait"): "sleep in run() back-off",
+}
+
+
+def _shares(stats: pstats.Stats, seconds: float) -> dict[str, Any]:
+    """Cumulative time of each loop phase as a share of the profiled wall time (one thread).
+
+    receive, settle and hand-off happen inside ``pump_once``; the back-off sleep is ``run()`` waiting
+    after a pump that dispatched nothing (also when every concurrency slot was busy)."""
+    shares: dict[str, Any] = {}
+    for (file, _line, name), (_cc, nc, _tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        phase = _PHASES.get((Path(file).name, name))
+        # Event.wait calls Condition.wait (both "wait" in threading.py): keep the outer one
+        if phase is not None and (phase not in shares or ct / seconds > shares[phase]["share"]):
+            shares[phase] = {"share": round(ct / seconds, 3), "calls": nc}
+    return shares
 
 
 def profile_workers(home: Path, count: int, top: int = 12) -> dict[str, Any]:
@@ -186,6 +209,20 @@ def profile_workers(home: Path, count: int, top: int = 12) -> dict[str, Any]:
     return {"messages": done, "perDeliveryUs": round(total / max(1, done) * 1e6, 1),
             "topOwnTime": [{"function": f"{Path(file).name}:{line}({name})", "tottimeShare": round(tt / total, 3),
                             "calls": nc} for (file, line, name), (_cc, nc, tt, _ct, _callers) in rows]}
+
+
+def limited_by(details: dict[str, Any], functions: int) -> str:
+    """One sentence from the measurements: where the host thread's time went, and unit costs."""
+    shares = details["profileHostThread"]["hostThreadShares"]
+    costs = details["unitCosts"]
+    phases = ", ".join(f"{phase} {v['share']:.0%} ({v['calls']} calls)"
+                       for phase, v in sorted(shares.items(), key=lambda kv: -kv[1]["share"]))
+    return (f"host thread: {phases}; one pump over {functions} subscriptions with nothing due costs "
+            f"{costs['emptyPumpOnceUs']:.0f} us; a worker spends {details['profileDelivery']['perDeliveryUs']:.0f} us "
+            f"per no-op delivery; complete {costs['completeOneUs']:.0f} us/msg alone"
+            + (f", {costs['completeManyBatchOf32PerMessageUs']:.0f} us/msg batched by 32"
+               if "completeManyBatchOf32PerMessageUs" in costs else "")
+            + f"; single-message publish {costs['publishOneMessageUs']:.0f} us")
 
 
 def throughput(work: Path, count: int) -> dict[str, Any]:
@@ -216,6 +253,8 @@ def throughput(work: Path, count: int) -> dict[str, Any]:
         details["profileHostThread"] = profile_host(work / "prof", min(count, 4000))
         details["profileDelivery"] = profile_workers(work / "wprof", min(count, 4000))
         details["unitCosts"] = unit_costs(work / "costs")
+        details["limitedBy"] = limited_by(details, functions)
+        metrics[0]["notes"] += "; limited by: " + details["limitedBy"]
     return {"metrics": metrics, "details": details}
 
 
@@ -307,11 +346,7 @@ def _per_call_us(fn: Callable[[], object], repeat: int) -> float:
 
 
 def unit_costs(work: Path) -> dict[str, float]:
-    """What one step of the host's loop costs, single-threaded and uncontended (microseconds).
-
-    The last figure is a what-if computed with bench-only SQL on the bus's connection, not the bus
-    API: settling a received batch in one transaction instead of one transaction per message.
-    """
+    """What one step of the host's loop costs, single-threaded and uncontended (microseconds)."""
     costs: dict[str, float] = {}
     with hosted(work) as (runtime, host):
         bus: SqliteBus = runtime.bus  # type: ignore[assignment]
@@ -326,14 +361,13 @@ def unit_costs(work: Path) -> dict[str, float]:
         for m in got:
             bus.complete(m.lock_token)
         costs["completeOneUs"] = (time.perf_counter() - t0) / len(got) * 1e6
-        batches = [bus.receive(sub, 32) for _ in range(50)]
-        t0 = time.perf_counter()
-        for batch in batches:
-            tokens = [m.lock_token for m in batch]
-            with bus._tx() as db:
-                db.execute(f"DELETE FROM bus_messages WHERE lock_token IN ({','.join('?' * len(tokens))})",
-                           tokens)
-        costs["whatIfCompleteBatchOf32PerMessageUs"] = (time.perf_counter() - t0) / sum(map(len, batches)) * 1e6
+        complete_many = getattr(bus, "complete_many", None)
+        if complete_many is not None:
+            batches = [bus.receive(sub, 32) for _ in range(50)]
+            t0 = time.perf_counter()
+            for batch in batches:
+                complete_many([m.lock_token for m in batch])
+            costs["completeManyBatchOf32PerMessageUs"] = (time.perf_counter() - t0) / sum(map(len, batches)) * 1e6
     return {k: round(v, 1) for k, v in costs.items()}
 
 
