@@ -165,6 +165,25 @@ def render(metrics: list[Metric], steps: dict[str, dict[str, Any]], console: Con
             console.print(f"[red]{name}: {record['status']}[/] — {record.get('error', '')}"[:1200])
 
 
+def findings(steps: dict[str, dict[str, Any]]) -> list[str]:
+    """The explanations the benchmarks measured alongside their numbers (what limits, what costs)."""
+    found: list[str] = []
+    details = {name: (r.get("result") or {}).get("details") or {} for name, r in steps.items()}
+    limited = (details.get("host-throughput", {}).get("throughput") or {}).get("limitedBy")
+    if limited:
+        found.append(f"host throughput is limited by — {limited}")
+    added = [a for a in details.get("import", {}).get("addedByFunctionApp", []) if "package" in a]
+    if added:
+        found.append("import function_app adds (self time by top-level package): "
+                     + ", ".join(f"{a['package']} {a['selfMsTotal']} ms" for a in added[:4]))
+    for run in details.get("mesh", {}).get("runs", []):
+        slow = run.get("slowestConsumers") or []
+        if slow:
+            found.append(f"mesh {run['example']}: slowest consumers "
+                         + ", ".join(f"{c['consumer']} {c['seconds']} s" for c in slow[:3]))
+    return found
+
+
 def _load() -> list[float] | None:
     try:
         return [round(x, 2) for x in os.getloadavg()]
@@ -193,11 +212,13 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"  {steps[step.name]['status']} in {steps[step.name].get('seconds', '?')} s")
     metrics = [row for name, record in steps.items() for row in metrics_of(name, record)]
     render(metrics, steps, console)
+    for line in findings(steps):
+        console.print(f"• {line}", highlight=False)
     doc = {
         "startedAt": started.isoformat(), "finishedAt": datetime.now(UTC).isoformat(), "quick": args.quick,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
                     "loadAverageAtStart": load_at_start, "loadAverageAtEnd": _load()},
-        "metrics": metrics, "steps": steps,
+        "metrics": metrics, "findings": findings(steps), "steps": steps,
         "errors": [f"{name}: {r['status']}: {r.get('error', '')}" for name, r in steps.items() if r["status"] != "ok"],
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
