@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -212,8 +213,8 @@ def parse_wire(body: bytes | str) -> Envelope:
     """Parse a structured CloudEvents JSON body into an envelope, or raise ``EnvelopeError``."""
     try:
         doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise EnvelopeError(f"message body is not JSON: {exc}") from exc
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        raise EnvelopeError(f"message body is not JSON: {type(exc).__name__}: {str(exc)[:200]}") from exc
     if not isinstance(doc, dict):
         raise EnvelopeError("message body must be a JSON object (a CloudEvent)")
     if doc.get("specversion") != "1.0":
@@ -241,6 +242,9 @@ def parse_wire(body: bytes | str) -> Envelope:
         raise EnvelopeError(f"invalid envelope: {problems}") from exc
 
 
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
+
+
 def traceparent(trace_id: str, span_id: str) -> str:
     return f"00-{trace_id}-{span_id}-01"
 
@@ -248,10 +252,10 @@ def traceparent(trace_id: str, span_id: str) -> str:
 def parse_traceparent(value: str | None) -> tuple[str, str] | None:
     if not value:
         return None
-    parts = value.split("-")
-    if len(parts) != 4 or len(parts[1]) != 32 or len(parts[2]) != 16:
+    match = _TRACEPARENT.fullmatch(value)
+    if match is None:
         return None
-    return parts[1], parts[2]
+    return match.group(1), match.group(2)
 
 
 def span_id_for(seed: str) -> str:

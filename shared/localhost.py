@@ -101,10 +101,10 @@ def resolve(value: str, settings: Mapping[str, str]) -> str:
 
     def sub(match: re.Match[str]) -> str:
         key = match.group(1)
+        if key in os.environ:  # like `func start`: an environment variable wins over local.settings.json
+            return os.environ[key]
         if key in settings:
             return settings[key]
-        if key in os.environ:
-            return os.environ[key]
         raise HostConfigError(f"binding expression %{key}% has no value: set {key} in the environment or in "
                               "local.settings.json Values")
 

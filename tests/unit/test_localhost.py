@@ -110,10 +110,6 @@ def test_resolve_error_names_the_missing_setting_and_where_to_set_it(monkeypatch
     assert "local.settings.json" in str(info.value) and "environment" in str(info.value)
 
 
-@pytest.mark.xfail(strict=True, reason="resolve() prefers local.settings.json Values over the environment; "
-                   "`func start` (and shared/settings.py's docstring) let an existing environment variable "
-                   "win. "
-                   "Fix: look in os.environ before the settings mapping")
 def test_environment_wins_over_local_settings_like_func_start(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FACTORY_TOPIC", "from-env")
     assert resolve("%FACTORY_TOPIC%", {"FACTORY_TOPIC": "from-file"}) == "from-env"
