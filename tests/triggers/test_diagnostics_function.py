@@ -11,6 +11,7 @@ import pytest
 from azure.functions.servicebus import ServiceBusMessage as WorkerServiceBusMessage
 
 from functions import diagnostics
+from shared.adapters.sqlite_bus import SqliteBus
 from shared.bootstrap import Runtime
 from shared.localhost import build_host, discover
 from shared.ports import OutgoingMessage
@@ -30,7 +31,7 @@ def _message(message_id: str) -> func.ServiceBusMessage:
 
 
 def _bindings(app: func.FunctionApp) -> dict[str, list[dict[str, Any]]]:
-    return {f.get_function_name(): json.loads(f.get_function_json())["bindings"] for f in app.get_functions()}
+    return {str(f.get_function_name()): json.loads(f.get_function_json())["bindings"] for f in app.get_functions()}
 
 
 @pytest.fixture
@@ -94,6 +95,6 @@ def test_local_host_delivers_matching_messages_to_the_noop_and_completes_them(
         set_runtime(None)
     assert seen == [("ping-1", 1)]
     assert host.deliveries == 1
-    assert runtime.receiver is not None
+    assert isinstance(runtime.receiver, SqliteBus)
     counts = runtime.receiver.counts(diagnostics.SUBSCRIPTION)
     assert (counts.active, counts.locked, counts.dead_lettered) == (0, 0, 0)
