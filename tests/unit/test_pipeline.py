@@ -59,3 +59,17 @@ def test_sensitive_payload_fields_are_masked_in_logs(runtime: Runtime, caplog: p
     assert "admits ProjectInitialized" in text
     assert "owner@example.com" not in text
     assert "***" in text
+
+
+def test_on_azure_a_permanent_failure_is_recorded_and_the_message_completed(runtime: Runtime) -> None:
+    from shared.settlement import DEAD_LETTER_PARTITION, RecordAndCompleteSettlement
+
+    runtime.settlement = RecordAndCompleteSettlement(runtime.state, runtime.clock)
+    handler = Recorder("ProjectCompleted")
+    event = signed_event(runtime, "ProjectCompleted", {"projectId": "p1", "outcome": "released"})
+    tampered = event.model_copy(update={"tenant_id": "other"})
+    outcome = deliver(runtime, handler, tampered)  # returns normally: the host completes the message
+    assert outcome.status == "dead-lettered" and handler.seen == []
+    (record,) = runtime.state.query(DEAD_LETTER_PARTITION)
+    assert record.body["reason"] == "SignatureInvalid" and record.body["consumer"] == "recorder"
+    assert record.body["bodyBase64"]
