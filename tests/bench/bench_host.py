@@ -87,7 +87,9 @@ def bench_app() -> func.FunctionApp:
 @contextmanager
 def hosted(home: Path) -> Iterator[tuple[Runtime, LocalHost]]:
     """A runtime on a fresh FACTORY_HOME and the local host for ``bench_app()`` on its SQLite bus."""
-    runtime = bootstrap(Settings(FACTORY_HOME=home))  # type: ignore[call-arg]
+    settings = Settings(FACTORY_HOME=home, FACTORY_BUS="sqlite", FACTORY_STATE="sqlite",  # type: ignore[call-arg]
+                        FACTORY_ARTIFACTS="filesystem", APPLICATIONINSIGHTS_CONNECTION_STRING=None)
+    runtime = bootstrap(settings)
     host, _ = build_host(runtime, bench_app(), project_dir=ROOT,
                          extra_filters={diagnostics.SUBSCRIPTION: FILTER})
     try:

@@ -117,7 +117,9 @@ def release_timing(home: Path, trace_id: str) -> dict[str, Any]:
 
 def run_example(example: Path, timeout: float, work: Path) -> dict[str, Any]:
     home, out, log = work / "home", work / "summary.json", work / "run.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FACTORY_")}
+    # the embedded defaults, whatever this shell has configured (no cloud adapters, no telemetry export)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("FACTORY_") and k != "APPLICATIONINSIGHTS_CONNECTION_STRING"}
     env.update({"FACTORY_HOME": str(home), "PYTHONUNBUFFERED": "1", "COLUMNS": "120"})
     cmd = [*factory_command(), "run", str(example.relative_to(ROOT)), "--quiet", "--json", str(out),
            "--timeout", str(timeout), "--out", str(work / "repo")]
