@@ -44,7 +44,7 @@ from shared.adapters.sqlite_bus import SqliteBus  # noqa: E402
 from shared.bootstrap import Runtime, bootstrap  # noqa: E402
 from shared.localhost import LocalHost, build_host  # noqa: E402
 from shared.ports import OutgoingMessage, SubscriptionSpec  # noqa: E402
-from shared.settings import Settings  # noqa: E402
+from shared.settings import ArtifactKind, BusKind, Settings, StateKind  # noqa: E402
 
 BATCH = 500
 PING = "BenchPing"
@@ -87,8 +87,9 @@ def bench_app() -> func.FunctionApp:
 @contextmanager
 def hosted(home: Path) -> Iterator[tuple[Runtime, LocalHost]]:
     """A runtime on a fresh FACTORY_HOME and the local host for ``bench_app()`` on its SQLite bus."""
-    settings = Settings(FACTORY_HOME=home, FACTORY_BUS="sqlite", FACTORY_STATE="sqlite",  # type: ignore[call-arg]
-                        FACTORY_ARTIFACTS="filesystem", APPLICATIONINSIGHTS_CONNECTION_STRING=None)
+    settings = Settings(FACTORY_HOME=home, FACTORY_BUS=BusKind.sqlite, FACTORY_STATE=StateKind.sqlite,
+                        FACTORY_ARTIFACTS=ArtifactKind.filesystem,
+                        APPLICATIONINSIGHTS_CONNECTION_STRING=None)  # type: ignore[call-arg]
     runtime = bootstrap(settings)
     host, _ = build_host(runtime, bench_app(), project_dir=ROOT,
                          extra_filters={diagnostics.SUBSCRIPTION: FILTER})
