@@ -299,6 +299,10 @@ def apply(flow: FlowDefinition, instance: Mapping[str, Any] | None, event: Mappi
     transition = state.on.get(etype)
     if transition is not None:
         emits += _take(flow, inst, transition, data, etype, now)
+    elif etype not in inst.setdefault("deferred", []):
+        # arrived before the state that handles it (events of one flow are handled concurrently):
+        # keep it and apply it when such a state is entered
+        inst["deferred"].append(etype)
     emits += _settle(flow, inst, now)
     return Step(inst, emits)
 
@@ -325,14 +329,24 @@ def _take(flow: FlowDefinition, inst: dict[str, Any], t: Transition, data: Mappi
 
 
 def _settle(flow: FlowDefinition, inst: dict[str, Any], now: str) -> list[Emit]:
-    """Follow eventless ``always`` transitions whose conditions now hold."""
+    """Follow eventless ``always`` transitions whose conditions now hold, and apply deferred
+    events (seen earlier, in a state that did not handle them) that the current state handles."""
     emits: list[Emit] = []
-    for _ in range(len(flow.states)):
+    for _ in range(4 * len(flow.states)):
         state = flow.states[inst["state"]]
-        taken = next((t for t in state.always if all(w in inst["seen"] for w in t.when)), None)
-        if taken is None:
+        if state.terminal:
             break
-        emits += _take(flow, inst, taken, {}, "always", now)
+        taken = next((t for t in state.always if all(w in inst["seen"] for w in t.when)), None)
+        if taken is not None:
+            before = (inst["state"], len(inst["history"]))
+            emits += _take(flow, inst, taken, {}, "always", now)
+            if (inst["state"], len(inst["history"])) != before:
+                continue
+        deferred = next((e for e in inst.get("deferred", []) if e in state.on), None)
+        if deferred is None:
+            break
+        inst["deferred"].remove(deferred)
+        emits += _take(flow, inst, state.on[deferred], inst["seen"][deferred]["data"], deferred, now)
     return emits
 
 

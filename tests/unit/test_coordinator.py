@@ -244,3 +244,20 @@ def test_instance_from_another_major_version_is_refused() -> None:
     inst["flowVersion"] = "2.0.0"
     with pytest.raises(FlowVersionError, match="migrate the instance"):
         run("documentation", [ev("DocumentationGenerated")], inst)
+
+
+def test_an_event_that_arrives_before_the_state_that_handles_it_is_applied_on_entry() -> None:
+    # ReleaseTriggered and DocumentationGenerated are handled concurrently: the second may win the race
+    inst, emits = run("project-lifecycle", [ev("ProjectInitialized"), ev("VisionDocumentCreated"),
+                                            ev("ProductPlanCreated"), ev("BlueprintCreated"),
+                                            ev("DocumentationGenerated"), ev("ReleaseTriggered")])
+    assert inst is not None and inst["state"] == "completed"
+    assert [h["to"] for h in inst["history"]][-2:] == ["documenting", "completed"]
+    assert inst["deferred"] == []
+    assert "ProjectCompleted" in types(emits)
+
+
+def test_an_always_transition_that_stays_does_not_block_deferred_events() -> None:
+    inst, _ = run("release-manager", [ev("ReleaseTriggered"), ev("TestsPassed"), ev("InfrastructureBlueprintCreated"),
+                                      ev("SecurityReviewCompleted", highestSeverity="none")])
+    assert inst is not None and inst["state"] == "released"
