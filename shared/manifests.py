@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 import yaml
 
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: manifests load at import
+
 CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "contracts"
 
 ConsumerKind = Literal["agent", "coordinator", "step"]
@@ -86,7 +88,7 @@ def _names(doc: dict[str, Any], key: str, path: Path) -> tuple[str, ...]:
 
 def _load_consumer(path: Path, kind: ConsumerKind) -> Consumer:
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
     except yaml.YAMLError as exc:
         raise ManifestError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(doc, dict):
