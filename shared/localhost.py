@@ -219,6 +219,12 @@ class LocalHost:
         # completions are settled in batches (one transaction) when the bus supports it
         self._complete_many = getattr(self.receiver, "complete_many", None)
         self._completions: list[tuple[str, str]] = []  # (lock token, message id)
+        # woken by an in-process publish or a freed slot, instead of sleeping between polls
+        self._wake = threading.Event()
+        add_listener = getattr(self.receiver, "add_publish_listener", None)
+        if add_listener is not None:
+            add_listener(self._wake.set)
+        self._due = getattr(self.receiver, "due_subscriptions", None)
 
     # ------------------------------------------------------------------ setup
 
@@ -233,6 +239,7 @@ class LocalHost:
     def stop(self) -> None:
         """Stop receiving; in-flight handlings finish and are settled."""
         self._stop.set()
+        self._wake.set()
 
     @property
     def stopping(self) -> bool:
@@ -242,9 +249,12 @@ class LocalHost:
         """Receive what is due on every subscription and dispatch it. Returns messages dispatched."""
         dispatched = 0
         self.flush_completions()
+        due = self._due() if self._due is not None else None
         for fn in self.functions:
             if self._stop.is_set():
                 break
+            if due is not None and fn.subscription not in due:
+                continue
             with self._lock:
                 busy = sum(1 for f in self._inflight.values() if f.function.subscription == fn.subscription)
             room = min(self.options.batch_size, self.options.max_concurrent_calls - busy)
@@ -282,6 +292,7 @@ class LocalHost:
             with self._lock:
                 self._inflight.pop(m.lock_token, None)
                 self.deliveries += 1
+            self._wake.set()
         if self.on_delivery:
             self.on_delivery(Delivery(fn.name, fn.subscription, m.message_id,
                                       str(m.application_properties.get("type") or m.subject or ""),
@@ -358,19 +369,23 @@ class LocalHost:
             return None
         return max(0.0, (min(dues) - self.wall_clock.now()).total_seconds())
 
-    def run(self, *, until: Callable[[], bool] | None = None, idle_wait: float = 0.01,
-            max_idle_wait: float = 0.25) -> None:
-        """Pump until ``until()`` is true or ``stop()`` is called; then drain in-flight work."""
+    def run(self, *, until: Callable[[], bool] | None = None, idle_wait: float = 0.002,
+            max_idle_wait: float = 0.05) -> None:
+        """Pump until ``until()`` is true or ``stop()`` is called; then drain in-flight work.
+
+        Between pumps it waits for a wake-up (an in-process publish or a finished handling), and
+        polls with a short back-off for publishes from other processes on the same bus file.
+        """
         wait = idle_wait
         try:
             while not self._stop.is_set():
                 if until is not None and until():
                     break
+                self._wake.clear()
                 if self.pump_once():
                     wait = idle_wait
                     continue
-                self._stop.wait(wait)
-                wait = min(max_idle_wait, wait * 2)
+                wait = idle_wait if self._wake.wait(wait) else min(max_idle_wait, wait * 2)
         finally:
             self.drain()
 

@@ -31,7 +31,7 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -208,6 +208,7 @@ class SqliteBus:
             self._db.execute("INSERT OR IGNORE INTO bus_meta (key, value) VALUES ('subs_version', 0)")
         self._subs: dict[str, _Sub] = {}
         self._subs_version = -1
+        self._listeners: list[Callable[[], None]] = []
 
     # ----------------------------------------------------------------- plumbing
 
@@ -324,6 +325,22 @@ class SqliteBus:
                 [(self.topic, mid, at) for mid, at in accepted],
             )
             db.executemany(_INSERT, rows)
+        for listener in self._listeners:
+            listener()
+
+    def add_publish_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after every publish through this instance (a local host wakes on it)."""
+        self._listeners.append(listener)
+
+    def due_subscriptions(self) -> set[str]:
+        """Subscriptions that have a message receivable now: one query, using the due index."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT s.name FROM bus_subscriptions s WHERE s.topic = ? AND EXISTS ("
+                "SELECT 1 FROM bus_messages m WHERE m.subscription = s.name AND m.available_at <= ?)",
+                (self.topic, self._now_us()),
+            ).fetchall()
+        return {row[0] for row in rows}
 
     def _recently_seen(self, db: sqlite3.Connection, ids: list[str], now: int) -> set[str]:
         seen: set[str] = set()
