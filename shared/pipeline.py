@@ -14,7 +14,7 @@ import contextlib
 import logging
 import shutil
 import time as _time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -385,7 +385,3 @@ class Pipeline:
             outcome=outcome,
             attributes={"deliveryCount": delivery, "detail": detail[:500]},
         ))
-
-
-def outbox_message_ids(records: Sequence[OutboxRecord]) -> list[str]:
-    return [r.message.message_id for r in records]
