@@ -75,20 +75,22 @@ class EventPublisher:
     def publish_records(self, records: Sequence[OutboxRecord]) -> None:
         if not records:
             return
+        # the event log is written before the bus sees the events: a consumer that reacts at once
+        # and reads the project's history must find them (idempotent by id, so a relay is harmless)
+        self.log_messages(r.message for r in records)
         self.bus.publish([r.message for r in records])
         by_consumer: dict[str, list[str]] = defaultdict(list)
         for r in records:
             by_consumer[r.consumer].append(r.message.message_id)
         for consumer, ids in by_consumer.items():
             self.state.mark_published(ids, consumer)
-        self.log_messages(r.message for r in records)
 
     def publish_envelopes(self, envelopes: Sequence[Envelope],
                           properties: Mapping[str, str] | None = None) -> None:
         """Publish already-built envelopes directly (entry points: CLI, HTTP API, operator)."""
         messages = [e.to_message(extra_properties=properties) for e in envelopes]
-        self.bus.publish(messages)
         self.log_messages(messages)
+        self.bus.publish(messages)
 
     def publish_new(self, emit: Emit, *, source: str, tenant_id: str, trace_id: str | None = None,
                     project_id: str | None = None) -> Envelope:

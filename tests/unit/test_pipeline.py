@@ -73,3 +73,23 @@ def test_on_azure_a_permanent_failure_is_recorded_and_the_message_completed(runt
     (record,) = runtime.state.query(DEAD_LETTER_PARTITION)
     assert record.body["reason"] == "SignatureInvalid" and record.body["consumer"] == "recorder"
     assert record.body["bodyBase64"]
+
+
+def test_events_are_in_the_event_log_before_any_consumer_can_receive_them(runtime: Runtime,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # a consumer reacting at once reads the project's history: the event that woke it must be there
+    event = signed_event(runtime, "ProjectCompleted", {"projectId": "p1", "outcome": "released"})
+    seen_in_log: list[bool] = []
+    real_publish = runtime.bus.publish
+
+    def publish(messages: Any) -> None:
+        logged = {e["id"] for e in runtime.state.events_for_project("p1")}
+        seen_in_log.append(all(m.message_id in logged for m in messages))
+        real_publish(messages)
+
+    monkeypatch.setattr(runtime.bus, "publish", publish)
+    runtime.publisher.publish_envelopes([event])
+    outbox = runtime.publisher.prepare([__import__("shared.skill_port", fromlist=["Emit"]).Emit(
+        "ProjectCompleted", {"projectId": "p1", "outcome": "failed", "reason": "x"})], consumer="c", cause=event)
+    runtime.publisher.publish_records(outbox)
+    assert seen_in_log == [True, True]
