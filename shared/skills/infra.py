@@ -1,31 +1,20 @@
-"""infrastructure-engineer: an infrastructure request per service, plus the full package when available.
+"""infrastructure-engineer: an infrastructure request and the infrastructure package per service.
 
 The request (``infra/<service>/infrastructure-request.json``) states what the service needs:
-runtime profile, storage, ingress, load and budget, from the blueprint. The real generator
-(``shared.infrablueprint.generate``) is used through :func:`infrastructure_package`, the one
-seam: when it is importable its files, content hash and findings go into the event; otherwise
-the event carries the request alone and its digest as ``contentHash``.
+runtime profile, storage, ingress, load and budget, from the blueprint. The package comes from
+``shared.infrablueprint.generate``: its files, content hash, version and findings go into the event.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from shared.blueprint import Service, ServiceBlueprint
+from shared.infrablueprint import generate
 from shared.skill_port import Artifact, Emit, IncomingEvent, SkillContext, SkillError, SkillResult
 from shared.skills.project import project_blueprint
 
 ENVIRONMENT = "dev"
-REQUEST_VERSION = "request-1.0"
-
-
-@dataclass(frozen=True)
-class InfraPackage:
-    files: dict[str, bytes]
-    content_hash: str
-    version: str
-    findings: list[dict[str, Any]]
 
 
 def infrastructure_request(blueprint: ServiceBlueprint, service: Service, environment: str) -> dict[str, Any]:
@@ -50,28 +39,6 @@ def infrastructure_request(blueprint: ServiceBlueprint, service: Service, enviro
     }
 
 
-def infrastructure_package(
-    blueprint: ServiceBlueprint, service: str, environment: str, trace_id: str
-) -> InfraPackage | None:
-    """The full infrastructure package from ``shared.infrablueprint``, or None when it is not installed."""
-    try:
-        from shared.infrablueprint import generate
-    except ImportError:
-        return None
-    try:
-        package = generate(blueprint, service, environment, trace_id)
-    except ValueError as exc:
-        raise SkillError(
-            f"infrastructure for {service} ({environment}) failed: {exc}", permanent=True
-        ) from exc
-    return InfraPackage(
-        files=dict(package.files),
-        content_hash=package.content_hash,
-        version=str(package.blueprint_version),
-        findings=[f.to_payload() for f in package.findings],
-    )
-
-
 def _media_type(path: str) -> str:
     if path.endswith(".json"):
         return "application/json"
@@ -88,13 +55,15 @@ def design_infrastructure(event: IncomingEvent, ctx: SkillContext) -> SkillResul
             f"infra/{service.name}/infrastructure-request.json",
             infrastructure_request(blueprint, service, ENVIRONMENT),
         )
-        produced = [request]
-        package = infrastructure_package(blueprint, service.name, ENVIRONMENT, ctx.trace_id)
-        if package is not None:
-            produced += [
-                Artifact(f"infra/{service.name}/{ENVIRONMENT}/{path}", body, _media_type(path))
-                for path, body in sorted(package.files.items())
-            ]
+        try:
+            package = generate(blueprint, service.name, ENVIRONMENT, ctx.trace_id)
+        except ValueError as exc:
+            raise SkillError(f"infrastructure for {service.name} ({ENVIRONMENT}) failed: {exc}",
+                             permanent=True) from exc
+        produced = [request] + [
+            Artifact(f"infra/{service.name}/{ENVIRONMENT}/{path}", body, _media_type(path))
+            for path, body in sorted(package.files.items())
+        ]
         result.artifacts.extend(produced)
         result.events.append(
             Emit(
@@ -102,11 +71,11 @@ def design_infrastructure(event: IncomingEvent, ctx: SkillContext) -> SkillResul
                 {
                     "projectId": ctx.project_id,
                     "service": service.name,
-                    "blueprintVersion": package.version if package else REQUEST_VERSION,
-                    "contentHash": package.content_hash if package else request.digest,
+                    "blueprintVersion": str(package.blueprint_version),
+                    "contentHash": package.content_hash,
                     "environment": ENVIRONMENT,
                     "artifacts": [a.ref() for a in produced],
-                    "findings": package.findings if package else [],
+                    "findings": [f.to_payload() for f in package.findings],
                 },
             )
         )

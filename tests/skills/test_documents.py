@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from openapi_spec_validator import validate
 
 from shared.blueprint import ServiceBlueprint
-from shared.skills import infra
 from tests.skills.simulation import ProjectSimulation
 
 Completed = Callable[[str], ProjectSimulation]
@@ -113,22 +110,6 @@ def test_infrastructure_uses_the_generator_package_when_it_is_installed(complete
     request = json.loads(_artifact(sim, paths[0]))
     assert request["budget"] == {"monthlyUsd": 50.0}
     assert request["storage"] == [{"kind": "cosmos", "containers": ["tasks"]}]
-
-
-def test_infrastructure_falls_back_to_the_request_alone_without_the_generator(
-    completed: Completed, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    sim = completed("task-tracker")
-    monkeypatch.setitem(sys.modules, "shared.infrablueprint", None)  # import now raises ImportError
-
-    result = infra.design_infrastructure(sim.by_type["BlueprintCreated"], sim.ctx)
-
-    (event,) = result.events
-    (request,) = result.artifacts
-    assert request.path == "infra/task-tracker/infrastructure-request.json"
-    assert event.data["contentHash"] == request.digest
-    assert event.data["blueprintVersion"] == infra.REQUEST_VERSION
-    assert event.data["findings"] == []
 
 
 def test_docs_list_every_endpoint_and_draw_the_topology(completed: Completed) -> None:
