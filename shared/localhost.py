@@ -84,6 +84,11 @@ class Delivery:
     error: str | None = None
 
 
+def _warn_lock_lost(message_id: str) -> None:
+    log.warning("lock on %s was lost before settling; it will be redelivered and the inbox "
+                "makes the redelivery a no-op", message_id)
+
+
 def load_local_settings(path: Path = Path("local.settings.json")) -> dict[str, str]:
     """``Values`` of local.settings.json (as ``func start`` reads them), if the file exists."""
     if not path.exists():
@@ -218,7 +223,7 @@ class LocalHost:
         self.deliveries = 0
         # completions are settled in batches (one transaction) when the bus supports it
         self._complete_many = getattr(self.receiver, "complete_many", None)
-        self._completions: list[tuple[str, str]] = []  # (lock token, message id)
+        self._completions: list[tuple[str, Delivery]] = []  # (lock token, report sent once settled)
         # woken by an in-process publish or a freed slot, instead of sleeping between polls
         self._wake = threading.Event()
         add_listener = getattr(self.receiver, "add_publish_listener", None)
@@ -293,28 +298,30 @@ class LocalHost:
                 self._inflight.pop(m.lock_token, None)
                 self.deliveries += 1
             self._wake.set()
-        if self.on_delivery:
-            self.on_delivery(Delivery(fn.name, fn.subscription, m.message_id,
-                                      str(m.application_properties.get("type") or m.subject or ""),
-                                      m.delivery_count, outcome, (time.perf_counter() - t0) * 1000.0, error))
+        delivery = Delivery(fn.name, fn.subscription, m.message_id,
+                            str(m.application_properties.get("type") or m.subject or ""),
+                            m.delivery_count, outcome or "completed", (time.perf_counter() - t0) * 1000.0, error)
+        if outcome is None:  # completed in the next batch: reported once the completion took
+            with self._lock:
+                self._completions.append((m.lock_token, delivery))
+        elif self.on_delivery:
+            self.on_delivery(delivery)
 
-    def _settle(self, m: ReceivedMessage, *, ok: bool) -> str:
+    def _settle(self, m: ReceivedMessage, *, ok: bool) -> str | None:
+        """Settle one message; ``None`` when its completion is batched (see ``flush_completions``)."""
         if m.lock_token in self.settled:
             self.settled.discard(m.lock_token)
             return "dead-lettered"
+        if ok and self._complete_many is not None:
+            return None
         try:
-            if ok and self._complete_many is not None:
-                with self._lock:
-                    self._completions.append((m.lock_token, m.message_id))
-                return "completed"
             if ok:
                 self.receiver.complete(m.lock_token)
                 return "completed"
             self.receiver.abandon(m.lock_token)
             return "abandoned"
         except LockLostError:
-            log.warning("lock on %s was lost before settling; it will be redelivered and the inbox "
-                        "makes the redelivery a no-op", m.message_id)
+            _warn_lock_lost(m.message_id)
             return "lock-lost"
 
     def flush_completions(self) -> None:
@@ -324,10 +331,12 @@ class LocalHost:
         if not batch or self._complete_many is None:
             return
         lost = set(self._complete_many([token for token, _ in batch]))
-        for token, message_id in batch:
+        for token, delivery in batch:
             if token in lost:
-                log.warning("lock on %s was lost before settling; it will be redelivered and the inbox "
-                            "makes the redelivery a no-op", message_id)
+                _warn_lock_lost(delivery.message_id)
+                delivery.outcome = "lock-lost"
+            if self.on_delivery:
+                self.on_delivery(delivery)
 
     def _renew_locks(self) -> None:
         now = self.clock()
