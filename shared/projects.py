@@ -23,10 +23,13 @@ class StartedProject:
     event: Envelope
 
 
+def _canonical(payload: Mapping[str, Any]) -> bytes:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+
+
 def project_identity(intent_payload: Mapping[str, Any], run_id: str = "") -> tuple[str, str]:
     """Deterministic project id and trace id: the same intent (and run id) is the same project."""
-    canonical = json.dumps(intent_payload, sort_keys=True, separators=(",", ":")).encode()
-    digest = hashlib.sha256(canonical + run_id.encode()).hexdigest()
+    digest = hashlib.sha256(_canonical(intent_payload) + run_id.encode()).hexdigest()
     slug = str(intent_payload["product"]["name"])
     return f"{slug}-{digest[:10]}", hashlib.sha256(f"trace:{slug}:{digest}".encode()).hexdigest()[:32]
 
@@ -35,12 +38,11 @@ def start_project(runtime: Any, intent: Any, *, run_id: str = "", source: str = 
     """Publish ``ProjectInitialized`` for a validated intent. Re-publishing is deduplicated."""
     payload = intent.to_payload()
     project_id, trace_id = project_identity(payload, run_id)
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
     data: dict[str, Any] = {
         "projectId": project_id,
         "productName": payload["product"].get("displayName") or payload["product"]["name"],
         "intent": payload,
-        "intentDigest": "sha256:" + hashlib.sha256(canonical).hexdigest(),
+        "intentDigest": "sha256:" + hashlib.sha256(_canonical(payload)).hexdigest(),
     }
     if payload.get("ownerEmail"):
         data["ownerEmail"] = payload["ownerEmail"]
