@@ -88,9 +88,8 @@ class EventPublisher:
     def publish_envelopes(self, envelopes: Sequence[Envelope],
                           properties: Mapping[str, str] | None = None) -> None:
         """Publish already-built envelopes directly (entry points: CLI, HTTP API, operator)."""
-        messages = [e.to_message(extra_properties=properties) for e in envelopes]
-        self.log_messages(messages)
-        self.bus.publish(messages)
+        self._log([e.to_dict() for e in envelopes])
+        self.bus.publish([e.to_message(extra_properties=properties) for e in envelopes])
 
     def publish_new(self, emit: Emit, *, source: str, tenant_id: str, trace_id: str | None = None,
                     project_id: str | None = None) -> Envelope:
@@ -101,10 +100,10 @@ class EventPublisher:
         return env
 
     def log_messages(self, messages: Iterable[OutgoingMessage]) -> None:
-        docs = []
-        for m in messages:
-            doc = parse_wire(m.body).to_dict()
-            docs.append(doc)
+        self._log([parse_wire(m.body).to_dict() for m in messages])
+
+    def _log(self, docs: list[dict[str, Any]]) -> None:
+        for doc in docs:
             self.metrics.emitted(doc["type"])
         self.state.append_events(docs)
 
