@@ -8,7 +8,7 @@ bp = func.Blueprint()
 @bp.function_name("http_create_project")
 @bp.route(route="projects", methods=["POST"])
 def create_project(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.http_api import create_project
+    from shared.api.http import create_project
 
     return create_project(req)
 
@@ -16,7 +16,7 @@ def create_project(req: func.HttpRequest) -> func.HttpResponse:
 @bp.function_name("http_get_project")
 @bp.route(route="projects/{id}", methods=["GET"])
 def get_project(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.http_api import get_project
+    from shared.api.http import get_project
 
     return get_project(req)
 
@@ -24,7 +24,7 @@ def get_project(req: func.HttpRequest) -> func.HttpResponse:
 @bp.function_name("http_get_artifact")
 @bp.route(route="projects/{id}/artifacts/{*path}", methods=["GET"])
 def get_artifact(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.http_api import get_artifact
+    from shared.api.http import get_artifact
 
     return get_artifact(req)
 
@@ -32,7 +32,7 @@ def get_artifact(req: func.HttpRequest) -> func.HttpResponse:
 @bp.function_name("http_get_trace")
 @bp.route(route="traces/{traceId}", methods=["GET"])
 def get_trace(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.http_api import get_trace
+    from shared.api.http import get_trace
 
     return get_trace(req)
 
@@ -40,7 +40,7 @@ def get_trace(req: func.HttpRequest) -> func.HttpResponse:
 @bp.function_name("http_execute_template")
 @bp.route(route="templates/{templateId}/execute", methods=["POST"])
 def execute_template(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.http_api import execute_template
+    from shared.api.http import execute_template
 
     return execute_template(req)
 
@@ -48,6 +48,6 @@ def execute_template(req: func.HttpRequest) -> func.HttpResponse:
 @bp.function_name("http_get_execution")
 @bp.route(route="executions/{id}", methods=["GET"])
 def get_execution(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.http_api import get_execution
+    from shared.api.http import get_execution
 
     return get_execution(req)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from shared.manifests import Consumer, ConsumerKind, load_consumers
+from shared.contracts.manifests import Consumer, ConsumerKind, load_consumers
 
 #: the app setting (and Functions binding expression) naming the topic
 TOPIC_SETTING = "%FACTORY_TOPIC%"

@@ -50,11 +50,11 @@ def missing_live_settings(settings: Settings) -> list[str]:
 
 def run_smoke(settings: Settings, *, intent_path: Path, timeout_seconds: float, poll_seconds: float) -> int:
     # Lazy imports: the Azure adapters and SDKs are only needed when there is something live to talk to.
-    from shared.adapters.cosmos_state import CosmosStateStore
-    from shared.adapters.servicebus_publisher import ServiceBusPublisher
+    from shared.adapters.azure.cosmos_state import CosmosStateStore
+    from shared.adapters.azure.servicebus_publisher import ServiceBusPublisher
     from shared.bootstrap import bootstrap
-    from shared.intent import load_intent
-    from shared.projects import start_project
+    from shared.product.intent import load_intent
+    from shared.product.projects import start_project
 
     bus = ServiceBusPublisher.from_settings(settings)
     state = CosmosStateStore.from_settings(settings)

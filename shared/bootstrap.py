@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.handling.publishing import EventPublisher
+from shared.handling.telemetry import Metrics, Tracer, configure_azure_monitor
 from shared.ports import ArtifactStore, Clock, MessagePublisher, MessageReceiver, SpanSink, StateStore, SystemClock
-from shared.publishing import EventPublisher
 from shared.settings import ArtifactKind, BusKind, Settings, StateKind, load_settings
-from shared.telemetry import Metrics, Tracer, configure_azure_monitor
 
 
 @dataclass
@@ -38,8 +38,8 @@ class Runtime:
     @property
     def pipeline(self) -> Any:
         if self._pipeline is None:
-            from shared.handlers import build_handlers
-            from shared.pipeline import Pipeline
+            from shared.handling.pipeline import Pipeline
+            from shared.mesh.handlers import build_handlers
 
             self._pipeline = Pipeline(self, build_handlers())
         return self._pipeline
@@ -53,12 +53,12 @@ class Runtime:
 
 def _bus(settings: Settings, clock: Clock) -> MessagePublisher:
     if settings.factory_bus is BusKind.servicebus:
-        from shared.adapters.servicebus_publisher import ServiceBusPublisher
+        from shared.adapters.azure.servicebus_publisher import ServiceBusPublisher
 
         return ServiceBusPublisher.from_settings(settings)
     from datetime import timedelta
 
-    from shared.adapters.sqlite_bus import SqliteBus
+    from shared.adapters.sqlite.bus import SqliteBus
 
     settings.factory_home.mkdir(parents=True, exist_ok=True)
     return SqliteBus(settings.factory_home / "bus.db", topic=settings.topic_name, clock=clock,
@@ -68,10 +68,10 @@ def _bus(settings: Settings, clock: Clock) -> MessagePublisher:
 
 def _state(settings: Settings, clock: Clock) -> StateStore:
     if settings.factory_state is StateKind.cosmos:
-        from shared.adapters.cosmos_state import CosmosStateStore
+        from shared.adapters.azure.cosmos_state import CosmosStateStore
 
         return CosmosStateStore.from_settings(settings, clock=clock)
-    from shared.adapters.sqlite_state import SqliteStateStore
+    from shared.adapters.sqlite.state import SqliteStateStore
 
     settings.factory_home.mkdir(parents=True, exist_ok=True)
     return SqliteStateStore(settings.factory_home / "state.db", clock=clock)
@@ -79,16 +79,16 @@ def _state(settings: Settings, clock: Clock) -> StateStore:
 
 def _artifacts(settings: Settings) -> ArtifactStore:
     if settings.factory_artifacts is ArtifactKind.blob:
-        from shared.adapters.blob_artifacts import BlobArtifactStore
+        from shared.adapters.azure.blob_artifacts import BlobArtifactStore
 
         return BlobArtifactStore.from_settings(settings)
-    from shared.adapters.fs_artifacts import FilesystemArtifactStore
+    from shared.adapters.filesystem.artifacts import FilesystemArtifactStore
 
     return FilesystemArtifactStore(settings.artifacts_path)
 
 
 def _spans(settings: Settings) -> SpanSink:
-    from shared.adapters.sqlite_spans import MemorySpanStore, SqliteSpanStore
+    from shared.adapters.sqlite.spans import MemorySpanStore, SqliteSpanStore
 
     if settings.applicationinsights_connection_string is not None:
         return MemorySpanStore()
@@ -111,7 +111,7 @@ def bootstrap(
     settings = settings or load_settings()
     clock = clock or SystemClock()
     if registry is None:
-        from shared.contracts import default_registry
+        from shared.contracts.registry import default_registry
 
         registry = default_registry()
     bus = bus or _bus(settings, clock)
@@ -124,7 +124,7 @@ def bootstrap(
         otel = configure_azure_monitor(settings.applicationinsights_connection_string.get_secret_value())
     tracer = Tracer(spans or _spans(settings), otel=otel)
     if settlement is None:
-        from shared.settlement import BusSettlement, RecordAndCompleteSettlement
+        from shared.handling.settlement import BusSettlement, RecordAndCompleteSettlement
 
         settlement = BusSettlement(receiver) if receiver is not None else RecordAndCompleteSettlement(state, clock)
     return Runtime(

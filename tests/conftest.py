@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from shared.bootstrap import Runtime, bootstrap
-from shared.envelope import Envelope, make_envelope, new_trace_id
+from shared.contracts.envelope import Envelope, make_envelope, new_trace_id
 from shared.ports import FakeClock
 from shared.settings import Settings
 

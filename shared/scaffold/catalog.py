@@ -21,6 +21,7 @@ from typing import Any
 import json5
 import semver
 
+from shared.contracts import REPO_ROOT
 from shared.scaffold.config import CONFIG_PATH, TemplateConfig
 from shared.scaffold.errors import Problem, ScaffoldError, TemplateNotFoundError, UnsupportedTemplateError
 from shared.scaffold.overlays import RECIPE_FILE, load_recipe
@@ -159,4 +160,4 @@ class TemplateCatalog:
 
 def default_roots() -> list[Path]:
     """The built-in ``templates/`` folder of this repository."""
-    return [Path(__file__).resolve().parents[2] / "templates"]
+    return [REPO_ROOT / "templates"]

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.skill_port import SkillError
+from shared.ports.skills import SkillError
 from tests.skills.simulation import FakeEvent, ProjectSimulation
 
 CASES = sorted(Path(__file__).parent.glob("*.yaml"))

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from shared.adapters.sqlite_bus import SqliteBus
+from shared.adapters.sqlite.bus import SqliteBus
 from shared.ports import OutgoingMessage, SubscriptionSpec
 
 

@@ -40,9 +40,9 @@ import azure.functions as func  # noqa: E402
 import psutil  # noqa: E402
 
 from functions import diagnostics  # noqa: E402
-from shared.adapters.sqlite_bus import SqliteBus  # noqa: E402
+from shared.adapters.sqlite.bus import SqliteBus  # noqa: E402
 from shared.bootstrap import Runtime, bootstrap  # noqa: E402
-from shared.localhost import LocalHost, build_host  # noqa: E402
+from shared.host.local import LocalHost, build_host  # noqa: E402
 from shared.ports import OutgoingMessage, SubscriptionSpec  # noqa: E402
 from shared.settings import ArtifactKind, BusKind, Settings, StateKind  # noqa: E402
 

@@ -41,7 +41,7 @@ def factory_command() -> list[str]:
     script = Path(sys.executable).with_name("factory")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from shared.cli import main; main()"]
+    return [sys.executable, "-c", "from shared.cli.main import main; main()"]
 
 
 def _hwm_mb(pid: int) -> float | None:

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from shared.adapters.blob_artifacts import BlobArtifactStore, blob_name
+from shared.adapters.azure.blob_artifacts import BlobArtifactStore, blob_name
 from shared.ports import ArtifactStore
 from shared.settings import load_settings
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.adapters.fs_artifacts import ArtifactCorruptedError, FilesystemArtifactStore
+from shared.adapters.filesystem.artifacts import ArtifactCorruptedError, FilesystemArtifactStore
 from shared.ports import ArtifactNotFoundError, ArtifactStore
 
 from .artifact_contract import ArtifactStoreContract

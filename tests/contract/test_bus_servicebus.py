@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.adapters.servicebus_publisher import ServiceBusPublisher
+from shared.adapters.azure.servicebus_publisher import ServiceBusPublisher
 from shared.ports import OutgoingMessage
 from shared.settings import load_settings
 

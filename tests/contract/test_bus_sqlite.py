@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.adapters.sqlite_bus import SqliteBus, SubscriptionCounts, SubscriptionNotFoundError
+from shared.adapters.sqlite.bus import SqliteBus, SubscriptionCounts, SubscriptionNotFoundError
 from shared.ports import Bus, FakeClock, OutgoingMessage, SubscriptionSpec
 
 from .bus_contract import WINDOW, BusContract, msg

@@ -29,7 +29,7 @@ from azure.cosmos.exceptions import (
     CosmosResourceNotFoundError,
 )
 
-from shared.adapters.cosmos_state import CosmosStateStore, escape_id_part, item_id
+from shared.adapters.azure.cosmos_state import CosmosStateStore, escape_id_part, item_id
 from shared.ports import (
     ConflictError,
     FakeClock,
@@ -39,8 +39,8 @@ from shared.ports import (
     UnitOfWork,
     Write,
 )
+from shared.ports.layout import COSMOS_CONTAINERS
 from shared.settings import Settings, load_settings
-from shared.storage_layout import COSMOS_CONTAINERS
 
 from .state_contract import StateStoreContract
 

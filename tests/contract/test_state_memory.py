@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.adapters.memory_state import InMemoryStateStore
+from shared.adapters.memory.state import InMemoryStateStore
 from shared.ports import FakeClock, StateStore
 
 from .state_contract import StateStoreContract

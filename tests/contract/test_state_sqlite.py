@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.adapters.sqlite_state import SqliteStateStore
+from shared.adapters.sqlite.state import SqliteStateStore
 from shared.ports import FakeClock, StateStore
 
 from .state_contract import StateStoreContract

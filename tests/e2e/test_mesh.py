@@ -20,11 +20,18 @@ from typing import Any
 import pytest
 
 from shared.bootstrap import Runtime, bootstrap
-from shared.intent import load_intent
-from shared.localhost import build_host
-from shared.projects import ProjectStatus, drive, export_repository, project_files, project_status, start_project
+from shared.host.local import build_host
+from shared.ports.skills import Artifact, SkillResult
+from shared.product.intent import load_intent
+from shared.product.projects import (
+    ProjectStatus,
+    drive,
+    export_repository,
+    project_files,
+    project_status,
+    start_project,
+)
 from shared.settings import Settings
-from shared.skill_port import Artifact, SkillResult
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.yaml") if p.stem != "bad-intent")
@@ -122,7 +129,7 @@ def test_the_same_intent_twice_gives_identical_artifact_hashes(example_runs: dic
 
 def test_a_skill_that_fails_once_is_retried_and_the_run_completes(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    import shared.skills as skills
+    import shared.mesh.agents as skills
 
     real = skills.SKILLS["qa.write_tests"]
     calls: list[int] = []
@@ -141,7 +148,7 @@ def test_a_skill_that_fails_once_is_retried_and_the_run_completes(tmp_path: Path
 
 def test_an_agent_that_always_fails_is_retried_by_its_coordinator_then_the_flow_fails_with_the_reason(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import shared.skills as skills
+    import shared.mesh.agents as skills
 
     calls: list[int] = []
 
@@ -164,7 +171,7 @@ def test_an_agent_that_always_fails_is_retried_by_its_coordinator_then_the_flow_
 
 
 def test_a_failing_generated_test_blocks_the_release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import shared.skills as skills
+    import shared.mesh.agents as skills
 
     real = skills.SKILLS["qa.write_tests"]
 

@@ -8,12 +8,12 @@ from datetime import timedelta
 from typing import Any
 
 from shared.bootstrap import Runtime
-from shared.envelope import Envelope
-from shared.localhost import HostOptions, LocalHost, ServiceBusFunction
-from shared.manifests import Consumer
-from shared.pipeline import Decision, HandlingContext, Pipeline, Route
+from shared.contracts.envelope import Envelope
+from shared.contracts.manifests import Consumer
+from shared.handling.pipeline import Decision, HandlingContext, Pipeline, Route
+from shared.host.local import HostOptions, LocalHost, ServiceBusFunction
 from shared.ports import Document, SubscriptionSpec
-from shared.skill_port import Emit
+from shared.ports.skills import Emit
 
 INPUT = "ProjectCompleted"
 OUTPUT = "CoordinatorStateChanged"

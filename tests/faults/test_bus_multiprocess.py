@@ -14,7 +14,7 @@ from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
 
-from shared.adapters.sqlite_bus import SqliteBus
+from shared.adapters.sqlite.bus import SqliteBus
 from shared.ports import FakeClock, OutgoingMessage, SubscriptionSpec
 
 SUBSCRIPTION = "work"

@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.bootstrap import Runtime, bootstrap
-from shared.envelope import Envelope, wire_bytes
-from shared.localhost import to_functions_message
-from shared.pipeline import Outcome, TransientHandlingError
+from shared.contracts.envelope import Envelope, wire_bytes
+from shared.handling.pipeline import Outcome, TransientHandlingError
+from shared.host.local import to_functions_message
 from shared.ports import FakeClock, OutgoingMessage, PropertyValue
 from tests.conftest import make_settings, signed_event
 from tests.faults.harness import INPUT, Harness

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from shared.bootstrap import Runtime
-from shared.envelope import Envelope
-from shared.localhost import to_functions_message
+from shared.contracts.envelope import Envelope
+from shared.host.local import to_functions_message
 from shared.ports import FakeClock, OutgoingMessage
 from tests.conftest import signed_event
 from tests.faults.harness import INPUT, Harness
@@ -193,7 +193,7 @@ def test_lock_expiry_during_a_slow_handler_has_no_double_effect(harness: Harness
 
 
 def test_late_scheduled_timeout_for_a_state_that_moved_on_is_a_no_op(runtime: Runtime, clock: FakeClock) -> None:
-    from shared.localhost import build_host
+    from shared.host.local import build_host
 
     host, _ = build_host(runtime, project_dir=__import__("pathlib").Path("."))
     try:

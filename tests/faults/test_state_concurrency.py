@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from shared.adapters.sqlite_state import SqliteStateStore
+from shared.adapters.sqlite.state import SqliteStateStore
 from shared.ports import ConflictError, PreconditionFailedError, UnitOfWork, Write
 
 WORKERS = 4

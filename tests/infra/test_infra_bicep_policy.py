@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from pycep import BicepParser
 
-from shared.deploy import render
-from shared.manifests import load_consumers
+from shared.contracts.manifests import load_consumers
+from shared.generators import messaging as render
+from shared.ports.layout import COSMOS_CONTAINERS, COSMOS_DEFAULT_TTL, DEFAULT_DATABASE, DEFAULT_TOPIC
 from shared.settings import Settings
-from shared.storage_layout import COSMOS_CONTAINERS, COSMOS_DEFAULT_TTL, DEFAULT_DATABASE, DEFAULT_TOPIC
 from tests.infra.infra_bicep import (
     INFRA,
     Tree,

@@ -11,8 +11,9 @@ import typer
 from pycep import BicepParser
 from typer.testing import CliRunner
 
-from shared.deploy.cli import register
-from shared.deploy.render import (
+from shared.cli.messaging import register
+from shared.contracts.manifests import Consumer, load_consumers
+from shared.generators.messaging import (
     EMULATOR_CONFIG,
     MESSAGING_BICEP,
     bicep_string,
@@ -21,7 +22,6 @@ from shared.deploy.render import (
     render_messaging_bicep,
     stale_files,
 )
-from shared.manifests import Consumer, load_consumers
 from tests.infra.infra_bicep import ROOT, unescape
 
 #: The parts of the Service Bus emulator's Config.json the factory relies on.

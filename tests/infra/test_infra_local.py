@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 import yaml
 
-from shared.deploy.render import EMULATOR_CONFIG
+from shared.generators.messaging import EMULATOR_CONFIG
 from shared.settings import Settings
 from tests.infra.infra_bicep import INFRA, ROOT, Tree
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.blueprint import ServiceBlueprint
+from shared.product.blueprint import ServiceBlueprint
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"

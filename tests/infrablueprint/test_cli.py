@@ -8,7 +8,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from shared.infrablueprint.cli import register
+from shared.cli.infra import register
 from tests.infrablueprint.conftest import FIXTURES, TRACE_ID
 
 runner = CliRunner()

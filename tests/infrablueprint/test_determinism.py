@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from shared.blueprint import ServiceBlueprint
-from shared.infrablueprint import generate
+from shared.generators.infrastructure import generate
+from shared.product.blueprint import ServiceBlueprint
 from tests.infrablueprint.conftest import TRACE_ID
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.infrablueprint import generate
+from shared.generators.infrastructure import generate
 from tests.infrablueprint.conftest import FIXTURES, TRACE_ID, load_blueprint
 
 GOLDEN = Path(__file__).parents[1] / "golden" / "infrablueprint"

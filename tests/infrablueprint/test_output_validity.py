@@ -11,8 +11,8 @@ import pytest
 import yaml
 from pycep import BicepParser
 
-from shared.infrablueprint import InfraPackage, generate
-from shared.infrablueprint.renderers.kubernetes import KUBERNETES_VERSION
+from shared.generators.infrastructure import InfraPackage, generate
+from shared.generators.infrastructure.renderers.kubernetes import KUBERNETES_VERSION
 from tests.infrablueprint.conftest import FIXTURES, TRACE_ID, load_blueprint
 
 CRD_KINDS = {"SecretProviderClass"}  # not in the built-in Kubernetes schemas

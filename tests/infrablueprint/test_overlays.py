@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from shared.blueprint import ServiceBlueprint
-from shared.infrablueprint import OverlayConflictError, OverlayError, OverlayValidationError, generate
-from shared.infrablueprint.generator import resolve
-from shared.infrablueprint.overlays import OverlayLayer, merge
+from shared.generators.infrastructure import OverlayConflictError, OverlayError, OverlayValidationError, generate
+from shared.generators.infrastructure.generator import resolve
+from shared.generators.infrastructure.overlays import OverlayLayer, merge
+from shared.product.blueprint import ServiceBlueprint
 
 
 def test_environment_overlay_sets_replica_floor_and_profile(task_tracker: ServiceBlueprint) -> None:

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from shared.blueprint import ServiceBlueprint
-from shared.infrablueprint import blocking, estimate_monthly_cost, generate
-from shared.infrablueprint.generator import resolve
-from shared.infrablueprint.model import InfrastructureBlueprint
-from shared.infrablueprint.policies import RULES, Finding, evaluate
+from shared.generators.infrastructure import blocking, estimate_monthly_cost, generate
+from shared.generators.infrastructure.generator import resolve
+from shared.generators.infrastructure.model import InfrastructureBlueprint
+from shared.generators.infrastructure.policies import RULES, Finding, evaluate
+from shared.product.blueprint import ServiceBlueprint
 from tests.infrablueprint.conftest import load_blueprint
 
 

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from shared.blueprint import ServiceBlueprint
-from shared.infrablueprint import DirectoryVersionStore, diff_versions, generate
-from shared.infrablueprint.versions import VersionError, current, record, rollback, versions
+from shared.generators.infrastructure import DirectoryVersionStore, diff_versions, generate
+from shared.generators.infrastructure.versions import VersionError, current, record, rollback, versions
 from shared.ports import FakeClock
+from shared.product.blueprint import ServiceBlueprint
 
 
 def _bigger(bp: ServiceBlueprint) -> ServiceBlueprint:

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from shared.scaffold.cli import register
+from shared.cli.templates import register
 from tests.scaffold.memory_templates import REPO
 
 ROOT = str(REPO / "templates")

@@ -10,7 +10,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
 from shared.ports import FakeClock
-from shared.scaffold.steps import commit_step, generate_step, validate_step
+from shared.scaffold.execution import commit_step, generate_step, validate_step
 from tests.scaffold.memory_templates import REPO
 from tests.scaffold.test_steps import CATALOG, _request
 

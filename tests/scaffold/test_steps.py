@@ -8,7 +8,7 @@ from dulwich.repo import Repo
 
 from shared.ports import FakeClock
 from shared.scaffold.catalog import TemplateCatalog
-from shared.scaffold.steps import commit_step, execution_id_for, generate_step, validate_step
+from shared.scaffold.execution import commit_step, execution_id_for, generate_step, validate_step
 from tests.scaffold.memory_templates import base_config, make_source
 
 SOURCE = make_source(

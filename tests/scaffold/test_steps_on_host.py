@@ -11,9 +11,9 @@ import azure.functions as func
 import pytest
 
 from shared.bootstrap import Runtime
-from shared.localhost import LocalHost, build_host
+from shared.host.local import LocalHost, build_host
+from shared.mesh.steps import execution_id_for, load_execution
 from shared.runtime import set_runtime
-from shared.scaffold_steps import execution_id_for, load_execution
 from tests.conftest import signed_event
 
 
@@ -79,7 +79,7 @@ def test_bad_parameters_are_rejected_with_every_problem_and_the_allowed_values(r
 
 
 def test_the_http_api_starts_an_execution_and_reports_it(runtime: Runtime, host: LocalHost) -> None:
-    from shared.http_api import execute_template, get_execution
+    from shared.api.http import execute_template, get_execution
 
     set_runtime(runtime)
     req = func.HttpRequest("POST", "http://localhost/api/templates/python-library/execute",

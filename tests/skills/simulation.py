@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared.intent import load_intent
+from shared.mesh.agents import skill_for
+from shared.ports.skills import Emit, Skill, SkillResult
+from shared.product.intent import load_intent
 from shared.scaffold.render import TemplateSource, render
-from shared.skill_port import Emit, Skill, SkillResult
-from shared.skills import skill_for
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_DIR = ROOT / "templates" / "python-functions-service"

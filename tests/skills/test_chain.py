@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shared.contracts import default_registry
-from shared.skill_port import SkillError
-from shared.skills import DISPATCH, SKILLS, skill_for
+from shared.contracts.registry import default_registry
+from shared.mesh.agents import DISPATCH, SKILLS, skill_for
+from shared.ports.skills import SkillError
 from tests.skills.conftest import EXAMPLE_NAMES, _run
 from tests.skills.simulation import EVENT_ORDER, ROOT, ProjectSimulation
 

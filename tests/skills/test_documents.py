@@ -8,7 +8,7 @@ from typing import Any
 
 from openapi_spec_validator import validate
 
-from shared.blueprint import ServiceBlueprint
+from shared.product.blueprint import ServiceBlueprint
 from tests.skills.simulation import ProjectSimulation
 
 Completed = Callable[[str], ProjectSimulation]

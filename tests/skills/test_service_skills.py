@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from shared.skill_port import Artifact, SkillError
-from shared.skills import backend, devops, security
-from shared.skills.project import manifest_files
+from shared.mesh.agents import backend, devops, security
+from shared.mesh.agents.project import manifest_files
+from shared.ports.skills import Artifact, SkillError
 from tests.skills.conftest import EXAMPLE_NAMES
 from tests.skills.simulation import FakeEvent, ProjectSimulation
 

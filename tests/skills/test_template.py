@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from shared.sandbox import run_tests
+from shared.adapters.process.sandbox import run_tests
 from shared.scaffold.config import parse_config
 from shared.scaffold.render import render
 from tests.skills.simulation import TEMPLATE_DIR, template_source

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import function_app
-from shared.manifests import load_consumers
+from shared.contracts.manifests import load_consumers
 from shared.runtime import set_runtime
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,9 +11,9 @@ import pytest
 from azure.functions.servicebus import ServiceBusMessage as WorkerServiceBusMessage
 
 from functions import diagnostics
-from shared.adapters.sqlite_bus import SqliteBus
+from shared.adapters.sqlite.bus import SqliteBus
 from shared.bootstrap import Runtime
-from shared.localhost import build_host, discover
+from shared.host.local import build_host, discover
 from shared.ports import OutgoingMessage
 from shared.runtime import set_runtime
 

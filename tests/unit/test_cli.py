@@ -9,10 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from shared.bootstrap import bootstrap
-from shared.cli import app
-from shared.intent import load_intent
-from shared.localhost import build_host
-from shared.projects import start_project
+from shared.cli.main import app
+from shared.host.local import build_host
+from shared.product.intent import load_intent
+from shared.product.projects import start_project
 from shared.runtime import set_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,11 +21,11 @@ runner = CliRunner()
 
 @pytest.fixture(autouse=True)
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    import shared.cli
+    import shared.cli.main
 
     monkeypatch.setenv("FACTORY_HOME", str(tmp_path / "factory"))
-    monkeypatch.setattr(shared.cli.console, "width", 200)
-    monkeypatch.setattr(shared.cli.err, "width", 200)
+    monkeypatch.setattr(shared.cli.main.console, "width", 200)
+    monkeypatch.setattr(shared.cli.main.err, "width", 200)
     yield tmp_path / "factory"
     set_runtime(None)
 

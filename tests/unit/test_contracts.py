@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from shared.contracts import (
+from shared.contracts.manifests import load_consumers
+from shared.contracts.registry import (
     CATEGORIES,
     CONTRACTS_DIR,
     ContractError,
@@ -26,7 +27,6 @@ from shared.contracts import (
     list_rows,
     validate_file,
 )
-from shared.manifests import load_consumers
 
 #: every consumer id a contract may name as emitter or consumer
 KNOWN_CONSUMERS = {
@@ -250,7 +250,7 @@ def test_older_minor_validates_with_its_own_schema(registry: Registry) -> None:
 
 def test_deprecated_version_validates_with_a_warning(registry: Registry, caplog: Any) -> None:
     data = {"agent": "qa-engineer", "failedEventId": "e1", "failedEventType": "CodeGenerated", "reason": "x"}
-    with caplog.at_level(logging.WARNING, logger="shared.contracts"):
+    with caplog.at_level(logging.WARNING, logger="shared.contracts.registry"):
         warnings = registry.validate("AgentFailed", "1.0.0", data)
     assert len(warnings) == 1 and "deprecated" in warnings[0] and "AgentFailed@2.0.0" in warnings[0]
     assert "deprecated" in caplog.text

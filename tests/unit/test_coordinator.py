@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.coordinator import (
+from shared.contracts.manifests import CONTRACTS_DIR, RETRY_COMMAND
+from shared.mesh.coordinators.flow import (
     CANCELLED,
     FlowDefinitionError,
     FlowVersionError,
@@ -17,7 +18,6 @@ from shared.coordinator import (
     parse_flow,
     replay,
 )
-from shared.manifests import CONTRACTS_DIR, RETRY_COMMAND
 
 NOW = "2026-01-01T00:00:00+00:00"
 _ids = iter(range(1_000_000))

@@ -13,8 +13,7 @@ from cloudevents.core.v1.event import CloudEvent
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.contracts import MASK, default_registry
-from shared.envelope import (
+from shared.contracts.envelope import (
     CONTENT_TYPE,
     EVENT_ID_NAMESPACE,
     Envelope,
@@ -27,6 +26,7 @@ from shared.envelope import (
     traceparent,
     wire_bytes,
 )
+from shared.contracts.registry import MASK, default_registry
 
 KEY = b"unit-test-signing-key"
 TRACE = "0af7651916cd43dd8448eb211c80319c"

@@ -10,11 +10,11 @@ from typing import Any
 import azure.functions as func
 import pytest
 
-from shared import http_api
+from shared.api import http as http_api
 from shared.bootstrap import Runtime
-from shared.envelope import parse_wire
-from shared.http_server import _Router, compile_route, handle
-from shared.localhost import HttpFunction
+from shared.contracts.envelope import parse_wire
+from shared.host.local import HttpFunction
+from shared.host.serving import _Router, compile_route, handle
 from shared.ports import SubscriptionSpec
 from shared.runtime import set_runtime
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from shared.intent import IntentError, intent_from_mapping, intent_schema, load_intent
+from shared.product.intent import IntentError, intent_from_mapping, intent_schema, load_intent
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -15,7 +15,8 @@ from azure.functions.servicebus import ServiceBusMessage as WorkerServiceBusMess
 
 import function_app
 from shared.bootstrap import Runtime
-from shared.localhost import (
+from shared.contracts.manifests import load_consumers
+from shared.host.local import (
     Delivery,
     HostConfigError,
     HostOptions,
@@ -29,7 +30,6 @@ from shared.localhost import (
     subscriptions_of,
     to_functions_message,
 )
-from shared.manifests import load_consumers
 from shared.ports import FakeClock, OutgoingMessage, ReceivedMessage
 from shared.runtime import set_runtime
 

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from shared.bootstrap import Runtime
-from shared.envelope import Envelope
-from shared.localhost import to_functions_message
-from shared.manifests import Consumer
-from shared.pipeline import Decision, HandlingContext, Pipeline, Route
+from shared.contracts.envelope import Envelope
+from shared.contracts.manifests import Consumer
+from shared.handling.pipeline import Decision, HandlingContext, Pipeline, Route
+from shared.host.local import to_functions_message
 from shared.ports import Document, SubscriptionSpec
 from tests.conftest import signed_event
 
@@ -62,7 +62,7 @@ def test_sensitive_payload_fields_are_masked_in_logs(runtime: Runtime, caplog: p
 
 
 def test_on_azure_a_permanent_failure_is_recorded_and_the_message_completed(runtime: Runtime) -> None:
-    from shared.settlement import DEAD_LETTER_PARTITION, RecordAndCompleteSettlement
+    from shared.handling.settlement import DEAD_LETTER_PARTITION, RecordAndCompleteSettlement
 
     runtime.settlement = RecordAndCompleteSettlement(runtime.state, runtime.clock)
     handler = Recorder("ProjectCompleted")
@@ -89,7 +89,7 @@ def test_events_are_in_the_event_log_before_any_consumer_can_receive_them(runtim
 
     monkeypatch.setattr(runtime.bus, "publish", publish)
     runtime.publisher.publish_envelopes([event])
-    outbox = runtime.publisher.prepare([__import__("shared.skill_port", fromlist=["Emit"]).Emit(
+    outbox = runtime.publisher.prepare([__import__("shared.ports.skills", fromlist=["Emit"]).Emit(
         "ProjectCompleted", {"projectId": "p1", "outcome": "failed", "reason": "x"})], consumer="c", cause=event)
     runtime.publisher.publish_records(outbox)
     assert seen_in_log == [True, True]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.sandbox import TRUNCATION_MARK, SandboxError, parse_junit, run_tests, scrubbed_env
+from shared.adapters.process.sandbox import TRUNCATION_MARK, SandboxError, parse_junit, run_tests, scrubbed_env
 
 
 def _project(root: Path, tests: str, *, conftest: str = "") -> Path:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.sandbox import run_tests
-from shared.skills.devops import gather_service_files, materialize
+from shared.adapters.process.sandbox import run_tests
+from shared.mesh.agents.devops import gather_service_files, materialize
 from tests.skills.simulation import ROOT, ProjectSimulation
 
 

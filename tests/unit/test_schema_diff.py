@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from shared.contracts import ContractError, default_registry
-from shared.schema_diff import Change, breaking, diff_refs, diff_schemas, is_compatible, parse_ref
+from shared.contracts.registry import ContractError, default_registry
+from shared.contracts.schema_diff import Change, breaking, diff_refs, diff_schemas, is_compatible, parse_ref
 
 
 def obj(props: dict[str, Any], required: list[str] | None = None, **extra: Any) -> dict[str, Any]:

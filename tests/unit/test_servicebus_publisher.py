@@ -11,7 +11,7 @@ import pytest
 from azure.servicebus import ServiceBusMessage, ServiceBusMessageBatch
 from azure.servicebus.exceptions import ServiceBusConnectionError
 
-from shared.adapters.servicebus_publisher import PublishError, ServiceBusPublisher, to_servicebus_message
+from shared.adapters.azure.servicebus_publisher import PublishError, ServiceBusPublisher, to_servicebus_message
 from shared.ports import OutgoingMessage
 from shared.settings import load_settings
 
@@ -234,7 +234,7 @@ def test_identity_form_uses_default_credential_with_managed_identity_client_id(
 
 def test_importing_the_adapter_does_not_import_the_sdk() -> None:
     code = (
-        "import sys; import shared.adapters.servicebus_publisher; "
+        "import sys; import shared.adapters.azure.servicebus_publisher; "
         "print('azure.servicebus' in sys.modules, 'azure.identity' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from shared.adapters.sql_filter import compile_filter, system_properties
-from shared.manifests import load_consumers
+from shared.adapters.sqlite.sql_filter import compile_filter, system_properties
+from shared.contracts.manifests import load_consumers
 from shared.ports import PropertyValue
 
 SYS = system_properties(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.adapters.sql_filter import compile_filter, system_properties
+from shared.adapters.sqlite.sql_filter import compile_filter, system_properties
 from shared.ports import PropertyValue
 
 NAMES = ("type", "tenantId", "n")

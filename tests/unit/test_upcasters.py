@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from shared.contracts import default_registry
-from shared.upcasters import UPCASTERS, Upcaster, upcast
+from shared.contracts.registry import default_registry
+from shared.contracts.upcasters import UPCASTERS, Upcaster, upcast
 
 V1: dict[str, Any] = {"agent": "qa-engineer", "failedEventId": "e1", "failedEventType": "CodeGenerated",
                       "reason": "timeout"}

@@ -1,1 +1,0 @@
-"""Deployment of the factory itself: infrastructure generated from the manifests in contracts/."""

@@ -1,0 +1,387 @@
+"""The handling pipeline: the one place a Service Bus message becomes an effect.
+
+parse → envelope + schema validation → signature → tenant boundary → inbox dedup →
+handler (pure decision) → artifacts → state + outbox commit → publish outbox → done.
+
+A handler never publishes before its state commit. Output event ids are deterministic
+(uuid5 of consumer + incoming id + index), so a redelivery after a crash publishes the
+same ids and the bus's duplicate detection plus the inbox make the effect happen once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import time as _time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from shared.contracts.envelope import Envelope, EnvelopeError, parse_traceparent, parse_wire, span_id_for
+from shared.contracts.manifests import Consumer
+from shared.contracts.registry import ContractError
+from shared.contracts.upcasters import upcast
+from shared.handling.publishing import EventPublisher
+from shared.ports import (
+    ConflictError,
+    Document,
+    OutboxRecord,
+    PreconditionFailedError,
+    SpanRecord,
+    UnitOfWork,
+    Write,
+)
+from shared.ports.skills import Artifact, Emit, SkillError
+
+log = logging.getLogger("factory.pipeline")
+
+MAX_CONCURRENCY_RETRIES = 20
+
+
+class PermanentMessageError(Exception):
+    """The message can never be handled: dead-letter it at once with ``reason``."""
+
+    def __init__(self, reason: str, description: str) -> None:
+        super().__init__(f"{reason}: {description}")
+        self.reason = reason
+        self.description = description
+
+
+class TransientHandlingError(Exception):
+    """Handling failed but may succeed on redelivery: the host abandons the message."""
+
+
+class MessageView(Protocol):
+    """The slice of ``azure.functions.ServiceBusMessage`` the pipeline reads."""
+
+    @property
+    def message_id(self) -> str: ...
+
+    @property
+    def application_properties(self) -> dict[str, Any]: ...
+
+    @property
+    def delivery_count(self) -> int | None: ...
+
+    @property
+    def enqueued_time_utc(self) -> datetime | None: ...
+
+    def get_body(self) -> bytes: ...
+
+
+class Settlement(Protocol):
+    """How a permanently failed message is dead-lettered (bus-native or record-and-complete)."""
+
+    def dead_letter(self, consumer: str, message: MessageView, reason: str, description: str) -> None: ...
+
+
+@dataclass
+class Decision:
+    """What a handler decided: the new state (``None`` = unchanged), events and artifacts."""
+
+    state: dict[str, Any] | None = None
+    emits: list[Emit] = field(default_factory=list)
+    artifacts: list[Artifact] = field(default_factory=list)
+    delete_state: bool = False
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a handling commits: one partition, optionally one state document in it."""
+
+    partition: str
+    state_id: str | None = None
+
+
+class Handler(Protocol):
+    consumer: Consumer
+
+    def route(self, event: Envelope) -> Route: ...
+
+    def decide(self, event: Envelope, state: Document | None, ctx: HandlingContext) -> Decision: ...
+
+
+class PermanentHandlerError(Exception):
+    """The handler can never succeed on this event (bad input it cannot act on)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: Literal["completed", "duplicate", "dead-lettered", "failed"]
+    consumer: str
+    event_id: str | None = None
+    event_type: str | None = None
+    emitted: tuple[str, ...] = ()
+    reason: str = ""
+
+
+class HandlingContext:
+    """The ``SkillContext`` a handler sees: reads go through the stores, no writes."""
+
+    def __init__(self, runtime: Any, event: Envelope, consumer: str) -> None:
+        self._rt = runtime
+        self._event = event
+        self._consumer = consumer
+        self._work_dir: Path | None = None
+
+    @property
+    def trace_id(self) -> str:
+        return self._event.trace_id
+
+    @property
+    def project_id(self) -> str:
+        return self._event.project_id or ""
+
+    @property
+    def tenant_id(self) -> str:
+        return self._event.tenant_id
+
+    @property
+    def now(self) -> datetime:
+        return self._rt.clock.now()
+
+    @property
+    def runtime(self) -> Any:
+        return self._rt
+
+    @property
+    def work_dir(self) -> Path:
+        if self._work_dir is None:
+            base = Path(self._rt.settings.factory_home).resolve() / "work" / self._consumer
+            self._work_dir = base / self._event.id
+            if self._work_dir.exists():
+                shutil.rmtree(self._work_dir, ignore_errors=True)
+            self._work_dir.mkdir(parents=True, exist_ok=True)
+        return self._work_dir
+
+    def cleanup(self) -> None:
+        if self._work_dir is not None:
+            shutil.rmtree(self._work_dir, ignore_errors=True)
+
+    def load_artifact(self, digest: str) -> bytes:
+        data: bytes = self._rt.artifacts.get(digest)
+        return data
+
+    def history(self, *types: str) -> list[Mapping[str, Any]]:
+        if not self._event.project_id:
+            return []
+        events: list[Mapping[str, Any]] = self._rt.state.events_for_project(self._event.project_id)
+        if types:
+            events = [e for e in events if e.get("type") in types]
+        return events
+
+
+class Pipeline:
+    """Runs one consumer's handler on one message, with all the guarantees above."""
+
+    def __init__(self, runtime: Any, handlers: Mapping[str, Handler]) -> None:
+        self.rt = runtime
+        self.handlers = handlers
+        self.publisher: EventPublisher = runtime.publisher
+
+    # ------------------------------------------------------------------ entry
+
+    def handle(self, consumer_name: str, message: MessageView) -> Outcome:
+        started = self.rt.clock.now()
+        t0 = _time.perf_counter()
+        handler = self.handlers.get(consumer_name)
+        if handler is None:
+            raise RuntimeError(f"no handler registered for consumer '{consumer_name}'")
+        consumer = handler.consumer
+        props = dict(message.application_properties or {})
+        parent = parse_traceparent(str(props.get("traceparent") or ""))
+        event: Envelope | None = None
+        outcome: Outcome
+        try:
+            event = self._admit(consumer, message, props)
+            outcome = self._process(handler, event, message)
+        except PermanentMessageError as exc:
+            self.rt.settlement.dead_letter(consumer_name, message, exc.reason, exc.description)
+            log.warning("dead-lettered %s on %s: %s", message.message_id, consumer_name, exc)
+            outcome = Outcome("dead-lettered", consumer_name, event.id if event else message.message_id,
+                              event.type if event else str(props.get("type") or ""),
+                              reason=f"{exc.reason}: {exc.description}")
+        except TransientHandlingError as exc:
+            self._span(consumer_name, event, message, parent, started, "error", str(exc))
+            raise
+        self._span(consumer_name, event, message, parent, started, outcome.status, outcome.reason)
+        self.rt.metrics.activation(consumer_name, (_time.perf_counter() - t0) * 1000.0)
+        return outcome
+
+    # ------------------------------------------------------------------ admission
+
+    def _admit(self, consumer: Consumer, message: MessageView, props: Mapping[str, Any]) -> Envelope:
+        body = message.get_body()
+        limit = self.rt.settings.max_message_bytes
+        if len(body) > limit:
+            raise PermanentMessageError(
+                "MessageTooLarge", f"body is {len(body)} bytes, the limit is {limit} "
+                "(FACTORY_MAX_MESSAGE_BYTES); store large content as an artifact and send its digest")
+        try:
+            event = parse_wire(body)
+        except EnvelopeError as exc:
+            raise PermanentMessageError("InvalidEnvelope", str(exc)) from exc
+        if event.id != message.message_id:
+            raise PermanentMessageError(
+                "MessageIdMismatch", f"MessageId {message.message_id!r} differs from event id {event.id!r}")
+        registry = self.rt.registry
+        try:
+            for warning in registry.validate(event.type, event.version, event.data):
+                log.warning("%s", warning)
+        except ContractError as exc:
+            raise PermanentMessageError(type(exc).__name__.removesuffix("Error"), str(exc)) from exc
+        if self.rt.settings.require_signature:
+            if not event.signature:
+                raise PermanentMessageError("SignatureMissing",
+                                            "the event is unsigned; publish through the factory (it signs)")
+            if not event.signature_valid(self.rt.signing_key):
+                raise PermanentMessageError(
+                    "SignatureInvalid", "HMAC-SHA256 over the canonical envelope does not match: "
+                    "the event was tampered with or signed with another FACTORY_SIGNING_KEY")
+        for prop, value in (("tenantId", event.tenant_id), ("type", event.type),
+                            ("projectId", event.project_id)):
+            if prop in props and value is not None and str(props[prop]) != value:
+                raise PermanentMessageError(
+                    "TenantBoundaryViolation" if prop == "tenantId" else "PropertyMismatch",
+                    f"application property {prop}={props[prop]!r} differs from the envelope's {value!r}")
+        if consumer.tenant_scope and event.tenant_id != consumer.tenant_scope:
+            raise PermanentMessageError(
+                "TenantBoundaryViolation",
+                f"consumer '{consumer.name}' serves tenant '{consumer.tenant_scope}', "
+                f"event belongs to '{event.tenant_id}'")
+        if log.isEnabledFor(logging.DEBUG):  # payloads are logged only with sensitive fields masked
+            log.debug("%s admits %s@%s %s: %s", consumer.name, event.type, event.version, event.id,
+                      registry.mask(event.type, event.version, event.data))
+        version, data = upcast(event.type, event.version, event.data)
+        if version != event.version:  # handlers always see the latest major of a type
+            event = event.model_copy(update={"version": version, "data": data})
+        return event
+
+    # ------------------------------------------------------------------ processing
+
+    def _process(self, handler: Handler, event: Envelope, message: MessageView) -> Outcome:
+        consumer = handler.consumer.name
+        state = self.rt.state
+        received = event
+        subject_of = getattr(handler, "subject", None)
+        event = subject_of(received) if subject_of else received  # a retry command stands for its original
+        if event is not received and self.rt.settings.require_signature \
+                and not event.signature_valid(self.rt.signing_key):
+            raise PermanentMessageError("SignatureInvalid",
+                                        f"the original event {event.id} inside {received.type} is not validly signed")
+        if state.inbox_contains(consumer, event.id):
+            self.publisher.relay(consumer=consumer, source_event_id=event.id)
+            return Outcome("duplicate", consumer, event.id, event.type)
+        route = handler.route(event)
+        ctx = HandlingContext(self.rt, event, consumer)
+        try:
+            for _attempt in range(MAX_CONCURRENCY_RETRIES):
+                doc = state.get(route.partition, route.state_id) if route.state_id else None
+                try:
+                    decision = handler.decide(event, doc, ctx)
+                    outbox = self.publisher.prepare(decision.emits, consumer=consumer, cause=event)
+                except ContractError as exc:  # the handler produced an event its contract refuses
+                    return self._handler_failed(handler, received, message, exc, permanent=True)
+                except (PermanentHandlerError, SkillError) as exc:
+                    permanent = isinstance(exc, PermanentHandlerError) or getattr(exc, "permanent", False)
+                    return self._handler_failed(handler, received, message, exc, permanent=permanent)
+                except PermanentMessageError:
+                    raise
+                except Exception as exc:
+                    return self._handler_failed(handler, received, message, exc, permanent=False)
+                try:
+                    return self._commit(handler, event, route, doc, decision, outbox)
+                except PreconditionFailedError:
+                    log.info("%s: state %s changed underneath, re-applying %s",
+                             consumer, route.state_id, event.id)
+                    continue
+                except ConflictError:
+                    if state.inbox_contains(consumer, event.id):
+                        self.publisher.relay(consumer=consumer, source_event_id=event.id)
+                        return Outcome("duplicate", consumer, event.id, event.type)
+                    continue  # a concurrent create of the state document won: reload, re-apply
+            raise TransientHandlingError(
+                f"{consumer}: gave up after {MAX_CONCURRENCY_RETRIES} optimistic-concurrency retries")
+        finally:
+            ctx.cleanup()
+
+    def _commit(self, handler: Handler, event: Envelope, route: Route, doc: Document | None,
+                decision: Decision, outbox: list[OutboxRecord]) -> Outcome:
+        consumer = handler.consumer.name
+        for artifact in decision.artifacts:
+            self.rt.artifacts.put(artifact.content, artifact.media_type)
+        writes: list[Write] = []
+        if route.state_id and decision.delete_state and doc is not None:
+            writes.append(Write("delete", route.state_id, etag=doc.etag))
+        elif route.state_id and decision.state is not None:
+            if doc is None:
+                writes.append(Write("create", route.state_id, decision.state))
+            else:
+                writes.append(Write("replace", route.state_id, decision.state, doc.etag))
+        self.rt.state.commit(UnitOfWork(route.partition, consumer, event.id, writes, outbox))
+        self.publisher.publish_records(outbox)
+        return Outcome("completed", consumer, event.id, event.type,
+                       tuple(r.message.message_id for r in outbox))
+
+    def _handler_failed(self, handler: Handler, event: Envelope, message: MessageView,
+                        exc: BaseException, *, permanent: bool) -> Outcome:
+        consumer = handler.consumer
+        delivery = int(message.delivery_count or 1)
+        final = permanent or delivery >= self.rt.settings.max_delivery_count
+        reason = f"{type(exc).__name__}: {exc}"
+        if not final:
+            log.info("%s failed on %s (delivery %d), will be redelivered: %s",
+                     consumer.name, event.id, delivery, reason)
+            raise TransientHandlingError(reason) from exc
+        if consumer.kind == "agent":
+            self._emit_agent_failed(consumer, event, reason, permanent=permanent)
+        description = reason if permanent else (
+            f"{reason} (after {delivery} deliveries; maxDeliveryCount is "
+            f"{self.rt.settings.max_delivery_count})")
+        if permanent:
+            raise PermanentMessageError("HandlerFailed", description) from exc
+        raise TransientHandlingError(description) from exc
+
+    def _emit_agent_failed(self, consumer: Consumer, event: Envelope, reason: str, *, permanent: bool) -> None:
+        original = event
+        attempt = 0
+        if event.type == "AgentRetryRequested":
+            attempt = int(event.data.get("attempt", 0))
+            original = Envelope.model_validate(event.data["originalEvent"])
+        emit = Emit("AgentFailed", {
+            "agent": consumer.name,
+            "failedEventId": original.id,
+            "failedEventType": original.type,
+            "reason": reason[:2000],
+            "attempt": attempt,  # 0 = the original event, n = the n-th coordinator retry
+            "permanent": permanent,
+        })
+        outbox = self.publisher.prepare([emit], consumer=consumer.name, cause=event,
+                                        id_salt=f"failed:{attempt}")
+        partition = f"{consumer.name}:{event.project_id or event.tenant_id}"
+        with contextlib.suppress(ConflictError):  # the same failure was recorded by an earlier delivery
+            self.rt.state.commit(UnitOfWork(partition, consumer.name, None, (), outbox))
+        self.publisher.publish_records(outbox)
+
+    # ------------------------------------------------------------------ spans
+
+    def _span(self, consumer: str, event: Envelope | None, message: MessageView,
+              parent: tuple[str, str] | None, started: datetime, outcome: str, detail: str) -> None:
+        trace_id = event.trace_id if event else (parent[0] if parent else "0" * 32)
+        delivery = int(message.delivery_count or 1)
+        self.rt.tracer.record(SpanRecord(
+            trace_id=trace_id,
+            span_id=span_id_for(f"{consumer}:{message.message_id}:{delivery}"),
+            parent_span_id=parent[1] if parent else None,
+            name=f"handle {event.type if event else 'message'}",
+            consumer=consumer,
+            event_id=event.id if event else message.message_id,
+            event_type=event.type if event else None,
+            start=started,
+            end=self.rt.clock.now(),
+            outcome=outcome,
+            attributes={"deliveryCount": delivery, "detail": detail[:500]},
+        ))

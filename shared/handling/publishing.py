@@ -1,0 +1,114 @@
+"""Building, signing and publishing events: the outbox's producer and relay."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from shared.contracts.envelope import Envelope, make_envelope, new_trace_id, output_event_id, parse_wire, span_id_for
+from shared.ports import Clock, MessagePublisher, OutboxRecord, OutgoingMessage, StateStore
+from shared.ports.skills import Emit
+
+
+class EventPublisher:
+    """Turns ``Emit`` decisions into signed, schema-valid envelopes and publishes them.
+
+    Handlers never publish directly: ``prepare`` builds outbox records that are committed
+    with the state, and ``publish_records`` sends them afterwards (then marks them published
+    and appends them to the event log). ``relay`` re-sends anything committed but unpublished.
+    """
+
+    def __init__(self, *, bus: MessagePublisher, state: StateStore, registry: Any, signing_key: bytes,
+                 clock: Clock, metrics: Any) -> None:
+        self.bus = bus
+        self.state = state
+        self.registry = registry
+        self.key = signing_key
+        self.clock = clock
+        self.metrics = metrics
+
+    # ------------------------------------------------------------------ building
+
+    def envelope(self, emit: Emit, *, source: str, tenant_id: str, trace_id: str, id: str,
+                 project_id: str | None = None, causation_id: str | None = None,
+                 correlation_id: str | None = None) -> Envelope:
+        info = (self.registry.latest(emit.type) if emit.version is None
+                else self.registry.get(emit.type, emit.version))
+        self.registry.validate(emit.type, info.version, emit.data)
+        data = dict(emit.data)
+        env = make_envelope(
+            emit.type, info.version, data, source=source, tenant_id=tenant_id, trace_id=trace_id,
+            time=self.clock.now(), id=id,
+            project_id=project_id or (str(data["projectId"]) if data.get("projectId") else None),
+            causation_id=causation_id, correlation_id=correlation_id, schema_uri=info.schema_uri,
+        )
+        return env.signed(self.key)
+
+    def message(self, env: Envelope, emit: Emit, *, parent_span_id: str | None) -> OutgoingMessage:
+        scheduled = None
+        if emit.delay_seconds:
+            scheduled = self.clock.now() + timedelta(seconds=emit.delay_seconds)
+        return env.to_message(parent_span_id=parent_span_id, extra_properties=emit.properties,
+                              scheduled_enqueue_time=scheduled)
+
+    def prepare(self, emits: Sequence[Emit], *, consumer: str, cause: Envelope,
+                id_salt: str = "") -> list[OutboxRecord]:
+        """Outbox records for a handler's outputs, with deterministic ids."""
+        seed = f"{cause.id}:{id_salt}" if id_salt else cause.id
+        parent = span_id_for(f"{consumer}:{cause.id}")
+        records = []
+        for index, emit in enumerate(emits):
+            env = self.envelope(
+                emit, source=consumer, tenant_id=cause.tenant_id, trace_id=cause.trace_id,
+                id=output_event_id(consumer, seed, index),
+                project_id=cause.project_id, causation_id=cause.id,
+                correlation_id=cause.correlation_id or cause.id,
+            )
+            records.append(OutboxRecord(self.message(env, emit, parent_span_id=parent), consumer, cause.id))
+        return records
+
+    # ------------------------------------------------------------------ sending
+
+    def publish_records(self, records: Sequence[OutboxRecord]) -> None:
+        if not records:
+            return
+        # the event log is written before the bus sees the events: a consumer that reacts at once
+        # and reads the project's history must find them (idempotent by id, so a relay is harmless)
+        self.log_messages(r.message for r in records)
+        self.bus.publish([r.message for r in records])
+        by_consumer: dict[str, list[str]] = defaultdict(list)
+        for r in records:
+            by_consumer[r.consumer].append(r.message.message_id)
+        for consumer, ids in by_consumer.items():
+            self.state.mark_published(ids, consumer)
+
+    def publish_envelopes(self, envelopes: Sequence[Envelope],
+                          properties: Mapping[str, str] | None = None) -> None:
+        """Publish already-built envelopes directly (entry points: CLI, HTTP API, operator)."""
+        self._log([e.to_dict() for e in envelopes])
+        self.bus.publish([e.to_message(extra_properties=properties) for e in envelopes])
+
+    def publish_new(self, emit: Emit, *, source: str, tenant_id: str, trace_id: str | None = None,
+                    project_id: str | None = None) -> Envelope:
+        """Validate, sign and publish one event that starts (or joins) a trace: CLI, HTTP, operator."""
+        env = self.envelope(emit, source=source, tenant_id=tenant_id, trace_id=trace_id or new_trace_id(),
+                            id=str(uuid.uuid4()), project_id=project_id)
+        self.publish_envelopes([env])
+        return env
+
+    def log_messages(self, messages: Iterable[OutgoingMessage]) -> None:
+        self._log([parse_wire(m.body).to_dict() for m in messages])
+
+    def _log(self, docs: list[dict[str, Any]]) -> None:
+        for doc in docs:
+            self.metrics.emitted(doc["type"])
+        self.state.append_events(docs)
+
+    def relay(self, *, consumer: str | None = None, source_event_id: str | None = None) -> int:
+        """Publish committed-but-unpublished outbox records. Returns how many were sent."""
+        pending = self.state.pending_outbox(consumer=consumer, source_event_id=source_event_id)
+        self.publish_records(pending)
+        return len(pending)

@@ -1,0 +1,468 @@
+"""The local host: runs ``function_app``'s own registered triggers on the embedded bus.
+
+It imports the app, discovers every Service Bus–triggered function through the
+``azure.functions`` decorators' metadata (topic, subscription, connection, with ``%SETTING%``
+placeholders resolved from ``local.settings.json`` and the environment), creates the matching
+embedded subscriptions (filters generated from the manifests), and invokes each function with
+a real ``azure.functions.ServiceBusMessage``. Outcomes are settled like the Functions host:
+normal return → complete; exception → abandon (Service Bus redelivers, then dead-letters after
+``maxDeliveryCount``); a message the pipeline dead-lettered is left settled. Concurrency and
+lock renewal follow ``host.json`` (``maxConcurrentCalls``, ``maxAutoLockRenewalDuration``).
+Stopping (Ctrl-C) stops receiving, lets in-flight handlings finish and loses nothing: anything
+not completed stays on the bus and its lock expires.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+from azure.functions.servicebus import ServiceBusMessage as WorkerServiceBusMessage
+
+from shared.ports import LockLostError, MessageReceiver, ReceivedMessage, SubscriptionSpec
+
+log = logging.getLogger("factory.host")
+
+_PLACEHOLDER = re.compile(r"%([A-Za-z0-9_:.\-]+)%")
+
+
+class HostConfigError(RuntimeError):
+    """The app or its settings cannot be hosted. The message says which setting to fix."""
+
+
+@dataclass(frozen=True)
+class ServiceBusFunction:
+    name: str
+    topic: str
+    subscription: str
+    connection: str
+    arg_name: str
+    call: Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class HttpFunction:
+    name: str
+    route: str
+    methods: tuple[str, ...]
+    arg_name: str
+    call: Callable[..., Any]
+
+
+@dataclass
+class HostOptions:
+    max_concurrent_calls: int = 16
+    max_auto_lock_renewal: timedelta = timedelta(minutes=5)
+    batch_size: int = 32
+    max_delivery_count: int = 10
+    lock_duration: timedelta = timedelta(seconds=60)
+
+
+@dataclass
+class Delivery:
+    """What the host observed for one invocation (shown live by the CLI)."""
+
+    function: str
+    subscription: str
+    message_id: str
+    event_type: str | None
+    delivery_count: int
+    outcome: str  # completed | abandoned | dead-lettered | lock-lost
+    duration_ms: float
+    error: str | None = None
+
+
+def _warn_lock_lost(message_id: str) -> None:
+    log.warning("lock on %s was lost before settling; it will be redelivered and the inbox "
+                "makes the redelivery a no-op", message_id)
+
+
+def load_local_settings(path: Path = Path("local.settings.json")) -> dict[str, str]:
+    """``Values`` of local.settings.json (as ``func start`` reads them), if the file exists."""
+    if not path.exists():
+        return {}
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise HostConfigError(f"{path} is not valid JSON ({exc}); fix it or delete it") from exc
+    values = doc.get("Values", {})
+    return {str(k): str(v) for k, v in values.items()}
+
+
+def resolve(value: str, settings: Mapping[str, str]) -> str:
+    """Resolve ``%NAME%`` binding expressions like the Functions host does."""
+
+    def sub(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key in os.environ:  # like `func start`: an environment variable wins over local.settings.json
+            return os.environ[key]
+        if key in settings:
+            return settings[key]
+        raise HostConfigError(f"binding expression %{key}% has no value: set {key} in the environment or in "
+                              "local.settings.json Values")
+
+    return _PLACEHOLDER.sub(sub, value)
+
+
+def load_host_options(path: Path = Path("host.json"), *, max_delivery_count: int = 10,
+                      lock_duration: timedelta = timedelta(seconds=60)) -> HostOptions:
+    opts = HostOptions(max_delivery_count=max_delivery_count, lock_duration=lock_duration)
+    if path.exists():
+        sb = json.loads(path.read_text(encoding="utf-8")).get("extensions", {}).get("serviceBus", {})
+        opts.max_concurrent_calls = int(sb.get("maxConcurrentCalls", opts.max_concurrent_calls))
+        renewal = sb.get("maxAutoLockRenewalDuration")
+        if renewal:
+            h, m, s = (float(x) for x in renewal.split(":"))
+            opts.max_auto_lock_renewal = timedelta(hours=h, minutes=m, seconds=s)
+    return opts
+
+
+_INDEXED: dict[int, tuple[func.FunctionApp, list[Any]]] = {}
+
+
+def indexed_functions(app: func.FunctionApp) -> list[Any]:
+    """``app.get_functions()`` once per app, as the Python worker indexes it (a second call raises)."""
+    cached = _INDEXED.get(id(app))
+    if cached is None or cached[0] is not app:
+        cached = (app, app.get_functions())
+        _INDEXED[id(app)] = cached
+    return cached[1]
+
+
+def discover(app: func.FunctionApp, settings: Mapping[str, str]) -> tuple[list[ServiceBusFunction],
+                                                                           list[HttpFunction]]:
+    """Service Bus and HTTP functions of the app, from the decorators' own metadata."""
+    sb: list[ServiceBusFunction] = []
+    http: list[HttpFunction] = []
+    for fn in indexed_functions(app):
+        trigger = fn.get_trigger()
+        if trigger is None:
+            continue
+        kind = trigger.get_binding_name()
+        data = trigger.get_dict_repr()
+        if kind == "serviceBusTrigger" and data.get("topicName"):
+            sb.append(ServiceBusFunction(
+                name=fn.get_function_name(), topic=resolve(data["topicName"], settings),
+                subscription=resolve(data["subscriptionName"], settings),
+                connection=data.get("connection", ""), arg_name=data["name"], call=fn.get_user_function()))
+        elif kind == "httpTrigger":
+            methods = tuple(str(getattr(m, "value", m)).upper() for m in (data.get("methods") or ["GET", "POST"]))
+            http.append(HttpFunction(name=fn.get_function_name(), route=data.get("route") or fn.get_function_name(),
+                                     methods=methods, arg_name=data["name"], call=fn.get_user_function()))
+    return sb, http
+
+
+def to_functions_message(m: ReceivedMessage) -> func.ServiceBusMessage:
+    """A real ``azure.functions`` Service Bus message, the class the Python worker builds."""
+    props = dict(m.application_properties)
+    return WorkerServiceBusMessage(
+        body=m.body,
+        trigger_metadata={"MessageId": m.message_id, "DeliveryCount": m.delivery_count,
+                          "SequenceNumber": m.sequence_number, "LockToken": m.lock_token},
+        application_properties=props,
+        content_type=m.content_type,
+        correlation_id=m.correlation_id,
+        delivery_count=m.delivery_count,
+        enqueued_sequence_number=m.sequence_number,
+        enqueued_time_utc=m.enqueued_time,
+        expires_at_utc=m.expires_at,
+        label=m.subject,
+        locked_until=m.locked_until,
+        lock_token=m.lock_token,
+        message_id=m.message_id,
+        scheduled_enqueue_time_utc=m.scheduled_enqueue_time,
+        sequence_number=m.sequence_number,
+        subject=m.subject,
+        time_to_live=m.time_to_live,
+        user_properties=props,
+    )
+
+
+@dataclass
+class _InFlight:
+    message: ReceivedMessage
+    function: ServiceBusFunction
+    started: float
+    future: Future[None] | None = None
+    renewed_until: float = 0.0
+
+
+@dataclass
+class LocalHost:
+    """Feeds the app's Service Bus triggers from an embedded bus."""
+
+    receiver: MessageReceiver
+    functions: list[ServiceBusFunction]
+    filters: Mapping[str, str]
+    options: HostOptions = field(default_factory=HostOptions)
+    settled: set[str] = field(default_factory=set)  # lock tokens the pipeline dead-lettered itself
+    on_delivery: Callable[[Delivery], None] | None = None
+    clock: Callable[[], float] = time.monotonic
+    metrics: Any = None
+    wall_clock: Any = None
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=max(1, self.options.max_concurrent_calls),
+                                        thread_name_prefix="factory-fn")
+        self._inflight: dict[str, _InFlight] = {}
+        self._lock = threading.Lock()
+        self._by_sub = {f.subscription: f for f in self.functions}
+        self.deliveries = 0
+        # completions are settled in batches (one transaction) when the bus supports it
+        self._complete_many = getattr(self.receiver, "complete_many", None)
+        self._completions: list[tuple[str, Delivery]] = []  # (lock token, report sent once settled)
+        # woken by an in-process publish or a freed slot, instead of sleeping between polls
+        self._wake = threading.Event()
+        add_listener = getattr(self.receiver, "add_publish_listener", None)
+        if add_listener is not None:
+            add_listener(self._wake.set)
+        self._due = getattr(self.receiver, "due_subscriptions", None)
+
+    # ------------------------------------------------------------------ setup
+
+    def ensure_subscriptions(self) -> None:
+        for fn in self.functions:
+            self.receiver.ensure_subscription(SubscriptionSpec(
+                name=fn.subscription, sql_filter=self.filters.get(fn.subscription, "1=1"),
+                max_delivery_count=self.options.max_delivery_count, lock_duration=self.options.lock_duration))
+
+    # ------------------------------------------------------------------ running
+
+    def stop(self) -> None:
+        """Stop receiving; in-flight handlings finish and are settled."""
+        self._stop.set()
+        self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def pump_once(self) -> int:
+        """Receive what is due on every subscription and dispatch it. Returns messages dispatched."""
+        dispatched = 0
+        self.flush_completions()
+        due = self._due() if self._due is not None else None
+        for fn in self.functions:
+            if self._stop.is_set():
+                break
+            if due is not None and fn.subscription not in due:
+                continue
+            with self._lock:
+                busy = sum(1 for f in self._inflight.values() if f.function.subscription == fn.subscription)
+            room = min(self.options.batch_size, self.options.max_concurrent_calls - busy)
+            if room <= 0:
+                continue
+            for message in self.receiver.receive(fn.subscription, max_messages=room):
+                self._dispatch(fn, message)
+                dispatched += 1
+        self._renew_locks()
+        return dispatched
+
+    def _dispatch(self, fn: ServiceBusFunction, message: ReceivedMessage) -> None:
+        item = _InFlight(message, fn, self.clock())
+        with self._lock:
+            self._inflight[message.lock_token] = item
+        item.future = self._pool.submit(self._invoke, item)
+
+    def _invoke(self, item: _InFlight) -> None:
+        m, fn = item.message, item.function
+        if self.metrics is not None and self.wall_clock is not None:
+            start_at = max(m.enqueued_time, m.scheduled_enqueue_time or m.enqueued_time)
+            self.metrics.delivery_latency(fn.subscription,
+                                          (self.wall_clock.now() - start_at).total_seconds() * 1000.0)
+        t0 = time.perf_counter()
+        error: str | None = None
+        try:
+            fn.call(**{fn.arg_name: to_functions_message(m)})
+            outcome = self._settle(m, ok=True)
+        except BaseException as exc:  # the Functions host abandons on any exception
+            error = f"{type(exc).__name__}: {exc}"
+            outcome = self._settle(m, ok=False)
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            with self._lock:
+                self._inflight.pop(m.lock_token, None)
+                self.deliveries += 1
+            self._wake.set()
+        delivery = Delivery(fn.name, fn.subscription, m.message_id,
+                            str(m.application_properties.get("type") or m.subject or ""),
+                            m.delivery_count, outcome or "completed", (time.perf_counter() - t0) * 1000.0, error)
+        if outcome is None:  # completed in the next batch: reported once the completion took
+            with self._lock:
+                self._completions.append((m.lock_token, delivery))
+        elif self.on_delivery:
+            self.on_delivery(delivery)
+
+    def _settle(self, m: ReceivedMessage, *, ok: bool) -> str | None:
+        """Settle one message; ``None`` when its completion is batched (see ``flush_completions``)."""
+        if m.lock_token in self.settled:
+            self.settled.discard(m.lock_token)
+            return "dead-lettered"
+        if ok and self._complete_many is not None:
+            return None
+        try:
+            if ok:
+                self.receiver.complete(m.lock_token)
+                return "completed"
+            self.receiver.abandon(m.lock_token)
+            return "abandoned"
+        except LockLostError:
+            _warn_lock_lost(m.message_id)
+            return "lock-lost"
+
+    def flush_completions(self) -> None:
+        """Complete every handled message in one transaction (a lost lock only means a no-op redelivery)."""
+        with self._lock:
+            batch, self._completions = self._completions, []
+        if not batch or self._complete_many is None:
+            return
+        lost = set(self._complete_many([token for token, _ in batch]))
+        for token, delivery in batch:
+            if token in lost:
+                _warn_lock_lost(delivery.message_id)
+                delivery.outcome = "lock-lost"
+            if self.on_delivery:
+                self.on_delivery(delivery)
+
+    def _renew_locks(self) -> None:
+        now = self.clock()
+        half = self.options.lock_duration.total_seconds() / 2
+        limit = self.options.max_auto_lock_renewal.total_seconds()
+        with self._lock:
+            items = list(self._inflight.values())
+        for item in items:
+            if now - item.started > limit or now - max(item.started, item.renewed_until) < half:
+                continue
+            try:
+                self.receiver.renew_lock(item.message.lock_token)
+                item.renewed_until = now
+            except LockLostError:
+                pass
+
+    def inflight(self) -> int:
+        with self._lock:
+            return len(self._inflight)
+
+    def idle(self) -> bool:
+        """Nothing in flight and nothing due now on any subscription."""
+        if self.inflight():
+            return False
+        self.flush_completions()
+        for fn in self.functions:
+            due = self.receiver.next_due(fn.subscription)
+            if due is not None and (self.wall_clock is None or due <= self.wall_clock.now()):
+                return False
+        return True
+
+    def next_due_in(self) -> float | None:
+        """Seconds until the next scheduled message on any subscription (None: nothing queued)."""
+        if self.wall_clock is None:
+            return None
+        self.flush_completions()
+        dues = [d for fn in self.functions if (d := self.receiver.next_due(fn.subscription)) is not None]
+        if not dues:
+            return None
+        return max(0.0, (min(dues) - self.wall_clock.now()).total_seconds())
+
+    def run(self, *, until: Callable[[], bool] | None = None, idle_wait: float = 0.002,
+            max_idle_wait: float = 0.05) -> None:
+        """Pump until ``until()`` is true or ``stop()`` is called; then drain in-flight work.
+
+        Between pumps it waits for a wake-up (an in-process publish or a finished handling), and
+        polls with a short back-off for publishes from other processes on the same bus file.
+        """
+        wait = idle_wait
+        try:
+            while not self._stop.is_set():
+                if until is not None and until():
+                    break
+                self._wake.clear()
+                if self.pump_once():
+                    wait = idle_wait
+                    continue
+                wait = idle_wait if self._wake.wait(wait) else min(max_idle_wait, wait * 2)
+        finally:
+            self.drain()
+
+    def run_until_idle(self, *, max_seconds: float | None = None) -> None:
+        """Pump until no message is due and nothing is in flight (scheduled ones may remain)."""
+        deadline = None if max_seconds is None else self.clock() + max_seconds
+        while not self._stop.is_set():
+            dispatched = self.pump_once()
+            if not dispatched:
+                self._wait_inflight(0.005)
+                if self.idle():
+                    break
+            if deadline is not None and self.clock() > deadline:
+                break
+        self.drain()
+
+    def _wait_inflight(self, timeout: float) -> None:
+        with self._lock:
+            futures = [f.future for f in self._inflight.values() if f.future is not None]
+        for fut in futures[:1]:
+            with contextlib.suppress(Exception):
+                fut.result(timeout=timeout)
+
+    def drain(self) -> None:
+        with self._lock:
+            futures = [f.future for f in self._inflight.values() if f.future is not None]
+        for fut in futures:
+            with contextlib.suppress(Exception):
+                fut.result()
+        self.flush_completions()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.drain()
+        self._pool.shutdown(wait=True)
+
+
+def build_host(runtime: Any, app: func.FunctionApp | None = None, *, project_dir: Path = Path("."),
+               on_delivery: Callable[[Delivery], None] | None = None,
+               extra_filters: Mapping[str, str] | None = None) -> tuple[LocalHost, list[HttpFunction]]:
+    """Wire a local host for ``function_app`` (or ``app``) on the runtime's embedded bus."""
+    if runtime.receiver is None:
+        raise HostConfigError("the local host needs the embedded bus (FACTORY_BUS=sqlite); on Azure the "
+                              "Functions host receives from Service Bus itself")
+    from shared.contracts.manifests import load_consumers
+    from shared.runtime import set_runtime
+
+    if app is None:
+        import function_app
+
+        app = function_app.app
+    values = {"FACTORY_TOPIC": runtime.settings.topic_name, **load_local_settings(project_dir / "local.settings.json")}
+    sb, http = discover(app, values)
+    wrong = sorted({f.topic for f in sb} - {runtime.settings.topic_name})
+    if wrong:
+        raise HostConfigError(f"functions listen on topic(s) {wrong} but the embedded bus topic is "
+                              f"'{runtime.settings.topic_name}' (FACTORY_TOPIC)")
+    filters = {c.subscription: c.sql_filter for c in load_consumers()}
+    filters.update(extra_filters or {})
+    options = load_host_options(project_dir / "host.json", max_delivery_count=runtime.settings.max_delivery_count,
+                                lock_duration=timedelta(seconds=runtime.settings.lock_duration_seconds))
+    settled = getattr(runtime.settlement, "settled", set())
+    host = LocalHost(runtime.receiver, sb, filters, options, settled=settled, on_delivery=on_delivery,
+                     metrics=runtime.metrics, wall_clock=runtime.clock)
+    host.ensure_subscriptions()
+    set_runtime(runtime)
+    return host, http
+
+
+def subscriptions_of(functions: Iterable[ServiceBusFunction]) -> list[str]:
+    return sorted(f.subscription for f in functions)

@@ -1,0 +1,190 @@
+"""devops-engineer: the release gate (run the generated tests in the sandbox) and the release itself.
+
+The test report ``reports/<service>-tests.json`` is deterministic: counts, exit code and
+per-test outcomes with project paths normalised, no timings and no raw output, so equal runs
+store equal bytes (and the same ``reportDigest``). ``reports/<service>-tests.junit.xml`` is
+pytest's own XML and carries timings and a timestamp, so it differs from run to run.
+``durationMs`` travels only in the event.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from shared.adapters.process import sandbox
+from shared.mesh.agents.project import (
+    all_events,
+    latest,
+    load_json,
+    manifest_files,
+    required,
+    service_relative,
+)
+from shared.ports.skills import Artifact, Emit, IncomingEvent, SkillContext, SkillError, SkillResult
+
+RELEASE_VERSION = "0.1.0"
+GATE_TIMEOUT_S = 240.0
+
+
+def _safe_relative(path: str) -> PurePosixPath:
+    rel = PurePosixPath(path)
+    if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+        raise SkillError(f"refusing to write {path!r} outside the project folder", permanent=True)
+    return rel
+
+
+def gather_service_files(ctx: SkillContext, service: str, tests: list[Mapping[str, Any]]) -> dict[str, str]:
+    """Service-relative path -> digest: scaffold manifest, then generated code, then tests (later wins)."""
+    scaffold = latest(ctx, "MicroserviceScaffolded", service=service)
+    manifest = load_json(
+        ctx, str(required(scaffold, "manifestDigest", "MicroserviceScaffolded")), "scaffold manifest"
+    )
+    files = {service_relative(p, service): d for p, d in manifest_files(manifest).items()}
+    code = latest(ctx, "CodeGenerated", service=service)
+    for ref in [*code.get("artifacts", []), *tests]:
+        files[service_relative(str(ref["path"]), service)] = str(ref["digest"])
+    return dict(sorted(files.items()))
+
+
+def materialize(ctx: SkillContext, files: Mapping[str, str], target: Path) -> Path:
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    for path, digest in files.items():
+        destination = target / _safe_relative(path)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            destination.write_bytes(ctx.load_artifact(digest))
+        except (KeyError, FileNotFoundError) as exc:
+            raise SkillError(f"{path} ({digest}) is not in the artifact store; retry when it is") from exc
+    return target
+
+
+def run_test_gate(event: IncomingEvent, ctx: SkillContext) -> SkillResult:
+    service = str(required(event.data, "service", event.type))
+    files = gather_service_files(ctx, service, list(event.data.get("artifacts", [])))
+    project = materialize(ctx, files, Path(ctx.work_dir) / "test-gate" / service)
+    try:
+        report = sandbox.run_tests(project, python=sys.executable, timeout_s=GATE_TIMEOUT_S)
+    except sandbox.SandboxError as exc:
+        raise SkillError(f"the test sandbox could not run for {service}: {exc}") from exc
+    body = {"service": service, **report.to_dict(deterministic=True)}
+    report_json = Artifact.json(f"reports/{service}-tests.json", body)
+    artifacts = [report_json]
+    if report.junit_xml:
+        artifacts.append(Artifact(f"reports/{service}-tests.junit.xml", report.junit_xml, "application/xml"))
+    payload: dict[str, Any] = {
+        "projectId": ctx.project_id,
+        "service": service,
+        "passed": report.passed,
+        "failed": report.failed,
+        "errors": report.errors,
+        "durationMs": report.duration_ms,
+        "reportDigest": report_json.digest,
+    }
+    if report.ok:
+        return SkillResult(events=[Emit("TestsPassed", payload)], artifacts=artifacts)
+    payload["reason"] = report.reason()
+    return SkillResult(events=[Emit("TestsFailed", payload)], artifacts=artifacts)
+
+
+def provenance(ctx: SkillContext, service: str) -> list[dict[str, Any]]:
+    """Every artifact of the project: path, digest, and the event that produced it."""
+    entries: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def add(path: str, digest: str, envelope: Mapping[str, Any]) -> None:
+        entries.setdefault(
+            (path, digest),
+            {
+                "path": path,
+                "digest": digest,
+                "event": {"id": envelope.get("id"), "type": envelope.get("type")},
+            },
+        )
+
+    for envelope in all_events(ctx):
+        data = envelope.get("data") or {}
+        for ref in data.get("artifacts", []) or []:
+            if isinstance(ref, Mapping) and "path" in ref and "digest" in ref:
+                add(str(ref["path"]), str(ref["digest"]), envelope)
+        if envelope.get("type") == "MicroserviceScaffolded" and data.get("service") == service:
+            digest = str(data.get("manifestDigest", ""))
+            manifest = load_json(ctx, digest, "scaffold manifest")
+            add(f"services/{service}/scaffold-manifest.json", digest, envelope)
+            for path, file_digest in manifest_files(manifest).items():
+                add(f"services/{service}/{service_relative(path, service)}", file_digest, envelope)
+        if envelope.get("type") in ("TestsPassed", "TestsFailed") and data.get("service") == service:
+            add(f"reports/{service}-tests.json", str(data.get("reportDigest", "")), envelope)
+    return sorted(entries.values(), key=lambda e: (e["path"], e["digest"]))
+
+
+def render_release_notes(
+    service: str, product: str, data: Mapping[str, Any], items: list[dict[str, Any]]
+) -> str:
+    kinds: dict[str, int] = {}
+    for item in items:
+        top = item["path"].split("/", 1)[0]
+        kinds[top] = kinds.get(top, 0) + 1
+    lines = [
+        f"# {service} {RELEASE_VERSION} — release notes",
+        "",
+        f"First release of **{service}** ({product}), built by the software factory.",
+        "",
+        "## Gates",
+        "",
+        f"- Tests report: `{data['testsReportDigest']}`",
+        f"- Security review: `{data['securityReviewDigest']}`",
+        "",
+        "## Contents",
+        "",
+        "| Area | Files |",
+        "|---|---|",
+    ]
+    lines += [f"| {kind} | {count} |" for kind, count in sorted(kinds.items())]
+    lines += [
+        "",
+        f"The provenance manifest `release/{service}-provenance.json` lists every file, its "
+        "SHA-256 digest and the event that produced it.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def trigger_release(event: IncomingEvent, ctx: SkillContext) -> SkillResult:
+    data = event.data
+    service = str(required(data, "service", event.type))
+    tests_digest = str(required(data, "testsReportDigest", event.type))
+    security_digest = str(required(data, "securityReviewDigest", event.type))
+    items = provenance(ctx, service)
+    product = str(latest(ctx, "ProjectInitialized").get("productName", service))
+    manifest = {
+        "service": service,
+        "version": RELEASE_VERSION,
+        "projectId": ctx.project_id,
+        "traceId": ctx.trace_id,
+        "approvedBy": {"eventId": event.id, "type": event.type},
+        "testsReportDigest": tests_digest,
+        "securityReviewDigest": security_digest,
+        "artifacts": items,
+    }
+    artifacts = [
+        Artifact.text(
+            f"release/{service}-release-notes.md",
+            render_release_notes(service, product, data, items),
+            "text/markdown; charset=utf-8",
+        ),
+        Artifact.json(f"release/{service}-provenance.json", manifest),
+    ]
+    payload = {
+        "projectId": ctx.project_id,
+        "service": service,
+        "version": RELEASE_VERSION,
+        "artifacts": [a.ref() for a in artifacts],
+        "testsReportDigest": tests_digest,
+        "securityReviewDigest": security_digest,
+    }
+    return SkillResult(events=[Emit("ReleaseTriggered", payload)], artifacts=artifacts)

@@ -1,0 +1,98 @@
+"""The mesh as a graph: who emits and who consumes each event, from manifests and flows."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from shared.contracts.manifests import RETRY_COMMAND, load_consumers
+
+#: events that enter from outside the mesh (CLI, HTTP API, operator) or end it
+EXTERNAL_SOURCES = {"ProjectInitialized", "FlowControlRequested", "TemplateExecutionRequested"}
+TERMINAL_EVENTS = {"ProjectCompleted", "DeadLetterRecorded", "InfrastructureBlueprintRolledBack"}
+
+
+@dataclass
+class TopologyReport:
+    mermaid: str
+    warnings: list[str] = field(default_factory=list)
+    edges: list[tuple[str, str, str]] = field(default_factory=list)  # (emitter, event, consumer)
+
+
+def _coordinator_emits() -> dict[str, set[str]]:
+    from shared.mesh.coordinators.flow import ACTIONS, load_flows
+
+    emits: dict[str, set[str]] = {}
+    for name, flow in load_flows().items():
+        out = {"CoordinatorStateChanged"}
+        if any(s.timeout_seconds for s in flow.states.values()):
+            out.add("FlowTimeout")
+        if flow.supervises:
+            out.add(RETRY_COMMAND)
+        actions = {a for s in flow.states.values() for a in s.actions}
+        actions |= {a for s in flow.states.values() for t in [*s.on.values(), *s.always] for a in t.actions}
+        from shared.mesh.coordinators.flow import _probe_instance
+
+        out |= {ACTIONS[a](_probe_instance()).type for a in actions}
+        emits[name] = out
+    return emits
+
+
+def analyse() -> TopologyReport:
+    consumers = load_consumers()
+    flow_emits = _coordinator_emits()
+    emitted_by: dict[str, set[str]] = defaultdict(set)
+    consumed_by: dict[str, set[str]] = defaultdict(set)
+    for c in consumers:
+        for e in (flow_emits.get(c.name, set()) if c.kind == "coordinator" else set(c.emits)):
+            emitted_by[e].add(c.name)
+        for e in c.subscribes_to:
+            consumed_by[e].add(c.name)
+        if c.kind == "agent":
+            consumed_by[RETRY_COMMAND].add(c.name)
+    warnings = []
+    for e in sorted(set(emitted_by) - set(consumed_by) - TERMINAL_EVENTS):
+        warnings.append(f"{e} is emitted by {sorted(emitted_by[e])} but no consumer subscribes to it")
+    for e in sorted(set(consumed_by) - set(emitted_by) - EXTERNAL_SOURCES):
+        warnings.append(f"{e} is consumed by {sorted(consumed_by[e])} but nothing emits it")
+    graph: dict[str, set[str]] = defaultdict(set)
+    edges = []
+    for e, sources in emitted_by.items():
+        for s in sources:
+            for t in consumed_by.get(e, ()):
+                edges.append((s, e, t))
+                graph[s].add(t)
+    kinds = {c.name: c.kind for c in consumers}
+    for cycle in _cycles({k: v for k, v in graph.items() if kinds.get(k) == "agent"}, kinds):
+        warnings.append("cycle between agents: " + " -> ".join(cycle))
+    lines = ["flowchart LR"]
+    for c in consumers:
+        shape = {"agent": ("([", "])"), "coordinator": ("{{", "}}"), "step": ("[", "]")}[c.kind]
+        lines.append(f"  {c.name.replace('-', '_')}{shape[0]}\"{c.name}\"{shape[1]}")
+    for s, e, t in sorted(set(edges)):
+        if e in ("CoordinatorStateChanged", "FlowTimeout"):
+            continue
+        lines.append(f"  {s.replace('-', '_')} -- {e} --> {t.replace('-', '_')}")
+    return TopologyReport("\n".join(lines), warnings, sorted(set(edges)))
+
+
+def _cycles(graph: dict[str, set[str]], kinds: dict[str, str]) -> list[list[str]]:
+    found: list[list[str]] = []
+    seen: set[tuple[str, ...]] = set()
+
+    def visit(node: str, path: list[str]) -> None:
+        for nxt in sorted(graph.get(node, ())):
+            if kinds.get(nxt) != "agent":
+                continue
+            if nxt in path:
+                cyc = [*path[path.index(nxt):], nxt]
+                key = tuple(sorted(set(cyc)))
+                if key not in seen and len(set(cyc)) > 1:
+                    seen.add(key)
+                    found.append(cyc)
+                continue
+            visit(nxt, [*path, nxt])
+
+    for start in sorted(graph):
+        visit(start, [start])
+    return found
