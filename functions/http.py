@@ -1,53 +1,28 @@
-"""HTTP API triggers: projects, artifacts, traces, template executions."""
+"""HTTP API triggers, one per route in ``shared/api/routes.py`` (projects, artifacts, traces, templates)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
 
 import azure.functions as func
+
+from shared.api.routes import ROUTES, HttpRoute
 
 bp = func.Blueprint()
 
 
-@bp.function_name("http_create_project")
-@bp.route(route="projects", methods=["POST"])
-def create_project(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.http import create_project
+def _trigger_for(route: HttpRoute) -> Callable[[func.HttpRequest], func.HttpResponse]:
+    def trigger(req: func.HttpRequest) -> func.HttpResponse:
+        # loaded on the first request: keeps `import function_app` fast (the API pulls in the runtime)
+        from shared.api import http
 
-    return create_project(req)
+        handler: Callable[[func.HttpRequest], func.HttpResponse] = getattr(http, route.handler)
+        return handler(req)
 
-
-@bp.function_name("http_get_project")
-@bp.route(route="projects/{id}", methods=["GET"])
-def get_project(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.http import get_project
-
-    return get_project(req)
+    trigger.__name__ = trigger.__qualname__ = route.function_name
+    return trigger
 
 
-@bp.function_name("http_get_artifact")
-@bp.route(route="projects/{id}/artifacts/{*path}", methods=["GET"])
-def get_artifact(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.http import get_artifact
-
-    return get_artifact(req)
-
-
-@bp.function_name("http_get_trace")
-@bp.route(route="traces/{traceId}", methods=["GET"])
-def get_trace(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.http import get_trace
-
-    return get_trace(req)
-
-
-@bp.function_name("http_execute_template")
-@bp.route(route="templates/{templateId}/execute", methods=["POST"])
-def execute_template(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.http import execute_template
-
-    return execute_template(req)
-
-
-@bp.function_name("http_get_execution")
-@bp.route(route="executions/{id}", methods=["GET"])
-def get_execution(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.http import get_execution
-
-    return get_execution(req)
+for _route in ROUTES:
+    bp.function_name(_route.function_name)(
+        bp.route(route=_route.route, methods=list(_route.methods))(_trigger_for(_route)))

@@ -50,15 +50,11 @@ def missing_live_settings(settings: Settings) -> list[str]:
 
 def run_smoke(settings: Settings, *, intent_path: Path, timeout_seconds: float, poll_seconds: float) -> int:
     # Lazy imports: the Azure adapters and SDKs are only needed when there is something live to talk to.
-    from shared.adapters.azure.cosmos_state import CosmosStateStore
-    from shared.adapters.azure.servicebus_publisher import ServiceBusPublisher
     from shared.bootstrap import bootstrap
     from shared.product.intent import load_intent
     from shared.product.projects import start_project
 
-    bus = ServiceBusPublisher.from_settings(settings)
-    state = CosmosStateStore.from_settings(settings)
-    runtime = bootstrap(settings, bus=bus, state=state)
+    runtime = bootstrap(settings)
     try:
         started = start_project(runtime, load_intent(intent_path), run_id=f"smoke-{int(time.time())}",
                                 source="smoke-azure")
@@ -67,7 +63,7 @@ def run_smoke(settings: Settings, *, intent_path: Path, timeout_seconds: float, 
         deadline = time.monotonic() + timeout_seconds
         seen: list[str] = []
         while time.monotonic() < deadline:
-            events: list[dict[str, Any]] = state.events_for_trace(started.trace_id)
+            events: list[dict[str, Any]] = runtime.state.events_for_trace(started.trace_id)
             types = [e["type"] for e in events]
             if types != seen:
                 print(f"trace {started.trace_id}: {', '.join(types) or '(no events yet)'}")

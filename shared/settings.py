@@ -8,6 +8,8 @@ settings on Azure) configures both the host bindings and the adapters: a connect
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 
@@ -110,7 +112,18 @@ class Settings(BaseSettings):
     def artifacts_path(self) -> Path:
         return self.factory_home / "artifacts"
 
+    @staticmethod
+    def process_environment() -> dict[str, str]:
+        """This process's environment, for the sandbox to copy its allow-listed variables from."""
+        return dict(os.environ)
+
 
 def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment (and ``local.settings.json`` values already exported)."""
     return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def binding_values(local_values: Mapping[str, str]) -> dict[str, str]:
+    """Values for ``%NAME%`` binding expressions, as ``func start`` resolves them: an environment
+    variable wins over ``local.settings.json`` ``Values``."""
+    return {**local_values, **os.environ}

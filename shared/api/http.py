@@ -13,6 +13,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import azure.functions as func
+import yaml
+
+from shared.contracts.envelope import make_envelope, new_trace_id
+from shared.handling.traceview import build_tree
+from shared.mesh.steps import execution_id_for, load_execution
+from shared.product.intent import IntentError, intent_from_mapping
+from shared.product.projects import project_files, project_status, start_project
+from shared.runtime import get_runtime
 
 PROBLEM = "application/problem+json"
 
@@ -28,14 +36,7 @@ def _json(status: int, body: Any, headers: Mapping[str, str] | None = None) -> f
                              headers=dict(headers or {}))
 
 
-def _runtime() -> Any:
-    from shared.runtime import get_runtime
-
-    return get_runtime()
-
-
 def _parse_body(req: func.HttpRequest) -> Any:
-    import yaml
 
     raw = req.get_body()
     if not raw:
@@ -51,9 +52,6 @@ def _parse_body(req: func.HttpRequest) -> Any:
 
 def create_project(req: func.HttpRequest) -> func.HttpResponse:
     """POST /api/projects: an intent as JSON or YAML → 202 with projectId and traceId."""
-    from shared.product.intent import IntentError, intent_from_mapping
-    from shared.product.projects import start_project
-
     try:
         doc = _parse_body(req)
     except Exception as exc:
@@ -65,7 +63,7 @@ def create_project(req: func.HttpRequest) -> func.HttpResponse:
                        type_="https://factory.local/problems/invalid-intent",
                        extra={"errors": [{"path": p.path, "message": p.message, "allowed": list(p.allowed)}
                                          for p in exc.problems]})
-    rt = _runtime()
+    rt = get_runtime()
     started = start_project(rt, intent, run_id=req.params.get("runId", ""), source="http-api")
     return _json(202, {"projectId": started.project_id, "traceId": started.trace_id,
                        "status": f"/api/projects/{started.project_id}"},
@@ -74,10 +72,8 @@ def create_project(req: func.HttpRequest) -> func.HttpResponse:
 
 def get_project(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/projects/{id}: outcome, flows, tests and artifact paths."""
-    from shared.product.projects import project_files, project_status
-
     project_id = req.route_params.get("id", "")
-    rt = _runtime()
+    rt = get_runtime()
     st = project_status(rt, project_id)
     if not st.events:
         return problem(404, "Unknown project", f"no project '{project_id}'; create one with POST /api/projects")
@@ -90,10 +86,8 @@ def get_project(req: func.HttpRequest) -> func.HttpResponse:
 
 def get_artifact(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/projects/{id}/artifacts/{*path}: the latest artifact at that path."""
-    from shared.product.projects import project_files
-
     project_id, path = req.route_params.get("id", ""), req.route_params.get("path", "")
-    rt = _runtime()
+    rt = get_runtime()
     files = project_files(rt, project_id)
     digest = files.get(path)
     if digest is None:
@@ -106,10 +100,8 @@ def get_artifact(req: func.HttpRequest) -> func.HttpResponse:
 
 def get_trace(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/traces/{traceId}: the causation tree as JSON."""
-    from shared.handling.traceview import build_tree
-
     trace_id = req.route_params.get("traceId", "")
-    rt = _runtime()
+    rt = get_runtime()
     events = rt.state.events_for_trace(trace_id)
     if not events:
         return problem(404, "Unknown trace", f"no events for trace '{trace_id}'")
@@ -119,9 +111,6 @@ def get_trace(req: func.HttpRequest) -> func.HttpResponse:
 
 def execute_template(req: func.HttpRequest) -> func.HttpResponse:
     """POST /api/templates/{templateId}/execute: {parameters, idempotencyKey?} → 202 with executionId."""
-    from shared.contracts.envelope import make_envelope, new_trace_id
-    from shared.mesh.steps import execution_id_for
-
     template_id = req.route_params.get("templateId", "")
     try:
         doc = _parse_body(req) if req.get_body() else {}
@@ -134,7 +123,7 @@ def execute_template(req: func.HttpRequest) -> func.HttpResponse:
             "requestedBy": "http-api", "commit": bool(doc.get("commit", False))}
     if doc.get("templateVersion"):
         data["templateVersion"] = doc["templateVersion"]
-    rt = _runtime()
+    rt = get_runtime()
     info = rt.registry.latest("TemplateExecutionRequested")
     try:
         rt.registry.validate(info.name, info.version, data)
@@ -153,10 +142,8 @@ def execute_template(req: func.HttpRequest) -> func.HttpResponse:
 
 def get_execution(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/executions/{id}: the execution document (status, history, manifest digest)."""
-    from shared.mesh.steps import load_execution
-
     execution_id = req.route_params.get("id", "")
-    doc = load_execution(_runtime(), execution_id)
+    doc = load_execution(get_runtime().state, execution_id)
     if doc is None:
         return problem(404, "Unknown execution", f"no execution '{execution_id}' (yet): it appears once the "
                        "validate step has run; retry in a moment")

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.syntax import Syntax
 from rich.table import Table
 
+from shared.bootstrap import bootstrap
 from shared.generators.infrastructure.derive import UnknownServiceError, find_service
 from shared.generators.infrastructure.generator import MODEL_FILE, InfraPackage, generate
 from shared.generators.infrastructure.overlays import OverlayError
@@ -178,8 +179,6 @@ def rollback_command(
             (target / rel).write_bytes(data)
     console.print_json(json.dumps({"type": event.type, "data": dict(event.data)}, sort_keys=True))
     if publish:
-        from shared.bootstrap import bootstrap
-
         env = bootstrap().publisher.publish_new(event, source="operator", tenant_id=tenant)
         console.print(f"published {env.type} {env.id} (trace {env.trace_id}) as the audit event")
 

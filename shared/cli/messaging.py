@@ -14,7 +14,8 @@ from typing import Annotated
 
 import typer
 
-from shared.contracts.manifests import CONTRACTS_DIR, ManifestError, load_consumers
+from shared.contracts import CONTRACTS_DIR
+from shared.contracts.manifests import ManifestError, load_consumers
 from shared.generators.messaging import render_all, stale_files, write_files
 
 REPO_ROOT = CONTRACTS_DIR.parent

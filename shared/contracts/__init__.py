@@ -12,3 +12,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: the single source of truth the code is registered from
 CONTRACTS_DIR = REPO_ROOT / "contracts"
+
+#: schema ids of the contract files (``$id`` and ``$ref`` targets)
+BASE_URI = "https://factory.local/contracts/"
+ENVELOPE_FILE = "envelope.v1.json"
+ENVELOPE_URI = BASE_URI + ENVELOPE_FILE

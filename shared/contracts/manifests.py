@@ -9,6 +9,8 @@ agree by construction.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -25,6 +27,10 @@ ConsumerKind = Literal["agent", "coordinator", "step"]
 
 #: every agent also takes retry commands addressed to it by a coordinator
 RETRY_COMMAND = "AgentRetryRequested"
+
+
+#: a skill's name in an agent manifest: ``<module>.<function>`` of ``shared/mesh/agents/``
+SKILL_NAME = re.compile(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*")
 
 
 class ManifestError(ValueError):
@@ -45,7 +51,8 @@ class Consumer:
     kind: ConsumerKind
     subscribes_to: tuple[str, ...]
     emits: tuple[str, ...] = ()
-    skills: tuple[str, ...] = ()
+    #: agents only: incoming event type -> skill name (``module.function`` in ``shared/mesh/agents/``)
+    skills: Mapping[str, str] = field(default_factory=dict)
     description: str = ""
     timeout_seconds: float = 120.0
     max_concurrency: int = 4
@@ -87,6 +94,22 @@ def _names(doc: dict[str, Any], key: str, path: Path) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _skill_table(value: Any, path: Path) -> dict[str, str]:
+    """An agent's ``subscribesTo``: a mapping of event type to the skill that handles it."""
+    if not isinstance(value, dict) or not value:
+        raise ManifestError(
+            f"{path}: an agent's 'subscribesTo' maps each event type to its skill, e.g. "
+            "'subscribesTo: {{ProjectInitialized: vision.write_vision}}'")
+    table: dict[str, str] = {}
+    for event, skill in value.items():
+        if not isinstance(event, str) or not isinstance(skill, str) or not SKILL_NAME.fullmatch(skill):
+            raise ManifestError(
+                f"{path}: subscribesTo.{event}: {skill!r} is not a skill name; write module.function, "
+                "e.g. vision.write_vision for write_vision in shared/mesh/agents/vision.py")
+        table[event] = skill
+    return table
+
+
 def _load_consumer(path: Path, kind: ConsumerKind) -> Consumer:
     try:
         doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
@@ -99,7 +122,12 @@ def _load_consumer(path: Path, kind: ConsumerKind) -> Consumer:
         raise ManifestError(f"{path}: id '{name}' must equal the file name '{path.stem}'")
     if len(name) > 50:
         raise ManifestError(f"{path}: id '{name}' is longer than 50 characters (Service Bus limit)")
-    subscribes = _names(doc, "subscribesTo", path)
+    skills: dict[str, str] = {}
+    if kind == "agent":
+        skills = _skill_table(doc.get("subscribesTo"), path)
+        subscribes = tuple(skills)
+    else:
+        subscribes = _names(doc, "subscribesTo", path)
     if not subscribes:
         raise ManifestError(f"{path}: 'subscribesTo' must name at least one event type")
     retry = doc.get("retry") or {}
@@ -108,7 +136,7 @@ def _load_consumer(path: Path, kind: ConsumerKind) -> Consumer:
         kind=kind,
         subscribes_to=subscribes,
         emits=_names(doc, "emits", path),
-        skills=tuple(doc.get("skills", [])),
+        skills=skills,
         description=str(doc.get("description", "")).strip(),
         timeout_seconds=float(doc.get("timeoutSeconds", 120)),
         max_concurrency=int(doc.get("concurrency", 4)),

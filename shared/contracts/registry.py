@@ -17,19 +17,17 @@ Status of a version: its own ``status``, made stricter by the live file of the s
 Sensitive paths of a snapshot are its own plus those of the live file of the same major.
 
 Releasing a version: edit the live file (bump ``x-event.version``), then
-``python -m shared.contracts.registry freeze`` writes the missing snapshots, and
-``python -m shared.contracts.registry check`` (also a unit test) proves every live schema is compatible
+``python -m shared.contracts.lint freeze`` writes the missing snapshots, and
+``python -m shared.contracts.lint check`` (also a unit test) proves every live schema is compatible
 with every snapshot of its major (see ``shared.contracts.schema_diff``).
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import logging
-import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -38,79 +36,34 @@ from typing import TYPE_CHECKING, Any, Literal
 import referencing
 import referencing.exceptions
 import semver
-import yaml
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError, ValidationError
+from jsonschema.exceptions import ValidationError
 from referencing.jsonschema import DRAFT202012
 
-from shared.contracts import CONTRACTS_DIR, schema_diff
+from shared.contracts import BASE_URI, CONTRACTS_DIR, ENVELOPE_FILE, ENVELOPE_URI
+from shared.contracts.errors import (
+    ContractError,
+    EmitterNotAllowedError,
+    EnvelopeInvalidError,
+    PayloadInvalidError,
+    RetiredVersionError,
+    UnknownTypeError,
+    UnknownVersionError,
+)
+from shared.contracts.masking import MASK, mask_paths
 
 if TYPE_CHECKING:
     from referencing._core import Resolver
 
 log = logging.getLogger(__name__)
 
-BASE_URI = "https://factory.local/contracts/"
-ENVELOPE_FILE = "envelope.v1.json"
-ENVELOPE_URI = BASE_URI + ENVELOPE_FILE
 
 CATEGORIES = ("domain", "lifecycle", "agent", "deployment", "security", "observability", "feedback")
 STATUSES = ("stable", "deprecated", "retired")
-MASK = "***"
 
 Kind = Literal["event", "command"]
 _META_KEY: dict[str, Kind] = {"x-event": "event", "x-command": "command"}
 _STATUS_RANK = {s: i for i, s in enumerate(STATUSES)}
-
-
-# --------------------------------------------------------------------------- errors
-
-
-class ContractError(ValueError):
-    """A contract problem. Permanent: retrying the same message cannot fix it."""
-
-
-class UnknownTypeError(ContractError):
-    """No contract has this type name."""
-
-
-class UnknownVersionError(ContractError):
-    """The type exists but not at this version."""
-
-
-class RetiredVersionError(ContractError):
-    """The version exists but is retired: nobody may emit or accept it any more."""
-
-
-class PayloadInvalidError(ContractError):
-    """The payload does not match its schema. ``errors`` lists every problem with its path."""
-
-    def __init__(self, type: str, version: str, errors: list[str], schema_uri: str = "") -> None:
-        self.type = type
-        self.version = version
-        self.errors = errors
-        lines = "\n".join(f"  - {e}" for e in errors)
-        super().__init__(
-            f"{type}@{version} payload is invalid ({len(errors)} problem{'s' if len(errors) != 1 else ''}):"
-            f"\n{lines}\nFix the producer so its payload matches {schema_uri or 'the schema'}."
-        )
-
-
-class EnvelopeInvalidError(ContractError):
-    """The envelope does not match ``contracts/envelope.v1.json``."""
-
-    def __init__(self, errors: list[str]) -> None:
-        self.errors = errors
-        lines = "\n".join(f"  - {e}" for e in errors)
-        super().__init__(f"envelope is invalid ({len(errors)} problem{'s' if len(errors) != 1 else ''}):"
-                         f"\n{lines}\nSee {ENVELOPE_URI} for the fields an envelope carries.")
-
-
-class EmitterNotAllowedError(ContractError):
-    """The source is not among the contract's ``emitters`` (its access policy)."""
-
-
-# --------------------------------------------------------------------------- schema info
 
 
 @dataclass(frozen=True)
@@ -141,11 +94,11 @@ def history_uri(name: str, version: str) -> str:
     return f"{BASE_URI}history/{name}/{version}.json"
 
 
-def _semver(text: str) -> semver.Version:
+def semver_of(text: str) -> semver.Version:
     return semver.Version.parse(text)
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
@@ -170,7 +123,7 @@ def _meta(doc: dict[str, Any], path: Path) -> tuple[Kind, dict[str, Any]]:
     if meta["status"] not in STATUSES:
         raise ContractError(f"{path}: status '{meta['status']}' is not one of {', '.join(STATUSES)}")
     try:
-        _semver(meta["version"])
+        semver_of(meta["version"])
     except (TypeError, ValueError) as exc:
         raise ContractError(f"{path}: version {meta['version']!r} is not semver (e.g. 1.2.0)") from exc
     for key in ("emitters", "consumers", "sensitive"):
@@ -183,7 +136,7 @@ def _info(doc: dict[str, Any], path: Path, *, live: bool) -> SchemaInfo:
     kind, meta = _meta(doc, path)
     version = meta["version"]
     return SchemaInfo(
-        name=meta["name"], version=version, major=_semver(version).major, category=meta["category"],
+        name=meta["name"], version=version, major=semver_of(version).major, category=meta["category"],
         status=meta["status"], emitters=tuple(meta["emitters"]), consumers=tuple(meta["consumers"]),
         sensitive=tuple(meta["sensitive"]), kind=kind, path=path, schema=doc,
         schema_uri=str(doc.get("$id", "")), live=live,
@@ -266,18 +219,18 @@ class Registry:
         """Read every schema in ``contracts_dir`` once; raise ``ContractError`` naming a bad file."""
         contracts_dir = Path(contracts_dir)
         envelope_path = contracts_dir / ENVELOPE_FILE
-        envelope = _read_json(envelope_path)
-        resources = [envelope, *(_read_json(p) for p in sorted(contracts_dir.glob("common*.json")))]
+        envelope = read_json(envelope_path)
+        resources = [envelope, *(read_json(p) for p in sorted(contracts_dir.glob("common*.json")))]
         live: list[SchemaInfo] = []
         for path in [*sorted((contracts_dir / "events").glob("*/*.json")),
                      *sorted((contracts_dir / "commands").glob("*.json"))]:
-            info = _info(_read_json(path), path, live=True)
+            info = _info(read_json(path), path, live=True)
             _check_live_location(info, contracts_dir)
             live.append(info)
             resources.append(info.schema)
         history: list[SchemaInfo] = []
         for path in sorted((contracts_dir / "history").glob("*/*.json")):
-            info = _info(_read_json(path), path, live=False)
+            info = _info(read_json(path), path, live=False)
             if info.name != path.parent.name or info.version != path.stem:
                 raise ContractError(f"{path}: holds {info.name}@{info.version}; a snapshot must be stored "
                                     f"as history/{info.name}/{info.version}.json")
@@ -307,7 +260,7 @@ class Registry:
         return sorted(self._infos)
 
     def versions(self, type: str) -> list[str]:
-        return sorted(self._versions_of(type), key=_semver)
+        return sorted(self._versions_of(type), key=semver_of)
 
     def all(self) -> list[SchemaInfo]:
         return [self._infos[t][v] for t in self.types() for v in self.versions(t)]
@@ -316,11 +269,11 @@ class Registry:
         versions = self._versions_of(type)
         info = versions.get(version)
         if info is None:
-            available = ", ".join(sorted(versions, key=_semver))
+            available = ", ".join(sorted(versions, key=semver_of))
             raise UnknownVersionError(
                 f"{type} has no version {version!r}; available versions: {available}. "
                 f"Emit one of these, or release {version} with a live schema and "
-                f"`python -m shared.contracts.registry freeze`."
+                f"`python -m shared.contracts.lint freeze`."
             )
         return info
 
@@ -332,7 +285,7 @@ class Registry:
             where = f" with major {major}" if major is not None else ""
             raise UnknownVersionError(f"{type} has no usable version{where}; available versions: "
                                       f"{', '.join(self.versions(type))} (retired ones cannot be used)")
-        return max(candidates, key=lambda i: _semver(i.version))
+        return max(candidates, key=lambda i: semver_of(i.version))
 
     def _versions_of(self, type: str) -> dict[str, SchemaInfo]:
         versions = self._infos.get(type)
@@ -374,7 +327,7 @@ class Registry:
         stable = [i for i in self._versions_of(info.name).values() if i.status == "stable"]
         if not stable:
             return "another event (no stable version of this type remains)"
-        best = max(stable, key=lambda i: _semver(i.version))
+        best = max(stable, key=lambda i: semver_of(i.version))
         return f"{best.name}@{best.version} ({best.schema_uri})"
 
     def validate_envelope(self, doc: Mapping[str, Any]) -> None:
@@ -404,8 +357,7 @@ class Registry:
         """
         info = self.get(type, version)
         out = copy.deepcopy(dict(data))
-        for path in info.sensitive:
-            _mask_path(out, _split_path(path))
+        mask_paths(out, info.sensitive)
         for name in self._embedded[(info.name, info.version)]:
             inner = out.get(name)
             if isinstance(inner, dict) and isinstance(inner.get("data"), dict):
@@ -469,7 +421,7 @@ def _pointer(parts: Any) -> str:
     return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
-def _short(value: Any, limit: int = 60) -> str:
+def short(value: Any, limit: int = 60) -> str:
     text = json.dumps(value, default=str)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -495,54 +447,23 @@ def _describe_one(error: ValidationError) -> list[str]:
         base = where.rstrip("/")
         return [f"{base}/{k}: unexpected field; allowed fields: {', '.join(allowed)}" for k in extras]
     if kind == "enum":
-        return [f"{where}: {_short(value)} is not allowed; allowed values: "
+        return [f"{where}: {short(value)} is not allowed; allowed values: "
                 f"{', '.join(json.dumps(v) for v in expected)}"]
     if kind == "const":
-        return [f"{where}: must be {json.dumps(expected)}, got {_short(value)}"]
+        return [f"{where}: must be {json.dumps(expected)}, got {short(value)}"]
     if kind == "type":
         wanted = expected if isinstance(expected, str) else " or ".join(expected)
         got = _JSON_TYPES.get(type(value), type(value).__name__)
-        return [f"{where}: expected {wanted}, got {got} {_short(value)}"]
+        return [f"{where}: expected {wanted}, got {got} {short(value)}"]
     if kind == "pattern":
-        return [f"{where}: {_short(value)} does not match the pattern {expected}"]
+        return [f"{where}: {short(value)} does not match the pattern {expected}"]
     if kind == "format":
-        return [f"{where}: {_short(value)} is not a valid {expected}"]
+        return [f"{where}: {short(value)} is not a valid {expected}"]
     if kind in ("minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
                 "minItems", "maxItems"):
-        return [f"{where}: {_short(value)} violates {kind} {expected}"]
+        return [f"{where}: {short(value)} violates {kind} {expected}"]
     message = error.message if len(error.message) <= 300 else error.message[:297] + "..."
     return [f"{where}: {message}"]
-
-
-# --------------------------------------------------------------------------- masking paths
-
-
-def _split_path(path: str) -> list[str]:
-    if path.startswith("/"):
-        return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
-    return path.split(".")
-
-
-def _mask_path(node: Any, parts: list[str]) -> None:
-    if not parts:
-        return
-    head, rest = parts[0], parts[1:]
-    if isinstance(node, dict):
-        keys = list(node) if head == "*" else [head] if head in node else []
-    elif isinstance(node, list):
-        if head == "*":
-            keys = list(range(len(node)))
-        elif head.isdigit() and int(head) < len(node):
-            keys = [int(head)]
-        else:
-            keys = []
-    else:
-        return
-    for key in keys:
-        if rest:
-            _mask_path(node[key], rest)
-        else:
-            node[key] = MASK
 
 
 # --------------------------------------------------------------------------- process-wide instance
@@ -554,177 +475,3 @@ def default_registry() -> Registry:
     return Registry.load(CONTRACTS_DIR)
 
 
-# --------------------------------------------------------------------------- history (release)
-
-
-def _comparable(schema: Mapping[str, Any]) -> dict[str, Any]:
-    """The parts of a bundled schema a release freezes: everything but $id and the x- block."""
-    return {k: v for k, v in schema.items() if k != "$id" and not k.startswith("x-")}
-
-
-def snapshot(registry: Registry, type: str, version: str) -> dict[str, Any]:
-    """The frozen, self-contained document stored as ``history/<type>/<version>.json``."""
-    bundled = registry.resolved_schema(type, version)
-    return {"$schema": bundled.pop("$schema", "https://json-schema.org/draft/2020-12/schema"),
-            "$id": history_uri(type, version), **{k: v for k, v in bundled.items() if k != "$id"}}
-
-
-def freeze_history(registry: Registry) -> list[Path]:
-    """Write the snapshot of every live version that has none yet. Never overwrites a snapshot."""
-    written: list[Path] = []
-    for info in registry.all():
-        target = registry.contracts_dir / "history" / info.name / f"{info.version}.json"
-        if info.live and not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(json.dumps(snapshot(registry, info.name, info.version), indent=2) + "\n",
-                              encoding="utf-8")
-            written.append(target)
-    return written
-
-
-def check_history(registry: Registry) -> list[str]:
-    """Problems between live schemas and released snapshots (empty when releasable).
-
-    * every live version has a snapshot (else: run ``python -m shared.contracts.registry freeze``);
-    * a live file still equals the snapshot of its own version (a released version is immutable);
-    * a live file is the newest version of its major;
-    * a live file is compatible with every snapshot of its major (``shared.contracts.schema_diff``).
-    """
-    problems: list[str] = []
-    history = registry.contracts_dir / "history"
-    for t in registry.types():
-        for info in [i for i in (registry.get(t, v) for v in registry.versions(t)) if i.live]:
-            current = registry.resolved_schema(info.name, info.version)
-            own = history / info.name / f"{info.version}.json"
-            if not own.exists():
-                problems.append(f"{info.ref}: no snapshot {own.relative_to(registry.contracts_dir)}; "
-                                f"release it with `python -m shared.contracts.registry freeze`")
-            elif _comparable(_read_json(own)) != _comparable(current):
-                problems.append(
-                    f"{info.ref}: {info.path.name} differs from the released snapshot of the same version; "
-                    f"a released version is immutable: bump x-{info.kind}.version (minor for a compatible "
-                    f"change, a new .v{info.major + 1}.json file for a breaking one) and freeze"
-                )
-            for path in sorted(history.glob(f"{info.name}/{info.major}.*.json")):
-                old = _read_json(path)
-                old_version = path.stem
-                if _semver(old_version) > _semver(info.version):
-                    problems.append(f"{info.ref}: live file is older than the released {old_version}; "
-                                    f"the live file must carry the newest version of major {info.major}")
-                    continue
-                for change in schema_diff.breaking(schema_diff.diff_schemas(old, current)):
-                    problems.append(f"{info.ref} breaks {info.name}@{old_version} at {change.path}: "
-                                    f"{change.reason} ({change.kind}); make a breaking change in a new "
-                                    f"file {info.name}.v{info.major + 1}.json and add an upcaster")
-    return problems
-
-
-# --------------------------------------------------------------------------- CLI helpers
-
-
-def list_rows(registry: Registry) -> list[dict[str, Any]]:
-    """One row per resolvable (type, version), for ``factory events list``."""
-    return [
-        {"name": i.name, "version": i.version, "major": i.major, "kind": i.kind, "category": i.category,
-         "status": i.status, "live": i.live, "emitters": list(i.emitters), "consumers": list(i.consumers),
-         "sensitive": list(i.sensitive), "schemaUri": i.schema_uri}
-        for i in registry.all()
-    ]
-
-
-class _StringTimestampLoader(yaml.SafeLoader):
-    """YAML loader that keeps timestamps as strings (the envelope's ``time`` is a string)."""
-
-
-_StringTimestampLoader.yaml_implicit_resolvers = {
-    ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def _load_document(path: Path) -> Any:
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".json":
-        return json.loads(text)
-    return yaml.load(text, Loader=_StringTimestampLoader)  # a SafeLoader subclass
-
-
-def validate_file(registry: Registry, path: Path | str) -> list[str]:
-    """Problems in a JSON/YAML file holding a full envelope or ``{type, version, data}``; [] when valid."""
-    path = Path(path)
-    try:
-        doc = _load_document(path)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError) as exc:
-        return [f"{path}: cannot read it as JSON or YAML: {exc}"]
-    if not isinstance(doc, dict):
-        return [f"{path}: expected an object (an envelope, or {{type, version, data}})"]
-    if "specversion" in doc:
-        return [f"{path}: this is a CloudEvents wire message; give the envelope (camelCase fields, "
-                f"see {ENVELOPE_URI}) or {{type, version, data}}"]
-    problems: list[str] = []
-    is_payload_only = set(doc) <= {"type", "version", "data"}
-    if not is_payload_only:
-        try:
-            registry.validate_envelope(doc)
-        except EnvelopeInvalidError as exc:
-            problems.extend(f"envelope {e}" for e in exc.errors)
-    missing = [k for k in ("type", "version", "data") if k not in doc]
-    if missing:
-        if is_payload_only:
-            problems.append(f"{path}: missing {', '.join(missing)}; expected {{type, version, data}}")
-        return problems
-    type_, version, data = str(doc["type"]), str(doc["version"]), doc["data"]
-    try:
-        info = registry.get(type_, version)
-        if not isinstance(data, Mapping):
-            problems.append(f"/data: expected an object, got {_short(data)}")
-        else:
-            registry.validate(type_, version, data)
-    except PayloadInvalidError as exc:
-        problems.extend(f"data {e}" for e in exc.errors)
-    except ContractError as exc:
-        return [*problems, str(exc)]
-    if not is_payload_only:
-        if doc.get("schemaUri") not in (None, info.schema_uri):
-            problems.append(f"/schemaUri: {doc['schemaUri']!r} is not the schema of {info.ref}; "
-                            f"expected {info.schema_uri!r}")
-        try:
-            registry.check_emitter(type_, version, str(doc.get("source")))
-        except EmitterNotAllowedError as exc:
-            problems.append(f"/source: {exc}")
-    return problems
-
-
-def check_schemas(registry: Registry) -> list[str]:
-    """Every schema (envelope, common, live, snapshots) is a valid JSON Schema 2020-12 document."""
-    problems: list[str] = []
-    docs: list[tuple[str, Mapping[str, Any]]] = [(ENVELOPE_FILE, registry._envelope)]
-    docs += [(p.name, _read_json(p)) for p in sorted(registry.contracts_dir.glob("common*.json"))]
-    docs += [(str(i.path.relative_to(registry.contracts_dir)), i.schema) for i in registry.all()]
-    for name, doc in docs:
-        try:
-            Draft202012Validator.check_schema(doc)
-        except SchemaError as exc:
-            problems.append(f"{name}: not a valid 2020-12 schema: {exc.message}")
-    return problems
-
-
-def main(argv: list[str] | None = None, *, out: Callable[[str], Any] = print) -> int:
-    """``python -m shared.contracts.registry freeze|check`` (release helpers for contract authors)."""
-    parser = argparse.ArgumentParser(prog="python -m shared.contracts.registry")
-    parser.add_argument("action", choices=["freeze", "check"])
-    parser.add_argument("--contracts", type=Path, default=CONTRACTS_DIR)
-    args = parser.parse_args(argv)
-    registry = Registry.load(args.contracts)
-    if args.action == "freeze":
-        for path in freeze_history(registry):
-            out(f"wrote {path}")
-        registry = Registry.load(args.contracts)
-    problems = check_schemas(registry) + check_history(registry)
-    for problem in problems:
-        out(problem)
-    return 1 if problems else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -18,6 +18,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from shared.contracts.errors import ContractError
+
 if TYPE_CHECKING:
     from shared.contracts.registry import Registry
 
@@ -254,8 +256,6 @@ def _diff_opaque(key: str, old: dict[str, Any], new: dict[str, Any], where: str)
 
 def parse_ref(text: str) -> tuple[str, str | None]:
     """``"Name@1.2.0"`` -> ``("Name", "1.2.0")``; ``"Name@1"`` -> ``("Name", "1")``; ``"Name"`` -> latest."""
-    from shared.contracts.registry import ContractError
-
     name, _, version = text.partition("@")
     if not name or (_ and not version):
         raise ContractError(f"{text!r} is not a contract reference; write Name@version, e.g. "

@@ -12,180 +12,85 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
 import time as _time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any
 
 from shared.contracts.envelope import Envelope, EnvelopeError, parse_traceparent, parse_wire, span_id_for
+from shared.contracts.errors import ContractError
 from shared.contracts.manifests import Consumer
-from shared.contracts.registry import ContractError
+from shared.contracts.registry import Registry
 from shared.contracts.upcasters import upcast
+from shared.handling.context import HandlingContext
+from shared.handling.decisions import (
+    Decision,
+    Handler,
+    MessageView,
+    Outcome,
+    PermanentHandlerError,
+    PermanentMessageError,
+    Route,
+    Settlement,
+    TransientHandlingError,
+)
 from shared.handling.publishing import EventPublisher
+from shared.handling.telemetry import Metrics, Tracer
 from shared.ports import (
+    ArtifactStore,
+    Clock,
     ConflictError,
     Document,
     OutboxRecord,
     PreconditionFailedError,
     SpanRecord,
+    StateStore,
     UnitOfWork,
     Write,
 )
-from shared.ports.skills import Artifact, Emit, SkillError
+from shared.ports.skills import Emit, SkillError
 
 log = logging.getLogger("factory.pipeline")
 
 MAX_CONCURRENCY_RETRIES = 20
 
-
-class PermanentMessageError(Exception):
-    """The message can never be handled: dead-letter it at once with ``reason``."""
-
-    def __init__(self, reason: str, description: str) -> None:
-        super().__init__(f"{reason}: {description}")
-        self.reason = reason
-        self.description = description
-
-
-class TransientHandlingError(Exception):
-    """Handling failed but may succeed on redelivery: the host abandons the message."""
-
-
-class MessageView(Protocol):
-    """The slice of ``azure.functions.ServiceBusMessage`` the pipeline reads."""
-
-    @property
-    def message_id(self) -> str: ...
-
-    @property
-    def application_properties(self) -> dict[str, Any]: ...
-
-    @property
-    def delivery_count(self) -> int | None: ...
-
-    @property
-    def enqueued_time_utc(self) -> datetime | None: ...
-
-    def get_body(self) -> bytes: ...
-
-
-class Settlement(Protocol):
-    """How a permanently failed message is dead-lettered (bus-native or record-and-complete)."""
-
-    def dead_letter(self, consumer: str, message: MessageView, reason: str, description: str) -> None: ...
-
-
-@dataclass
-class Decision:
-    """What a handler decided: the new state (``None`` = unchanged), events and artifacts."""
-
-    state: dict[str, Any] | None = None
-    emits: list[Emit] = field(default_factory=list)
-    artifacts: list[Artifact] = field(default_factory=list)
-    delete_state: bool = False
+#: builds the per-handling context (the composition root binds the stores and the test runner)
+ContextFactory = Callable[[Envelope, str], HandlingContext]
 
 
 @dataclass(frozen=True)
-class Route:
-    """Where a handling commits: one partition, optionally one state document in it."""
+class PipelineConfig:
+    """The settings the pipeline enforces, taken from ``Settings`` by the composition root."""
 
-    partition: str
-    state_id: str | None = None
-
-
-class Handler(Protocol):
-    consumer: Consumer
-
-    def route(self, event: Envelope) -> Route: ...
-
-    def decide(self, event: Envelope, state: Document | None, ctx: HandlingContext) -> Decision: ...
-
-
-class PermanentHandlerError(Exception):
-    """The handler can never succeed on this event (bad input it cannot act on)."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: Literal["completed", "duplicate", "dead-lettered", "failed"]
-    consumer: str
-    event_id: str | None = None
-    event_type: str | None = None
-    emitted: tuple[str, ...] = ()
-    reason: str = ""
-
-
-class HandlingContext:
-    """The ``SkillContext`` a handler sees: reads go through the stores, no writes."""
-
-    def __init__(self, runtime: Any, event: Envelope, consumer: str) -> None:
-        self._rt = runtime
-        self._event = event
-        self._consumer = consumer
-        self._work_dir: Path | None = None
-
-    @property
-    def trace_id(self) -> str:
-        return self._event.trace_id
-
-    @property
-    def project_id(self) -> str:
-        return self._event.project_id or ""
-
-    @property
-    def tenant_id(self) -> str:
-        return self._event.tenant_id
-
-    @property
-    def now(self) -> datetime:
-        return self._rt.clock.now()
-
-    @property
-    def runtime(self) -> Any:
-        return self._rt
-
-    @property
-    def work_dir(self) -> Path:
-        if self._work_dir is None:
-            base = Path(self._rt.settings.factory_home).resolve() / "work" / self._consumer
-            self._work_dir = base / self._event.id
-            if self._work_dir.exists():
-                shutil.rmtree(self._work_dir, ignore_errors=True)
-            self._work_dir.mkdir(parents=True, exist_ok=True)
-        return self._work_dir
-
-    def cleanup(self) -> None:
-        if self._work_dir is not None:
-            shutil.rmtree(self._work_dir, ignore_errors=True)
-
-    def load_artifact(self, digest: str) -> bytes:
-        data: bytes = self._rt.artifacts.get(digest)
-        return data
-
-    def history(self, *types: str) -> list[Mapping[str, Any]]:
-        if not self._event.project_id:
-            return []
-        events: list[Mapping[str, Any]] = self._rt.state.events_for_project(self._event.project_id)
-        if types:
-            events = [e for e in events if e.get("type") in types]
-        return events
+    signing_key: bytes
+    require_signature: bool = True
+    max_message_bytes: int = 256 * 1024
+    max_delivery_count: int = 10
 
 
 class Pipeline:
     """Runs one consumer's handler on one message, with all the guarantees above."""
 
-    def __init__(self, runtime: Any, handlers: Mapping[str, Handler]) -> None:
-        self.rt = runtime
+    def __init__(self, handlers: Mapping[str, Handler], *, config: PipelineConfig, registry: Registry,
+                 publisher: EventPublisher, state: StateStore, artifacts: ArtifactStore, settlement: Settlement,
+                 tracer: Tracer, metrics: Metrics, clock: Clock, context: ContextFactory) -> None:
         self.handlers = handlers
-        self.publisher: EventPublisher = runtime.publisher
+        self.config = config
+        self.registry = registry
+        self.publisher = publisher
+        self.state = state
+        self.artifacts = artifacts
+        self.settlement = settlement
+        self.tracer = tracer
+        self.metrics = metrics
+        self.clock = clock
+        self.context = context
 
     # ------------------------------------------------------------------ entry
 
     def handle(self, consumer_name: str, message: MessageView) -> Outcome:
-        started = self.rt.clock.now()
+        started = self.clock.now()
         t0 = _time.perf_counter()
         handler = self.handlers.get(consumer_name)
         if handler is None:
@@ -199,7 +104,7 @@ class Pipeline:
             event = self._admit(consumer, message, props)
             outcome = self._process(handler, event, message)
         except PermanentMessageError as exc:
-            self.rt.settlement.dead_letter(consumer_name, message, exc.reason, exc.description)
+            self.settlement.dead_letter(consumer_name, message, exc.reason, exc.description)
             log.warning("dead-lettered %s on %s: %s", message.message_id, consumer_name, exc)
             outcome = Outcome("dead-lettered", consumer_name, event.id if event else message.message_id,
                               event.type if event else str(props.get("type") or ""),
@@ -208,14 +113,14 @@ class Pipeline:
             self._span(consumer_name, event, message, parent, started, "error", str(exc))
             raise
         self._span(consumer_name, event, message, parent, started, outcome.status, outcome.reason)
-        self.rt.metrics.activation(consumer_name, (_time.perf_counter() - t0) * 1000.0)
+        self.metrics.activation(consumer_name, (_time.perf_counter() - t0) * 1000.0)
         return outcome
 
     # ------------------------------------------------------------------ admission
 
     def _admit(self, consumer: Consumer, message: MessageView, props: Mapping[str, Any]) -> Envelope:
         body = message.get_body()
-        limit = self.rt.settings.max_message_bytes
+        limit = self.config.max_message_bytes
         if len(body) > limit:
             raise PermanentMessageError(
                 "MessageTooLarge", f"body is {len(body)} bytes, the limit is {limit} "
@@ -227,17 +132,17 @@ class Pipeline:
         if event.id != message.message_id:
             raise PermanentMessageError(
                 "MessageIdMismatch", f"MessageId {message.message_id!r} differs from event id {event.id!r}")
-        registry = self.rt.registry
+        registry = self.registry
         try:
             for warning in registry.validate(event.type, event.version, event.data):
                 log.warning("%s", warning)
         except ContractError as exc:
             raise PermanentMessageError(type(exc).__name__.removesuffix("Error"), str(exc)) from exc
-        if self.rt.settings.require_signature:
+        if self.config.require_signature:
             if not event.signature:
                 raise PermanentMessageError("SignatureMissing",
                                             "the event is unsigned; publish through the factory (it signs)")
-            if not event.signature_valid(self.rt.signing_key):
+            if not event.signature_valid(self.config.signing_key):
                 raise PermanentMessageError(
                     "SignatureInvalid", "HMAC-SHA256 over the canonical envelope does not match: "
                     "the event was tampered with or signed with another FACTORY_SIGNING_KEY")
@@ -264,19 +169,18 @@ class Pipeline:
 
     def _process(self, handler: Handler, event: Envelope, message: MessageView) -> Outcome:
         consumer = handler.consumer.name
-        state = self.rt.state
+        state = self.state
         received = event
-        subject_of = getattr(handler, "subject", None)
-        event = subject_of(received) if subject_of else received  # a retry command stands for its original
-        if event is not received and self.rt.settings.require_signature \
-                and not event.signature_valid(self.rt.signing_key):
+        event = handler.subject(received)  # a retry command stands for its original
+        if event is not received and self.config.require_signature \
+                and not event.signature_valid(self.config.signing_key):
             raise PermanentMessageError("SignatureInvalid",
                                         f"the original event {event.id} inside {received.type} is not validly signed")
         if state.inbox_contains(consumer, event.id):
             self.publisher.relay(consumer=consumer, source_event_id=event.id)
             return Outcome("duplicate", consumer, event.id, event.type)
         route = handler.route(event)
-        ctx = HandlingContext(self.rt, event, consumer)
+        ctx = self.context(event, consumer)
         try:
             for _attempt in range(MAX_CONCURRENCY_RETRIES):
                 doc = state.get(route.partition, route.state_id) if route.state_id else None
@@ -312,7 +216,7 @@ class Pipeline:
                 decision: Decision, outbox: list[OutboxRecord]) -> Outcome:
         consumer = handler.consumer.name
         for artifact in decision.artifacts:
-            self.rt.artifacts.put(artifact.content, artifact.media_type)
+            self.artifacts.put(artifact.content, artifact.media_type)
         writes: list[Write] = []
         if route.state_id and decision.delete_state and doc is not None:
             writes.append(Write("delete", route.state_id, etag=doc.etag))
@@ -321,7 +225,7 @@ class Pipeline:
                 writes.append(Write("create", route.state_id, decision.state))
             else:
                 writes.append(Write("replace", route.state_id, decision.state, doc.etag))
-        self.rt.state.commit(UnitOfWork(route.partition, consumer, event.id, writes, outbox))
+        self.state.commit(UnitOfWork(route.partition, consumer, event.id, writes, outbox))
         self.publisher.publish_records(outbox)
         return Outcome("completed", consumer, event.id, event.type,
                        tuple(r.message.message_id for r in outbox))
@@ -330,7 +234,7 @@ class Pipeline:
                         exc: BaseException, *, permanent: bool) -> Outcome:
         consumer = handler.consumer
         delivery = int(message.delivery_count or 1)
-        final = permanent or delivery >= self.rt.settings.max_delivery_count
+        final = permanent or delivery >= self.config.max_delivery_count
         reason = f"{type(exc).__name__}: {exc}"
         if not final:
             log.info("%s failed on %s (delivery %d), will be redelivered: %s",
@@ -340,7 +244,7 @@ class Pipeline:
             self._emit_agent_failed(consumer, event, reason, permanent=permanent)
         description = reason if permanent else (
             f"{reason} (after {delivery} deliveries; maxDeliveryCount is "
-            f"{self.rt.settings.max_delivery_count})")
+            f"{self.config.max_delivery_count})")
         if permanent:
             raise PermanentMessageError("HandlerFailed", description) from exc
         raise TransientHandlingError(description) from exc
@@ -363,7 +267,7 @@ class Pipeline:
                                         id_salt=f"failed:{attempt}")
         partition = f"{consumer.name}:{event.project_id or event.tenant_id}"
         with contextlib.suppress(ConflictError):  # the same failure was recorded by an earlier delivery
-            self.rt.state.commit(UnitOfWork(partition, consumer.name, None, (), outbox))
+            self.state.commit(UnitOfWork(partition, consumer.name, None, (), outbox))
         self.publisher.publish_records(outbox)
 
     # ------------------------------------------------------------------ spans
@@ -372,7 +276,7 @@ class Pipeline:
               parent: tuple[str, str] | None, started: datetime, outcome: str, detail: str) -> None:
         trace_id = event.trace_id if event else (parent[0] if parent else "0" * 32)
         delivery = int(message.delivery_count or 1)
-        self.rt.tracer.record(SpanRecord(
+        self.tracer.record(SpanRecord(
             trace_id=trace_id,
             span_id=span_id_for(f"{consumer}:{message.message_id}:{delivery}"),
             parent_span_id=parent[1] if parent else None,
@@ -381,7 +285,7 @@ class Pipeline:
             event_id=event.id if event else message.message_id,
             event_type=event.type if event else None,
             start=started,
-            end=self.rt.clock.now(),
+            end=self.clock.now(),
             outcome=outcome,
             attributes={"deliveryCount": delivery, "detail": detail[:500]},
         ))

@@ -9,6 +9,8 @@ from datetime import timedelta
 from typing import Any
 
 from shared.contracts.envelope import Envelope, make_envelope, new_trace_id, output_event_id, parse_wire, span_id_for
+from shared.contracts.registry import Registry
+from shared.handling.telemetry import Metrics
 from shared.ports import Clock, MessagePublisher, OutboxRecord, OutgoingMessage, StateStore
 from shared.ports.skills import Emit
 
@@ -21,8 +23,8 @@ class EventPublisher:
     and appends them to the event log). ``relay`` re-sends anything committed but unpublished.
     """
 
-    def __init__(self, *, bus: MessagePublisher, state: StateStore, registry: Any, signing_key: bytes,
-                 clock: Clock, metrics: Any) -> None:
+    def __init__(self, *, bus: MessagePublisher, state: StateStore, registry: Registry, signing_key: bytes,
+                 clock: Clock, metrics: Metrics) -> None:
         self.bus = bus
         self.state = state
         self.registry = registry

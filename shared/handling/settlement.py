@@ -15,8 +15,8 @@ raise, the host abandons, and Service Bus itself dead-letters after ``maxDeliver
 from __future__ import annotations
 
 import base64
-from typing import Any
 
+from shared.handling.decisions import MessageView
 from shared.ports import Clock, MessageReceiver, StateStore
 
 DEAD_LETTER_PARTITION = "deadletters"
@@ -27,7 +27,7 @@ class BusSettlement:
         self.receiver = receiver
         self.settled: set[str] = set()
 
-    def dead_letter(self, consumer: str, message: Any, reason: str, description: str) -> None:
+    def dead_letter(self, consumer: str, message: MessageView, reason: str, description: str) -> None:
         token = getattr(message, "lock_token", None)
         if not token:
             raise RuntimeError("embedded dead-lettering needs the message's lock token")
@@ -40,7 +40,7 @@ class RecordAndCompleteSettlement:
         self.state = state
         self.clock = clock
 
-    def dead_letter(self, consumer: str, message: Any, reason: str, description: str) -> None:
+    def dead_letter(self, consumer: str, message: MessageView, reason: str, description: str) -> None:
         body: bytes = message.get_body()
         self.state.upsert(DEAD_LETTER_PARTITION, f"{consumer}:{message.message_id}", {
             "consumer": consumer,

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import re
 import threading
 import time
@@ -31,7 +30,14 @@ from typing import Any
 import azure.functions as func
 from azure.functions.servicebus import ServiceBusMessage as WorkerServiceBusMessage
 
-from shared.ports import LockLostError, MessageReceiver, ReceivedMessage, SubscriptionSpec
+import function_app
+from shared.bootstrap import Runtime
+from shared.handling.settlement import BusSettlement
+from shared.handling.telemetry import Metrics
+from shared.ports import Clock, LockLostError, MessageReceiver, ReceivedMessage, SubscriptionSpec
+from shared.product.projects import ProjectStatus, project_status
+from shared.runtime import set_runtime
+from shared.settings import binding_values
 
 log = logging.getLogger("factory.host")
 
@@ -102,12 +108,11 @@ def load_local_settings(path: Path = Path("local.settings.json")) -> dict[str, s
 
 
 def resolve(value: str, settings: Mapping[str, str]) -> str:
-    """Resolve ``%NAME%`` binding expressions like the Functions host does."""
+    """Resolve ``%NAME%`` binding expressions like the Functions host does (``settings`` comes from
+    ``shared.settings.binding_values``: the environment over local.settings.json)."""
 
     def sub(match: re.Match[str]) -> str:
         key = match.group(1)
-        if key in os.environ:  # like `func start`: an environment variable wins over local.settings.json
-            return os.environ[key]
         if key in settings:
             return settings[key]
         raise HostConfigError(f"binding expression %{key}% has no value: set {key} in the environment or in "
@@ -210,8 +215,8 @@ class LocalHost:
     settled: set[str] = field(default_factory=set)  # lock tokens the pipeline dead-lettered itself
     on_delivery: Callable[[Delivery], None] | None = None
     clock: Callable[[], float] = time.monotonic
-    metrics: Any = None
-    wall_clock: Any = None
+    metrics: Metrics | None = None
+    wall_clock: Clock | None = None
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -432,36 +437,64 @@ class LocalHost:
         self._pool.shutdown(wait=True)
 
 
-def build_host(runtime: Any, app: func.FunctionApp | None = None, *, project_dir: Path = Path("."),
+def build_host(runtime: Runtime, app: func.FunctionApp | None = None, *, project_dir: Path = Path("."),
                on_delivery: Callable[[Delivery], None] | None = None,
                extra_filters: Mapping[str, str] | None = None) -> tuple[LocalHost, list[HttpFunction]]:
     """Wire a local host for ``function_app`` (or ``app``) on the runtime's embedded bus."""
     if runtime.receiver is None:
         raise HostConfigError("the local host needs the embedded bus (FACTORY_BUS=sqlite); on Azure the "
                               "Functions host receives from Service Bus itself")
-    from shared.contracts.manifests import load_consumers
-    from shared.runtime import set_runtime
-
-    if app is None:
-        import function_app
-
-        app = function_app.app
-    values = {"FACTORY_TOPIC": runtime.settings.topic_name, **load_local_settings(project_dir / "local.settings.json")}
-    sb, http = discover(app, values)
-    wrong = sorted({f.topic for f in sb} - {runtime.settings.topic_name})
+    topic = runtime.settings.topic_name
+    values = binding_values({"FACTORY_TOPIC": topic, **load_local_settings(project_dir / "local.settings.json")})
+    sb, http = discover(app or function_app.app, values)
+    wrong = sorted({f.topic for f in sb} - {topic})
     if wrong:
         raise HostConfigError(f"functions listen on topic(s) {wrong} but the embedded bus topic is "
-                              f"'{runtime.settings.topic_name}' (FACTORY_TOPIC)")
-    filters = {c.subscription: c.sql_filter for c in load_consumers()}
+                              f"'{topic}' (FACTORY_TOPIC)")
+    filters = {c.subscription: c.sql_filter for c in runtime.consumers}
     filters.update(extra_filters or {})
     options = load_host_options(project_dir / "host.json", max_delivery_count=runtime.settings.max_delivery_count,
                                 lock_duration=timedelta(seconds=runtime.settings.lock_duration_seconds))
-    settled = getattr(runtime.settlement, "settled", set())
+    settled = runtime.settlement.settled if isinstance(runtime.settlement, BusSettlement) else set()
     host = LocalHost(runtime.receiver, sb, filters, options, settled=settled, on_delivery=on_delivery,
                      metrics=runtime.metrics, wall_clock=runtime.clock)
     host.ensure_subscriptions()
     set_runtime(runtime)
     return host, http
+
+
+def drive(runtime: Runtime, host: LocalHost, project_id: str, *, timeout: float = 900.0,
+          on_tick: Callable[[ProjectStatus], None] | None = None, stall_after: float = 60.0) -> ProjectStatus:
+    """Run the local host until the project completes, times out, or only far-off timers remain.
+
+    ``on_tick(status)`` is called about ten times a second (the CLI's live table).
+    """
+    started = time.perf_counter()
+    last = 0.0
+    quiet_since: float | None = None
+    status = project_status(runtime, project_id)
+
+    def until() -> bool:
+        nonlocal last, status, quiet_since
+        now = time.perf_counter()
+        if now - last < 0.1:
+            return False
+        last = now
+        status = project_status(runtime, project_id)
+        if on_tick is not None:
+            on_tick(status)
+        if status.done or now - started > timeout:
+            return True
+        due = host.next_due_in()
+        if host.inflight() == 0 and (due is None or due > stall_after):
+            # nothing in flight and only far-off timers left: stalled, once it stays so for a moment
+            quiet_since = quiet_since or now
+            return now - quiet_since > 2.0
+        quiet_since = None
+        return False
+
+    host.run(until=until)
+    return project_status(runtime, project_id)
 
 
 def subscriptions_of(functions: Iterable[ServiceBusFunction]) -> list[str]:

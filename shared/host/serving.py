@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import azure.functions as func
 
+from shared.api.http import problem
 from shared.host.local import HttpFunction
 
 
@@ -47,8 +48,6 @@ class _Router:
 
 
 def handle(router: _Router, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> func.HttpResponse:
-    from shared.api.http import problem
-
     url = urlsplit(raw_path)
     found = router.match(method, url.path)
     if found is None:

@@ -1,25 +1,37 @@
-"""Handler table: one handler per consumer, looked up by consumer name.
+"""The handler table: one handler per consumer, looked up by consumer name.
 
-Agents run a skill, coordinators apply their flow, scaffold steps advance an execution
-document. Each returns a ``Decision``; the pipeline does all I/O.
+Agents run the skill their manifest names for the event type; coordinators apply their flow;
+scaffold steps advance an execution document (``shared/mesh/steps.py``). Each returns a
+``Decision``; the pipeline does all I/O. ``build_handlers`` is called by the composition root.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from shared.contracts.envelope import Envelope
-from shared.contracts.manifests import RETRY_COMMAND, Consumer, load_consumers
-from shared.handling.pipeline import Decision, HandlingContext, PermanentHandlerError, Route
-from shared.ports import Document
+from shared.contracts.manifests import RETRY_COMMAND, Consumer
+from shared.handling.decisions import Decision, Handler, HandlerContext, PermanentHandlerError, Route
+from shared.mesh.agents import skills_of
+from shared.mesh.coordinators.engine import apply
+from shared.mesh.coordinators.flow import FlowDefinition, FlowDefinitionError, FlowVersionError
+from shared.mesh.steps import StepHandler
+from shared.ports import Clock, Document
+from shared.ports.skills import Skill, SkillError
+from shared.scaffold.catalog import TemplateCatalog
+
+#: commands addressed to one flow instance carry the instance id in their payload
+INSTANCE_COMMANDS = ("FlowTimeout", "FlowControlRequested")
 
 
 class AgentHandler:
     """Runs the agent's skill for the event type (or for the event inside a retry command)."""
 
-    def __init__(self, consumer: Consumer) -> None:
+    def __init__(self, consumer: Consumer, skills: Mapping[str, Skill]) -> None:
         self.consumer = consumer
+        self.skills = skills
 
     def subject(self, event: Envelope) -> Envelope:
         """The event whose effect this handling is: a retry command stands for its original."""
@@ -30,40 +42,38 @@ class AgentHandler:
     def route(self, event: Envelope) -> Route:
         return Route(f"{self.consumer.name}:{event.project_id or event.tenant_id}")
 
-    def decide(self, event: Envelope, state: Document | None, ctx: HandlingContext) -> Decision:
-        from shared.mesh.agents import skill_for
-
+    def decide(self, event: Envelope, state: Document | None, ctx: HandlerContext) -> Decision:
         target = self.subject(event)
-        if target.type not in self.consumer.subscribes_to:
-            raise PermanentHandlerError(f"{self.consumer.name} does not handle {target.type}")
-        result = skill_for(self.consumer.name, target.type)(target, ctx)
+        skill = self.skills.get(target.type)
+        if skill is None:
+            raise SkillError(
+                f"agent {self.consumer.name!r} has no skill for {target.type!r} (it handles: "
+                f"{', '.join(sorted(self.skills)) or 'nothing'}); check {self.consumer.source_file}",
+                permanent=True)
+        result = skill(target, ctx)
         return Decision(emits=list(result.events), artifacts=list(result.artifacts))
 
 
 class CoordinatorHandler:
     """Applies one event to one flow instance document (loaded with its ETag)."""
 
-    def __init__(self, consumer: Consumer) -> None:
+    def __init__(self, consumer: Consumer, flow: FlowDefinition) -> None:
         self.consumer = consumer
+        self.flow = flow
 
-    @property
-    def flow(self) -> Any:
-        from shared.mesh.coordinators.flow import load_flows
-
-        return load_flows()[self.consumer.name]
+    def subject(self, event: Envelope) -> Envelope:
+        return event
 
     def instance_id(self, event: Envelope) -> str:
-        if event.type in ("FlowTimeout", "FlowControlRequested"):
+        if event.type in INSTANCE_COMMANDS:
             return str(event.data.get("instanceId"))
         return event.project_id or event.tenant_id
 
     def route(self, event: Envelope) -> Route:
         return Route(f"{self.consumer.name}:{self.instance_id(event)}", "instance")
 
-    def decide(self, event: Envelope, state: Document | None, ctx: HandlingContext) -> Decision:
-        from shared.mesh.coordinators.flow import FlowDefinitionError, FlowVersionError, apply
-
-        if event.type in ("FlowTimeout", "FlowControlRequested") and event.data.get("flow") != self.consumer.name:
+    def decide(self, event: Envelope, state: Document | None, ctx: HandlerContext) -> Decision:
+        if event.type in INSTANCE_COMMANDS and event.data.get("flow") != self.consumer.name:
             return Decision()
         history: dict[str, Mapping[str, Any]] | None = None
 
@@ -81,15 +91,15 @@ class CoordinatorHandler:
         return Decision(state=step.instance, emits=step.emits)
 
 
-def build_handlers() -> dict[str, Any]:
-    handlers: dict[str, Any] = {}
-    for consumer in load_consumers():
+def build_handlers(consumers: Iterable[Consumer], *, flows: Mapping[str, FlowDefinition],
+                   catalog: TemplateCatalog, scaffolds_dir: Path, clock: Clock) -> dict[str, Handler]:
+    """consumer name -> handler, every dependency given (nothing is looked up later)."""
+    handlers: dict[str, Handler] = {}
+    for consumer in consumers:
         if consumer.kind == "agent":
-            handlers[consumer.name] = AgentHandler(consumer)
+            handlers[consumer.name] = AgentHandler(consumer, skills_of(consumer))
         elif consumer.kind == "coordinator":
-            handlers[consumer.name] = CoordinatorHandler(consumer)
+            handlers[consumer.name] = CoordinatorHandler(consumer, flows[consumer.name])
         else:
-            from shared.mesh.steps import StepHandler
-
-            handlers[consumer.name] = StepHandler(consumer)
+            handlers[consumer.name] = StepHandler(consumer, catalog=catalog, scaffolds_dir=scaffolds_dir, clock=clock)
     return handlers

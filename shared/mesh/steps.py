@@ -8,16 +8,16 @@ the same execution and produces no second output.
 
 from __future__ import annotations
 
-from functools import cache
+import uuid
 from pathlib import Path
 from typing import Any
 
 from shared.contracts.envelope import Envelope
 from shared.contracts.manifests import Consumer
-from shared.handling.pipeline import Decision, HandlingContext, PermanentHandlerError, Route
-from shared.ports import Document
+from shared.handling.decisions import Decision, HandlerContext, PermanentHandlerError, Route
+from shared.ports import Clock, Document, StateStore
 from shared.scaffold import execution as steps
-from shared.scaffold.catalog import TemplateCatalog, default_roots
+from shared.scaffold.catalog import TemplateCatalog
 
 EXECUTION_DOC = "execution"
 
@@ -31,39 +31,46 @@ def partition_for(execution_id: str) -> str:
     return f"scaffold:{execution_id}"
 
 
-def load_execution(runtime: Any, execution_id: str) -> dict[str, Any] | None:
-    doc = runtime.state.get(partition_for(execution_id), EXECUTION_DOC)
+def load_execution(state: StateStore, execution_id: str) -> dict[str, Any] | None:
+    doc = state.get(partition_for(execution_id), EXECUTION_DOC)
     return doc.body if doc else None
+
+
+def _uuid_name(value: Any) -> str:
+    """An execution id as a folder name: only a UUID is accepted, so data never becomes a path."""
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError as exc:
+        raise PermanentHandlerError(f"executionId {value!r} is not a UUID") from exc
 
 
 class StepHandler:
     """validate / generate / commit: each applies the engine's pure step to the execution document."""
 
-    def __init__(self, consumer: Consumer) -> None:
+    def __init__(self, consumer: Consumer, *, catalog: TemplateCatalog, scaffolds_dir: Path, clock: Clock) -> None:
         self.consumer = consumer
+        self.catalog = catalog
+        self.scaffolds_dir = scaffolds_dir
+        self.clock = clock
+
+    def subject(self, event: Envelope) -> Envelope:
+        return event
 
     def route(self, event: Envelope) -> Route:
         execution_id = event.data.get("executionId") or execution_id_for(str(event.data["idempotencyKey"]))
         return Route(partition_for(str(execution_id)), EXECUTION_DOC)
 
-    def decide(self, event: Envelope, state: Document | None, ctx: HandlingContext) -> Decision:
+    def decide(self, event: Envelope, state: Document | None, ctx: HandlerContext) -> Decision:
         execution = state.body if state else None
         step = self.consumer.name.removeprefix("scaffold-")
         data = dict(event.data)
-        clock = ctx.runtime.clock
         if step == "validate":
-            out = steps.validate_step(data, execution, catalog(), clock=clock)
+            out = steps.validate_step(data, execution, self.catalog, clock=self.clock)
         elif step == "generate":
-            out = steps.generate_step(data, execution, catalog(), trace_id=event.trace_id, clock=clock)
+            out = steps.generate_step(data, execution, self.catalog, trace_id=event.trace_id, clock=self.clock)
         else:
             if execution is None:
                 raise PermanentHandlerError(f"no execution document for {data.get('executionId')}")
-            repo = Path(ctx.runtime.settings.factory_home).resolve() / "scaffolds" / str(data["executionId"])
-            out = steps.commit_step(data, execution, load_artifact=ctx.load_artifact, repo_dir=repo, clock=clock)
+            repo = self.scaffolds_dir.resolve() / _uuid_name(data.get("executionId"))
+            out = steps.commit_step(data, execution, load_artifact=ctx.load_artifact, repo_dir=repo, clock=self.clock)
         return Decision(state=out.execution, emits=list(out.events), artifacts=list(out.artifacts))
-
-
-@cache
-def catalog() -> Any:
-    """The built-in templates in templates/ (read once per process)."""
-    return TemplateCatalog(roots=default_roots())

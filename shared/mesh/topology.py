@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from shared.contracts.manifests import RETRY_COMMAND, load_consumers
+from shared.contracts.manifests import RETRY_COMMAND, Consumer
+from shared.mesh.coordinators.flow import FlowDefinition, emitted_events
 
 #: events that enter from outside the mesh (CLI, HTTP API, operator) or end it
 EXTERNAL_SOURCES = {"ProjectInitialized", "FlowControlRequested", "TemplateExecutionRequested"}
@@ -19,28 +21,8 @@ class TopologyReport:
     edges: list[tuple[str, str, str]] = field(default_factory=list)  # (emitter, event, consumer)
 
 
-def _coordinator_emits() -> dict[str, set[str]]:
-    from shared.mesh.coordinators.flow import ACTIONS, load_flows
-
-    emits: dict[str, set[str]] = {}
-    for name, flow in load_flows().items():
-        out = {"CoordinatorStateChanged"}
-        if any(s.timeout_seconds for s in flow.states.values()):
-            out.add("FlowTimeout")
-        if flow.supervises:
-            out.add(RETRY_COMMAND)
-        actions = {a for s in flow.states.values() for a in s.actions}
-        actions |= {a for s in flow.states.values() for t in [*s.on.values(), *s.always] for a in t.actions}
-        from shared.mesh.coordinators.flow import _probe_instance
-
-        out |= {ACTIONS[a](_probe_instance()).type for a in actions}
-        emits[name] = out
-    return emits
-
-
-def analyse() -> TopologyReport:
-    consumers = load_consumers()
-    flow_emits = _coordinator_emits()
+def analyse(consumers: Sequence[Consumer], flows: Mapping[str, FlowDefinition]) -> TopologyReport:
+    flow_emits = {name: emitted_events(flow) for name, flow in flows.items()}
     emitted_by: dict[str, set[str]] = defaultdict(set)
     consumed_by: dict[str, set[str]] = defaultdict(set)
     for c in consumers:

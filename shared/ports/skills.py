@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from shared.ports.test_runner import TestReport
+
 
 @dataclass(frozen=True)
 class Artifact:
@@ -85,6 +87,10 @@ class SkillContext(Protocol):
 
     def history(self, *types: str) -> list[Mapping[str, Any]]:
         """Earlier events of this project (envelopes as dicts, oldest first), optionally by type."""
+        ...
+
+    def run_tests(self, project_dir: Path, *, timeout_s: float, lint: bool = False) -> TestReport:
+        """Run a materialized project's tests through the test-runner port (the release gate)."""
         ...
 
 

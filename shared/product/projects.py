@@ -8,12 +8,42 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from shared.contracts.envelope import Envelope, make_envelope
-from shared.contracts.manifests import load_consumers
+from shared.contracts.registry import Registry
+from shared.handling.publishing import EventPublisher
+from shared.mesh.agents.project import manifest_files
+from shared.ports import ArtifactStore, Clock, StateStore
+from shared.product.intent import Intent
+from shared.scaffold.output import commit_tree
 
 PROJECT_NAMESPACE = uuid.UUID("0b9e3f7e-63a4-4f0c-a8f1-1f2b6c3d4e5f")
+
+
+class ProjectRuntime(Protocol):
+    """What the project use cases need from the runtime (``shared.bootstrap.Runtime`` has it all)."""
+
+    @property
+    def registry(self) -> Registry: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def state(self) -> StateStore: ...
+
+    @property
+    def artifacts(self) -> ArtifactStore: ...
+
+    @property
+    def publisher(self) -> EventPublisher: ...
+
+    @property
+    def flows(self) -> Mapping[str, object]: ...
+
+    @property
+    def signing_key(self) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -34,7 +64,7 @@ def project_identity(intent_payload: Mapping[str, Any], run_id: str = "") -> tup
     return f"{slug}-{digest[:10]}", hashlib.sha256(f"trace:{slug}:{digest}".encode()).hexdigest()[:32]
 
 
-def start_project(runtime: Any, intent: Any, *, run_id: str = "", source: str = "cli") -> StartedProject:
+def start_project(runtime: ProjectRuntime, intent: Intent, *, run_id: str = "", source: str = "cli") -> StartedProject:
     """Publish ``ProjectInitialized`` for a validated intent. Re-publishing is deduplicated."""
     payload = intent.to_payload()
     project_id, trace_id = project_identity(payload, run_id)
@@ -72,16 +102,15 @@ class ProjectStatus:
         return self.outcome is not None
 
 
-def project_status(runtime: Any, project_id: str) -> ProjectStatus:
+def project_status(runtime: ProjectRuntime, project_id: str) -> ProjectStatus:
     events = runtime.state.events_for_project(project_id)
     trace_id = events[0]["traceId"] if events else None
     done = next((e for e in reversed(events) if e["type"] == "ProjectCompleted"), None)
     flows: dict[str, dict[str, Any]] = {}
-    for c in load_consumers():
-        if c.kind == "coordinator":
-            doc = runtime.state.get(f"{c.name}:{project_id}", "instance")
-            if doc is not None:
-                flows[c.name] = doc.body
+    for name in runtime.flows:
+        doc = runtime.state.get(f"{name}:{project_id}", "instance")
+        if doc is not None:
+            flows[name] = doc.body
     tests = next((e for e in reversed(events) if e["type"] in ("TestsPassed", "TestsFailed")), None)
     reason = done["data"].get("reason") if done else None
     if done and done["data"].get("outcome") == "failed" and not reason:
@@ -90,10 +119,8 @@ def project_status(runtime: Any, project_id: str) -> ProjectStatus:
                          {"type": tests["type"], **tests["data"]} if tests else None)
 
 
-def project_files(runtime: Any, project_id: str) -> dict[str, str]:
+def project_files(runtime: ProjectRuntime, project_id: str) -> dict[str, str]:
     """The project's files as path -> digest: the latest artifact for each path, in event order."""
-    from shared.mesh.agents.project import manifest_files
-
     files: dict[str, str] = {}
     for event in runtime.state.events_for_project(project_id):
         data = event.get("data", {})
@@ -106,13 +133,11 @@ def project_files(runtime: Any, project_id: str) -> dict[str, str]:
     return dict(sorted(files.items()))
 
 
-def export_repository(runtime: Any, project_id: str, out_dir: Path) -> str | None:
+def export_repository(runtime: ProjectRuntime, project_id: str, out_dir: Path) -> str | None:
     """Write the project's artifacts to ``out_dir`` and commit them (dulwich) with provenance.
 
     Returns the commit id, or None when the project has no artifacts yet.
     """
-    from shared.scaffold.output import commit_tree
-
     files = project_files(runtime, project_id)
     if not files:
         return None
@@ -134,39 +159,3 @@ def export_repository(runtime: Any, project_id: str, out_dir: Path) -> str | Non
                f"Factory-Project: {project_id}\nFactory-Trace: {trace}\n"
                f"Factory-Tree: sha256:{tree_hash}\nFactory-Files: {len(files)}\n")
     return str(commit_tree(out_dir, message))
-
-
-def drive(runtime: Any, host: Any, project_id: str, *, timeout: float = 900.0,
-          on_tick: Any = None, stall_after: float = 60.0) -> ProjectStatus:
-    """Run the local host until the project completes, times out, or only far-off timers remain.
-
-    ``on_tick(status)`` is called about ten times a second (the CLI's live table).
-    """
-    import time
-
-    started = time.perf_counter()
-    last = 0.0
-    quiet_since: float | None = None
-    status = project_status(runtime, project_id)
-
-    def until() -> bool:
-        nonlocal last, status, quiet_since
-        now = time.perf_counter()
-        if now - last < 0.1:
-            return False
-        last = now
-        status = project_status(runtime, project_id)
-        if on_tick is not None:
-            on_tick(status)
-        if status.done or now - started > timeout:
-            return True
-        due = host.next_due_in()
-        if host.inflight() == 0 and (due is None or due > stall_after):
-            # nothing in flight and only far-off timers left: stalled, once it stays so for a moment
-            quiet_since = quiet_since or now
-            return now - quiet_since > 2.0
-        quiet_since = None
-        return False
-
-    host.run(until=until)
-    return project_status(runtime, project_id)

@@ -39,12 +39,12 @@ if str(ROOT) not in sys.path:
 import azure.functions as func  # noqa: E402
 import psutil  # noqa: E402
 
-from functions import diagnostics  # noqa: E402
 from shared.adapters.sqlite.bus import SqliteBus  # noqa: E402
 from shared.bootstrap import Runtime, bootstrap  # noqa: E402
 from shared.host.local import LocalHost, build_host  # noqa: E402
 from shared.ports import OutgoingMessage, SubscriptionSpec  # noqa: E402
 from shared.settings import ArtifactKind, BusKind, Settings, StateKind  # noqa: E402
+from tests.bench import noop_function as diagnostics  # noqa: E402
 
 BATCH = 500
 PING = "BenchPing"

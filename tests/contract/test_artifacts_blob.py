@@ -8,6 +8,7 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 
 from shared.adapters.azure.blob_artifacts import BlobArtifactStore, blob_name
+from shared.adapters.azure.clients import AzureConnectionError, blob_artifact_store
 from shared.ports import ArtifactStore
 from shared.settings import load_settings
 
@@ -52,12 +53,12 @@ class TestBlobArtifactStoreOnAzurite(ArtifactStoreContract):
             ArtifactStorage__blobServiceUri=None,
             FACTORY_ARTIFACTS_CONTAINER=self.container_name,
         )
-        ref = BlobArtifactStore.from_settings(settings).put(data)
+        ref = blob_artifact_store(settings).put(data)
         container = self.service.get_container_client(self.container_name)
         assert container.get_blob_client(blob_name(ref.digest)).exists()
 
     def test_from_settings_without_storage_explains_what_to_set(self) -> None:
-        with pytest.raises(ValueError, match="ArtifactStorage__blobServiceUri"):
-            BlobArtifactStore.from_settings(
+        with pytest.raises(AzureConnectionError, match="ArtifactStorage__blobServiceUri"):
+            blob_artifact_store(
                 load_settings(ArtifactStorage=None, ArtifactStorage__blobServiceUri=None)
             )

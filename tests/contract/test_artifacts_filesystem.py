@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.adapters.filesystem.artifacts import ArtifactCorruptedError, FilesystemArtifactStore
-from shared.ports import ArtifactNotFoundError, ArtifactStore
+from shared.adapters.filesystem.artifacts import FilesystemArtifactStore
+from shared.ports import ArtifactCorruptedError, ArtifactNotFoundError, ArtifactStore
 
 from .artifact_contract import ArtifactStoreContract
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.adapters.azure.servicebus_publisher import ServiceBusPublisher
+from shared.adapters.azure.clients import servicebus_publisher
 from shared.ports import OutgoingMessage
 from shared.settings import load_settings
 
@@ -40,7 +40,7 @@ def probe(**kw: object) -> OutgoingMessage:
 
 
 def test_live_topic_accepts_batches_duplicates_and_scheduled_messages() -> None:
-    with ServiceBusPublisher.from_settings(settings) as publisher:
+    with servicebus_publisher(settings) as publisher:
         first = probe()
         publisher.publish([first, probe(), probe()])
         publisher.publish([first])  # a re-publish: dropped by duplicate detection, never an error

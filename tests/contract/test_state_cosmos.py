@@ -29,6 +29,7 @@ from azure.cosmos.exceptions import (
     CosmosResourceNotFoundError,
 )
 
+from shared.adapters.azure.clients import AzureConnectionError, cosmos_state_store
 from shared.adapters.azure.cosmos_state import CosmosStateStore, escape_id_part, item_id
 from shared.ports import (
     ConflictError,
@@ -301,8 +302,8 @@ class TestCosmosStateStoreOnFake(StateStoreContract):
             store.commit(UnitOfWork("p", "c", None, writes))
 
     def test_from_settings_without_account_explains_what_to_set(self) -> None:
-        with pytest.raises(ValueError, match="CosmosConnection__accountEndpoint"):
-            CosmosStateStore.from_settings(
+        with pytest.raises(AzureConnectionError, match="CosmosConnection__accountEndpoint"):
+            cosmos_state_store(
                 load_settings(CosmosConnection=None, CosmosConnection__accountEndpoint=None)
             )
 
@@ -322,6 +323,6 @@ class TestCosmosStateStoreLive(StateStoreContract):
     def make_store(self, clock: FakeClock) -> StateStore:
         settings = _live_settings()
         assert settings is not None
-        return CosmosStateStore.from_settings(
+        return cosmos_state_store(
             settings, clock=clock, create_if_missing=settings.cosmos_endpoint is None
         )

@@ -20,17 +20,11 @@ from typing import Any
 import pytest
 
 from shared.bootstrap import Runtime, bootstrap
-from shared.host.local import build_host
+from shared.host.local import build_host, drive
+from shared.mesh.agents import qa, security
 from shared.ports.skills import Artifact, SkillResult
 from shared.product.intent import load_intent
-from shared.product.projects import (
-    ProjectStatus,
-    drive,
-    export_repository,
-    project_files,
-    project_status,
-    start_project,
-)
+from shared.product.projects import ProjectStatus, export_repository, project_files, project_status, start_project
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,9 +123,7 @@ def test_the_same_intent_twice_gives_identical_artifact_hashes(example_runs: dic
 
 def test_a_skill_that_fails_once_is_retried_and_the_run_completes(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    import shared.mesh.agents as skills
-
-    real = skills.SKILLS["qa.write_tests"]
+    real = qa.write_tests
     calls: list[int] = []
 
     def flaky(event: Any, ctx: Any) -> SkillResult:
@@ -140,7 +132,7 @@ def test_a_skill_that_fails_once_is_retried_and_the_run_completes(tmp_path: Path
             raise ConnectionError("model endpoint timed out")
         return real(event, ctx)
 
-    monkeypatch.setitem(skills.SKILLS, "qa.write_tests", flaky)
+    monkeypatch.setattr(qa, "write_tests", flaky)
     run = run_intent(tmp_path, ROOT / "examples" / "task-tracker.yaml")
     assert run.status.outcome == "released"
     assert len(calls) == 2
@@ -148,15 +140,13 @@ def test_a_skill_that_fails_once_is_retried_and_the_run_completes(tmp_path: Path
 
 def test_an_agent_that_always_fails_is_retried_by_its_coordinator_then_the_flow_fails_with_the_reason(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import shared.mesh.agents as skills
-
     calls: list[int] = []
 
     def broken(event: Any, ctx: Any) -> SkillResult:
         calls.append(1)
         raise RuntimeError("security scanner crashed")
 
-    monkeypatch.setitem(skills.SKILLS, "security.review_code", broken)
+    monkeypatch.setattr(security, "review_code", broken)
     run = run_intent(tmp_path, ROOT / "examples" / "task-tracker.yaml", FACTORY_MAX_DELIVERY_COUNT=2)
     assert run.status.outcome == "failed"
     assembly = run.status.flows["microservice-assembly"]
@@ -171,9 +161,7 @@ def test_an_agent_that_always_fails_is_retried_by_its_coordinator_then_the_flow_
 
 
 def test_a_failing_generated_test_blocks_the_release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import shared.mesh.agents as skills
-
-    real = skills.SKILLS["qa.write_tests"]
+    real = qa.write_tests
 
     def with_a_failing_test(event: Any, ctx: Any) -> SkillResult:
         result = real(event, ctx)
@@ -185,7 +173,7 @@ def test_a_failing_generated_test_blocks_the_release(tmp_path: Path, monkeypatch
                      "testCount": e.data["testCount"] + 1}) for e in result.events]
         return SkillResult(events, [*result.artifacts, bad])
 
-    monkeypatch.setitem(skills.SKILLS, "qa.write_tests", with_a_failing_test)
+    monkeypatch.setattr(qa, "write_tests", with_a_failing_test)
     run = run_intent(tmp_path, ROOT / "examples" / "task-tracker.yaml")
     assert run.status.outcome == "failed"
     assert run.status.tests is not None and run.status.tests["type"] == "TestsFailed"

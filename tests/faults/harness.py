@@ -10,7 +10,8 @@ from typing import Any
 from shared.bootstrap import Runtime
 from shared.contracts.envelope import Envelope
 from shared.contracts.manifests import Consumer
-from shared.handling.pipeline import Decision, HandlingContext, Pipeline, Route
+from shared.handling.context import HandlingContext
+from shared.handling.decisions import Decision, Route
 from shared.host.local import HostOptions, LocalHost, ServiceBusFunction
 from shared.ports import Document, SubscriptionSpec
 from shared.ports.skills import Emit
@@ -29,6 +30,11 @@ class CounterHandler:
         self.before_decide: Callable[[int, Envelope], None] | None = None
         self.fail: Callable[[int, Envelope], None] | None = None
         self._lock = threading.Lock()
+
+    def subject(self, event: Envelope) -> Envelope:
+
+        return event
+
 
     def route(self, event: Envelope) -> Route:
         return Route("counter:p1", "counter")
@@ -54,7 +60,7 @@ class Harness:
                  lock_seconds: float = 30, concurrency: int = 4) -> None:
         self.rt = rt
         self.handler = handler or CounterHandler()
-        self.pipeline = Pipeline(rt, {"counter": self.handler})
+        self.pipeline = rt.pipeline_with({"counter": self.handler})
         fn = ServiceBusFunction("counter_fn", rt.settings.topic_name, "counter", "ServiceBusConnection", "msg",
                                 lambda msg: self.pipeline.handle("counter", msg))
         self.host = LocalHost(rt.receiver, [fn], {"counter": f"type = '{INPUT}'"},  # type: ignore[arg-type]

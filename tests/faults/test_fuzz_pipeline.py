@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from shared.bootstrap import Runtime, bootstrap
 from shared.contracts.envelope import Envelope, wire_bytes
-from shared.handling.pipeline import Outcome, TransientHandlingError
+from shared.handling.decisions import Outcome, TransientHandlingError
 from shared.host.local import to_functions_message
 from shared.ports import FakeClock, OutgoingMessage, PropertyValue
 from tests.conftest import make_settings, signed_event

@@ -119,7 +119,8 @@ def test_a_new_manifest_makes_the_files_stale_and_render_adds_its_subscription(t
     root = _copy_contracts(tmp_path)
     CliRunner().invoke(_cli(), ["render", "--root", str(root)])
     (root / "contracts" / "agents" / "cost-analyst.yaml").write_text(
-        "id: cost-analyst\nsubscribesTo: [BlueprintCreated]\nemits: [AgentFailed]\n", encoding="utf-8")
+        "id: cost-analyst\nsubscribesTo: {BlueprintCreated: infra.design_infrastructure}\nemits: [AgentFailed]\n",
+        encoding="utf-8")
     result = CliRunner().invoke(_cli(), ["render", "--check", "--root", str(root)])
     assert result.exit_code == 1
     assert "name: 'cost-analyst'" not in (root / MESSAGING_BICEP).read_text(encoding="utf-8")

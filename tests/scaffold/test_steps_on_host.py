@@ -41,7 +41,7 @@ def test_a_request_is_validated_generated_and_committed_by_three_functions(runti
                                                                          host: LocalHost) -> None:
     request(runtime, "key-1")
     host.run_until_idle()
-    execution = load_execution(runtime, execution_id_for("key-1"))
+    execution = load_execution(runtime.state, execution_id_for("key-1"))
     assert execution is not None and execution["status"] == "Committed"
     assert types(runtime) == Counter({"TemplateExecutionRequested": 1, "TemplateExecutionValidated": 1,
                                       "ScaffoldGenerated": 1, "TemplateExecuted": 1})
@@ -56,10 +56,10 @@ def test_a_repeated_request_returns_the_same_execution_and_no_second_output(runt
                                                                            host: LocalHost) -> None:
     request(runtime, "key-2")
     host.run_until_idle()
-    first = load_execution(runtime, execution_id_for("key-2"))
+    first = load_execution(runtime.state, execution_id_for("key-2"))
     request(runtime, "key-2")  # a new event id, the same idempotency key
     host.run_until_idle()
-    assert load_execution(runtime, execution_id_for("key-2")) == first
+    assert load_execution(runtime.state, execution_id_for("key-2")) == first
     counts = types(runtime)
     assert counts["TemplateExecutionRequested"] == 2
     assert counts["ScaffoldGenerated"] == 1 and counts["TemplateExecuted"] == 1
@@ -69,7 +69,7 @@ def test_bad_parameters_are_rejected_with_every_problem_and_the_allowed_values(r
                                                                               host: LocalHost) -> None:
     request(runtime, "key-3", license="GPL", pythonVersion="2.7")
     host.run_until_idle()
-    execution = load_execution(runtime, execution_id_for("key-3"))
+    execution = load_execution(runtime.state, execution_id_for("key-3"))
     assert execution is not None and execution["status"] == "Rejected"
     rejected = next(e for e in runtime.state.events_for_project("p1") if e["type"] == "TemplateExecutionRejected")
     errors = {e["parameter"]: e for e in rejected["data"]["errors"]}

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared.mesh.agents import skill_for
+from shared.adapters.process.sandbox import SubprocessTestRunner
+from shared.contracts.manifests import consumer
+from shared.mesh.agents import skills_of
 from shared.ports.skills import Emit, Skill, SkillResult
+from shared.ports.test_runner import TestReport
 from shared.product.intent import load_intent
 from shared.scaffold.render import TemplateSource, render
 
@@ -50,6 +54,10 @@ class FakeSkillContext:
 
     def history(self, *types: str) -> list[Mapping[str, Any]]:
         return [e for e in self.events if not types or e["type"] in types]
+
+    def run_tests(self, project_dir: Path, *, timeout_s: float, lint: bool = False) -> TestReport:
+        return SubprocessTestRunner(base_env={"PATH": os.environ.get("PATH", "")}).run(
+            project_dir, timeout_s=timeout_s, lint=lint)
 
     def record(self, event_type: str, data: Mapping[str, Any], source: str = "test") -> FakeEvent:
         event_id = str(uuid.uuid5(_NS, f"{len(self.events)}:{event_type}"))
@@ -119,7 +127,7 @@ class ProjectSimulation:
         return self.by_type[event_type]
 
     def run_agent(self, agent: str, event: FakeEvent) -> SkillResult:
-        skill: Skill = skill_for(agent, event.type)
+        skill: Skill = skills_of(consumer(agent))[event.type]
         result = skill(event, self.ctx)
         self.ctx.store(result)
         return result

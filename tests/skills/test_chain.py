@@ -7,38 +7,42 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import yaml
 
+from shared.contracts.manifests import ManifestError, load_consumers
 from shared.contracts.registry import default_registry
-from shared.mesh.agents import DISPATCH, SKILLS, skill_for
-from shared.ports.skills import SkillError
+from shared.mesh.agents import skill_table, skills_of, vision
 from tests.skills.conftest import EXAMPLE_NAMES, _run
-from tests.skills.simulation import EVENT_ORDER, ROOT, ProjectSimulation
+from tests.skills.simulation import EVENT_ORDER, ProjectSimulation
 
 Completed = Callable[[str], ProjectSimulation]
 
 
-def _manifests() -> list[dict]:
-    return [yaml.safe_load(p.read_text()) for p in sorted((ROOT / "contracts" / "agents").glob("*.yaml"))]
+def test_every_event_an_agent_subscribes_to_resolves_to_a_skill_function() -> None:
+    table = skill_table(load_consumers())
+
+    assert set(table) == {c.name for c in load_consumers() if c.kind == "agent"}
+    for agent, skills in table.items():
+        assert skills and all(callable(s) for s in skills.values()), agent
+    assert table["vision-architect"]["ProjectInitialized"] is vision.write_vision
 
 
-def test_every_skill_named_in_the_agent_manifests_is_registered() -> None:
-    named = {skill for manifest in _manifests() for skill in manifest["skills"]}
+def test_a_manifest_naming_a_missing_skill_is_refused_with_where_to_add_it(tmp_path: Path) -> None:
+    agents = tmp_path / "agents"
+    agents.mkdir()
+    (agents / "ghost.yaml").write_text("id: ghost\nsubscribesTo:\n  ProjectInitialized: vision.write_poem\n")
+    (ghost,) = load_consumers.__wrapped__(tmp_path)
 
-    assert named == set(SKILLS)
-
-
-def test_every_subscribed_event_of_every_agent_has_a_skill() -> None:
-    for manifest in _manifests():
-        for event_type in manifest["subscribesTo"]:
-            assert skill_for(manifest["id"], event_type) is SKILLS[DISPATCH[(manifest["id"], event_type)]]
+    with pytest.raises(ManifestError, match=r"vision\.py has no function write_poem"):
+        skills_of(ghost)
 
 
-def test_an_unhandled_event_is_a_permanent_error_naming_what_the_agent_handles() -> None:
-    with pytest.raises(SkillError, match="handles: ProjectInitialized") as caught:
-        skill_for("vision-architect", "CodeGenerated")
+def test_an_agent_manifest_listing_events_without_skills_is_refused(tmp_path: Path) -> None:
+    agents = tmp_path / "agents"
+    agents.mkdir()
+    (agents / "ghost.yaml").write_text("id: ghost\nsubscribesTo:\n- ProjectInitialized\n")
 
-    assert caught.value.permanent
+    with pytest.raises(ManifestError, match="maps each event type to its skill"):
+        load_consumers.__wrapped__(tmp_path)
 
 
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)

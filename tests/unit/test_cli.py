@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from shared.bootstrap import bootstrap
+from shared.cli import common
 from shared.cli.main import app
 from shared.host.local import build_host
 from shared.product.intent import load_intent
@@ -21,11 +22,9 @@ runner = CliRunner()
 
 @pytest.fixture(autouse=True)
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    import shared.cli.main
-
     monkeypatch.setenv("FACTORY_HOME", str(tmp_path / "factory"))
-    monkeypatch.setattr(shared.cli.main.console, "width", 200)
-    monkeypatch.setattr(shared.cli.main.err, "width", 200)
+    monkeypatch.setattr(common.console, "width", 200)
+    monkeypatch.setattr(common.err, "width", 200)
     yield tmp_path / "factory"
     set_runtime(None)
 

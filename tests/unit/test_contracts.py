@@ -10,23 +10,19 @@ from typing import Any
 
 import pytest
 
-from shared.contracts.manifests import load_consumers
-from shared.contracts.registry import (
-    CATEGORIES,
-    CONTRACTS_DIR,
+from shared.contracts import CONTRACTS_DIR
+from shared.contracts.errors import (
     ContractError,
     EmitterNotAllowedError,
     EnvelopeInvalidError,
     PayloadInvalidError,
-    Registry,
     RetiredVersionError,
     UnknownTypeError,
     UnknownVersionError,
-    check_schemas,
-    default_registry,
-    list_rows,
-    validate_file,
 )
+from shared.contracts.lint import check_schemas, list_rows, validate_file
+from shared.contracts.manifests import load_consumers
+from shared.contracts.registry import CATEGORIES, Registry, default_registry
 
 #: every consumer id a contract may name as emitter or consumer
 KNOWN_CONSUMERS = {

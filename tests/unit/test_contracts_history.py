@@ -9,14 +9,10 @@ from typing import Any
 
 import pytest
 
-from shared.contracts.registry import (
-    CONTRACTS_DIR,
-    Registry,
-    check_history,
-    default_registry,
-    freeze_history,
-    main,
-)
+from shared.contracts import CONTRACTS_DIR
+from shared.contracts.history import check_history, freeze_history
+from shared.contracts.lint import main
+from shared.contracts.registry import Registry, default_registry
 
 
 def _contracts(tmp_path: Path) -> Path:
@@ -67,7 +63,7 @@ def test_every_live_version_has_a_self_contained_snapshot() -> None:
     registry = default_registry()
     for info in (i for i in registry.all() if i.live):
         path = CONTRACTS_DIR / "history" / info.name / f"{info.version}.json"
-        assert path.exists(), f"{info.ref} has no snapshot; run python -m shared.contracts.registry freeze"
+        assert path.exists(), f"{info.ref} has no snapshot; run python -m shared.contracts.lint freeze"
         assert '"$ref"' not in path.read_text(), f"{path} must be bundled (no $ref)"
 
 
@@ -123,7 +119,7 @@ def test_unreleased_live_version_is_reported_with_the_freeze_command(released: P
     _write_thing(released, "1.1.0", V1_PROPS, ["projectId"])
     problems = check_history(Registry.load(released))
     assert problems == ["Thing@1.1.0: no snapshot history/Thing/1.1.0.json; release it with "
-                        "`python -m shared.contracts.registry freeze`"]
+                        "`python -m shared.contracts.lint freeze`"]
 
 
 def test_live_file_older_than_a_snapshot_is_reported(released: Path) -> None:

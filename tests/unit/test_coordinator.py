@@ -8,18 +8,15 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.contracts.manifests import CONTRACTS_DIR, RETRY_COMMAND
-from shared.mesh.coordinators.flow import (
-    CANCELLED,
-    FlowDefinitionError,
-    FlowVersionError,
-    apply,
-    load_flows,
-    parse_flow,
-    replay,
-)
+from shared.contracts import CONTRACTS_DIR
+from shared.contracts.manifests import RETRY_COMMAND
+from shared.contracts.registry import default_registry
+from shared.mesh.coordinators.engine import apply, replay
+from shared.mesh.coordinators.flow import FlowDefinitionError, FlowVersionError, load_flows, parse_flow
+from shared.mesh.coordinators.guards import CANCELLED
 
 NOW = "2026-01-01T00:00:00+00:00"
+FLOWS = load_flows(frozenset(default_registry().types()))
 _ids = iter(range(1_000_000))
 
 
@@ -29,7 +26,7 @@ def ev(type_: str, **data: Any) -> dict[str, Any]:
 
 def run(flow_id: str, events: list[dict[str, Any]], inst: dict[str, Any] | None = None,
         log: list[dict[str, Any]] | None = None) -> tuple[dict[str, Any] | None, list[Any]]:
-    flow = load_flows()[flow_id]
+    flow = FLOWS[flow_id]
     emits: list[Any] = []
     by_id = {e["id"]: e for e in (log or [])}
     for e in events:
@@ -45,7 +42,7 @@ def types(emits: list[Any]) -> list[str]:
 
 
 def test_every_flow_in_contracts_loads_and_validates() -> None:
-    flows = load_flows()
+    flows = FLOWS
     assert set(flows) == {"project-lifecycle", "microservice-assembly", "release-manager", "documentation"}
 
 
@@ -100,7 +97,7 @@ def test_entering_a_state_with_a_timeout_schedules_a_flow_timeout() -> None:
 def test_late_timeout_for_a_state_that_moved_on_changes_nothing() -> None:
     inst, emits = run("microservice-assembly", [ev("BlueprintCreated")])
     stale = next(e for e in emits if e.type == "FlowTimeout" and e.data["state"] == "awaitingBlueprint")
-    flow = load_flows()["microservice-assembly"]
+    flow = FLOWS["microservice-assembly"]
     step = apply(flow, inst, ev("FlowTimeout", **stale.data), now=NOW, instance_id="p1")
     assert step.instance is None and step.emits == []
 
@@ -223,7 +220,7 @@ def test_replaying_a_stored_log_gives_the_same_state_and_actions() -> None:
     live, emits = run("microservice-assembly", events)
     log = events + [{"id": f"c{i}", "type": "CoordinatorStateChanged", "data": dict(e.data), "time": NOW}
                     for i, e in enumerate(x for x in emits if x.type == "CoordinatorStateChanged")]
-    replayed = replay(load_flows()["microservice-assembly"], log, "p1")
+    replayed = replay(FLOWS["microservice-assembly"], log, "p1")
     assert replayed is not None and live is not None
     assert replayed["state"] == live["state"] == "releasing"
     assert replayed["history"] == live["history"]
@@ -235,7 +232,7 @@ def test_replaying_a_log_the_definition_cannot_explain_fails_with_a_version_erro
             "data": {"flow": "microservice-assembly", "flowVersion": "0.9.0", "instanceId": "p1",
                      "from": "awaitingBlueprint", "to": "designing", "trigger": "BlueprintCreated"}}]
     with pytest.raises(FlowVersionError, match=r"written by microservice-assembly@0.9.0"):
-        replay(load_flows()["microservice-assembly"], log, "p1")
+        replay(FLOWS["microservice-assembly"], log, "p1")
 
 
 def test_instance_from_another_major_version_is_refused() -> None:

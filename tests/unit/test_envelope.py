@@ -26,7 +26,8 @@ from shared.contracts.envelope import (
     traceparent,
     wire_bytes,
 )
-from shared.contracts.registry import MASK, default_registry
+from shared.contracts.masking import MASK
+from shared.contracts.registry import default_registry
 
 KEY = b"unit-test-signing-key"
 TRACE = "0af7651916cd43dd8448eb211c80319c"

@@ -32,6 +32,7 @@ from shared.host.local import (
 )
 from shared.ports import FakeClock, OutgoingMessage, ReceivedMessage
 from shared.runtime import set_runtime
+from shared.settings import binding_values
 
 ROOT = Path(__file__).resolve().parents[2]
 SUB = "work"
@@ -99,7 +100,7 @@ def test_resolve_takes_values_from_local_settings() -> None:
 
 def test_resolve_falls_back_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MY_TOPIC_SETTING", "from-env")
-    assert resolve("%MY_TOPIC_SETTING%", {}) == "from-env"
+    assert resolve("%MY_TOPIC_SETTING%", binding_values({})) == "from-env"
 
 
 def test_resolve_error_names_the_missing_setting_and_where_to_set_it(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -112,7 +113,7 @@ def test_resolve_error_names_the_missing_setting_and_where_to_set_it(monkeypatch
 
 def test_environment_wins_over_local_settings_like_func_start(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FACTORY_TOPIC", "from-env")
-    assert resolve("%FACTORY_TOPIC%", {"FACTORY_TOPIC": "from-file"}) == "from-env"
+    assert resolve("%FACTORY_TOPIC%", binding_values({"FACTORY_TOPIC": "from-file"})) == "from-env"
 
 
 def test_local_settings_values_are_read_from_the_file(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ import pytest
 from shared.bootstrap import Runtime
 from shared.contracts.envelope import Envelope
 from shared.contracts.manifests import Consumer
-from shared.handling.pipeline import Decision, HandlingContext, Pipeline, Route
+from shared.handling.context import HandlingContext
+from shared.handling.decisions import Decision, Route
 from shared.host.local import to_functions_message
 from shared.ports import Document, SubscriptionSpec
 from tests.conftest import signed_event
@@ -20,6 +21,11 @@ class Recorder:
     def __init__(self, *types: str) -> None:
         self.consumer = Consumer("recorder", "coordinator", types)
         self.seen: list[Envelope] = []
+
+    def subject(self, event: Envelope) -> Envelope:
+
+        return event
+
 
     def route(self, event: Envelope) -> Route:
         return Route("recorder")
@@ -34,7 +40,7 @@ def deliver(rt: Runtime, handler: Recorder, event: Envelope) -> Any:
     rt.receiver.ensure_subscription(SubscriptionSpec("recorder", f"type = '{event.type}'"))
     rt.publisher.publish_envelopes([event])
     (received,) = rt.receiver.receive("recorder")
-    return Pipeline(rt, {"recorder": handler}).handle("recorder", to_functions_message(received))
+    return rt.pipeline_with({"recorder": handler}).handle("recorder", to_functions_message(received))
 
 
 def test_an_old_major_is_upcast_before_the_handler_sees_it(runtime: Runtime) -> None:

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from shared.contracts.registry import ContractError, default_registry
+from shared.contracts.errors import ContractError
+from shared.contracts.registry import default_registry
 from shared.contracts.schema_diff import Change, breaking, diff_refs, diff_schemas, is_compatible, parse_ref
 
 

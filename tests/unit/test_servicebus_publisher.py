@@ -11,6 +11,7 @@ import pytest
 from azure.servicebus import ServiceBusMessage, ServiceBusMessageBatch
 from azure.servicebus.exceptions import ServiceBusConnectionError
 
+from shared.adapters.azure.clients import AzureConnectionError, servicebus_client, servicebus_publisher
 from shared.adapters.azure.servicebus_publisher import PublishError, ServiceBusPublisher, to_servicebus_message
 from shared.ports import OutgoingMessage
 from shared.settings import load_settings
@@ -191,17 +192,18 @@ def test_publish_after_a_failure_opens_a_new_connection() -> None:
 
 
 def test_missing_connection_is_rejected_with_the_settings_to_use() -> None:
-    with pytest.raises(ValueError, match="ServiceBusConnection__fullyQualifiedNamespace"):
-        ServiceBusPublisher("factory-events")
+    settings = load_settings(FACTORY_SIGNING_KEY="k" * 32)
+    with pytest.raises(AzureConnectionError, match="ServiceBusConnection__fullyQualifiedNamespace"):
+        servicebus_client(settings)
 
 
 def test_from_settings_uses_the_connection_string(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ServiceBusConnection", "Endpoint=sb://example.servicebus.windows.net/;"
                        "SharedAccessKeyName=k;SharedAccessKey=c2VjcmV0")
     monkeypatch.setenv("FACTORY_TOPIC", "other-topic")
-    publisher = ServiceBusPublisher.from_settings(load_settings())
+    publisher = servicebus_publisher(load_settings())
     assert publisher.topic == "other-topic"
-    client = publisher._default_client()
+    client = publisher._client_factory()
     assert client.fully_qualified_namespace == "example.servicebus.windows.net"
     client.close()
 
@@ -221,12 +223,9 @@ def test_identity_form_uses_default_credential_with_managed_identity_client_id(
             raise AssertionError("no token is requested before the first send")
 
     monkeypatch.setattr(azure.identity, "DefaultAzureCredential", RecordingCredential)
-    publisher = ServiceBusPublisher(
-        "factory-events",
-        fully_qualified_namespace="ns.servicebus.windows.net",
-        managed_identity_client_id="cid",
-    )
-    client = publisher._default_client()
+    monkeypatch.setenv("ServiceBusConnection__fullyQualifiedNamespace", "ns.servicebus.windows.net")
+    monkeypatch.setenv("AZURE_CLIENT_ID", "cid")
+    client = servicebus_publisher(load_settings())._client_factory()
     assert made == [{"managed_identity_client_id": "cid"}]
     assert client.fully_qualified_namespace == "ns.servicebus.windows.net"
     client.close()

@@ -11,13 +11,12 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from shared.adapters.filesystem.artifacts import digest_hex, sha256_digest, verified
+from shared.adapters.records import digest_hex, sha256_digest, verified
 from shared.ports import ArtifactNotFoundError, ArtifactRef
 
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
 
-    from shared.settings import Settings
 
 
 def blob_name(digest: str) -> str:
@@ -30,25 +29,6 @@ class BlobArtifactStore:
     def __init__(self, container_client: ContainerClient) -> None:
         self.container = container_client
         self._container_checked = False
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> BlobArtifactStore:
-        """Connect with ``ArtifactStorage__blobServiceUri`` + Entra ID, or the ``ArtifactStorage`` string."""
-        from azure.storage.blob import BlobServiceClient
-
-        if settings.blob_service_uri:
-            from shared.adapters.azure.clients import default_credential
-
-            service = BlobServiceClient(settings.blob_service_uri, credential=default_credential(settings))
-        elif settings.blob_connection is not None:
-            service = BlobServiceClient.from_connection_string(settings.blob_connection.get_secret_value())
-        else:
-            raise ValueError(
-                "FACTORY_ARTIFACTS=blob needs a storage account: set ArtifactStorage__blobServiceUri "
-                "(identity-based, e.g. https://<account>.blob.core.windows.net) or the ArtifactStorage "
-                "connection string, or use FACTORY_ARTIFACTS=filesystem"
-            )
-        return cls(service.get_container_client(settings.artifacts_container))
 
     def _ensure_container(self) -> None:
         if self._container_checked:

@@ -31,9 +31,9 @@ import hashlib
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from shared.adapters.sqlite.state import sortable_time, validate_envelope
+from shared.adapters.records import sortable_time, validate_envelope
 from shared.ports import (
     Clock,
     ConflictError,
@@ -46,10 +46,6 @@ from shared.ports import (
     UnitOfWork,
     Write,
 )
-from shared.ports.layout import COSMOS_CONTAINERS, COSMOS_DEFAULT_TTL
-
-if TYPE_CHECKING:
-    from shared.settings import Settings
 
 #: the service refuses transactional batches with more operations than this
 MAX_BATCH_OPERATIONS = 100
@@ -141,39 +137,6 @@ class CosmosStateStore:
             database.get_container_client(EVENTS_CONTAINER),
             clock=clock,
         )
-
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, *, clock: Clock = SystemClock(), create_if_missing: bool = False
-    ) -> CosmosStateStore:
-        """Connect with ``CosmosConnection__accountEndpoint`` + Entra ID, or the ``CosmosConnection`` string.
-
-        ``create_if_missing`` creates the database and containers (needs key auth or a control-plane
-        role; on Azure the Bicep in ``infra/`` provisions them and this stays ``False``).
-        """
-        from azure.cosmos import CosmosClient, PartitionKey
-
-        if settings.cosmos_endpoint:
-            from shared.adapters.azure.clients import default_credential
-
-            client = CosmosClient(settings.cosmos_endpoint, credential=default_credential(settings))
-        elif settings.cosmos_connection is not None:
-            client = CosmosClient.from_connection_string(settings.cosmos_connection.get_secret_value())
-        else:
-            raise ValueError(
-                "FACTORY_STATE=cosmos needs a Cosmos DB account: set CosmosConnection__accountEndpoint "
-                "(identity-based, e.g. https://<account>.documents.azure.com:443/) or the CosmosConnection "
-                "connection string, or use FACTORY_STATE=sqlite"
-            )
-        if not create_if_missing:
-            return cls.from_database(client.get_database_client(settings.cosmos_database), clock=clock)
-        database = client.create_database_if_not_exists(settings.cosmos_database)
-        for name, path in COSMOS_CONTAINERS.items():
-            options: dict[str, Any] = {}
-            if COSMOS_DEFAULT_TTL.get(name) is not None:
-                options["default_ttl"] = COSMOS_DEFAULT_TTL[name]
-            database.create_container_if_not_exists(id=name, partition_key=PartitionKey(path=path), **options)
-        return cls.from_database(database, clock=clock)
 
     # ------------------------------------------------------------------ documents
 

@@ -28,7 +28,6 @@ from shared.ports import OutgoingMessage
 if TYPE_CHECKING:
     from azure.servicebus import ServiceBusMessage
 
-    from shared.settings import Settings
 
 #: ``schedule_messages`` sends one request per call; keep each request well under the frame limit
 SCHEDULE_CHUNK = 50
@@ -45,59 +44,19 @@ class ServiceBusPublisher:
         self,
         topic: str,
         *,
-        connection_string: str | None = None,
-        fully_qualified_namespace: str | None = None,
-        credential: Any = None,
-        managed_identity_client_id: str | None = None,
-        client_factory: Callable[[], Any] | None = None,
+        client_factory: Callable[[], Any],
         max_batch_size_in_bytes: int | None = None,
     ) -> None:
-        if client_factory is None and not connection_string and not fully_qualified_namespace:
-            raise ValueError(
-                "ServiceBusPublisher needs a connection: set ServiceBusConnection (connection string) or "
-                "ServiceBusConnection__fullyQualifiedNamespace (managed identity), or use the embedded bus "
-                "with FACTORY_BUS=sqlite."
-            )
+        """``client_factory`` makes the ``ServiceBusClient`` on first send (``shared.adapters.azure.clients``
+        builds it from settings; tests pass the SDK's classes over a fake transport)."""
         self.topic = topic
-        self._connection_string = connection_string
-        self._namespace = fully_qualified_namespace
-        self._credential = credential
-        self._client_id = managed_identity_client_id
-        self._client_factory = client_factory or self._default_client
+        self._client_factory = client_factory
         self._max_batch_bytes = max_batch_size_in_bytes
         self._client: Any = None
         self._sender: Any = None
         self._lock = threading.Lock()
 
-    @classmethod
-    def from_settings(cls, settings: Settings, **kwargs: Any) -> ServiceBusPublisher:
-        """Build from ``Settings``: the connection string wins over the identity-based namespace."""
-        conn = settings.servicebus_connection.get_secret_value() if settings.servicebus_connection else None
-        return cls(
-            settings.topic_name,
-            connection_string=conn,
-            fully_qualified_namespace=settings.servicebus_namespace,
-            managed_identity_client_id=settings.azure_client_id,
-            **kwargs,
-        )
-
     # ----------------------------------------------------------------- connection
-
-    def _default_client(self) -> Any:
-        from azure.servicebus import ServiceBusClient
-
-        if self._connection_string:
-            return ServiceBusClient.from_connection_string(self._connection_string)
-        credential = self._credential
-        if credential is None:
-            from azure.identity import DefaultAzureCredential
-
-            credential = (
-                DefaultAzureCredential(managed_identity_client_id=self._client_id)
-                if self._client_id
-                else DefaultAzureCredential()
-            )
-        return ServiceBusClient(fully_qualified_namespace=str(self._namespace), credential=credential)
 
     def _get_sender(self) -> Any:
         if self._sender is None:

@@ -7,46 +7,12 @@ artifact under its final name. Reads verify the SHA-256 of what they return.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import tempfile
 from pathlib import Path
 
+from shared.adapters.records import digest_hex, sha256_digest, verified
 from shared.ports import ArtifactNotFoundError, ArtifactRef
-
-_DIGEST = re.compile(r"^sha256:([0-9a-f]{64})$")
-
-
-class ArtifactCorruptedError(ArtifactNotFoundError):
-    """The stored bytes no longer hash to their address: treat as missing and produce them again."""
-
-
-def sha256_digest(data: bytes) -> str:
-    """The address of ``data``: ``sha256:<lowercase hex>``."""
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def digest_hex(digest: str) -> str:
-    """The hex part of a ``sha256:<hex>`` digest; ``ValueError`` explains the expected form."""
-    match = _DIGEST.match(digest)
-    if match is None:
-        raise ValueError(
-            f"{digest!r} is not an artifact digest: expected 'sha256:' followed by 64 lowercase hex digits "
-            "(use the digest of the ArtifactRef that put() returned)"
-        )
-    return match.group(1)
-
-
-def verified(digest: str, data: bytes, where: str) -> bytes:
-    """Return ``data`` if it hashes to ``digest``; raise ``ArtifactCorruptedError`` otherwise."""
-    actual = sha256_digest(data)
-    if actual != digest:
-        raise ArtifactCorruptedError(
-            f"artifact {digest} at {where} is corrupt: its {len(data)} bytes hash to {actual}. "
-            "Delete it and re-run the step that produced it (put() of the original bytes also repairs it)."
-        )
-    return data
 
 
 class FilesystemArtifactStore:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shared.adapters.sqlite.state import new_etag, sortable_time, validate_envelope
+from shared.adapters.records import new_etag, sortable_time, validate_envelope
 from shared.ports import (
     Clock,
     ConflictError,

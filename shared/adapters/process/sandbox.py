@@ -26,9 +26,10 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+from shared.ports.test_runner import CaseResult, TestReport, TestRunnerError
 
 DEFAULT_ENV_ALLOW: tuple[str, ...] = ("PATH", "LANG", "LC_ALL", "SYSTEMROOT", "TZ")
 _NEVER_PASS = re.compile(r"(?i)^(FACTORY_|AZURE|AZUREWEBJOBS|MSI_|IDENTITY_)|(SECRET|TOKEN|PASSWORD|KEY|CONNECTION)")
@@ -36,70 +37,8 @@ TRUNCATION_MARK = "\n[... output truncated by the sandbox ...]\n"
 GIB = 1024**3
 
 
-class SandboxError(RuntimeError):
+class SandboxError(TestRunnerError):
     """The sandbox could not run the tests at all (no project, venv creation failed...)."""
-
-
-@dataclass(frozen=True)
-class CaseResult:
-    name: str
-    classname: str
-    outcome: str  # passed | failed | error | skipped
-    message: str = ""
-
-
-@dataclass(frozen=True)
-class TestReport:
-    passed: int
-    failed: int
-    errors: int
-    skipped: int
-    exit_code: int | None
-    timed_out: bool
-    output: str
-    output_truncated: bool
-    duration_ms: float
-    cases: list[CaseResult] = field(default_factory=list)
-    junit_xml: bytes = b""
-    lint_exit_code: int | None = None  # None: ruff was not run
-    lint_output: str = ""
-
-    @property
-    def ok(self) -> bool:
-        tests_ok = self.exit_code == 0 and not self.timed_out and self.failed == 0 and self.errors == 0
-        return tests_ok and self.lint_exit_code in (None, 0)
-
-    def reason(self) -> str:
-        if self.timed_out:
-            return "the test run exceeded its time limit and was killed"
-        if self.exit_code == 5 or (self.passed + self.failed + self.errors == 0):
-            return "no tests were collected"
-        if self.lint_exit_code not in (None, 0):
-            return f"ruff check failed: {self.lint_output[-500:]}"
-        if not self.ok:
-            failing = [c.name for c in self.cases if c.outcome in ("failed", "error")][:10]
-            return f"{self.failed} failed, {self.errors} errors (exit code {self.exit_code}): " + ", ".join(failing)
-        return ""
-
-    def to_dict(self, *, deterministic: bool = True) -> dict[str, Any]:
-        """JSON form. ``deterministic`` drops timing and raw output so equal runs give equal bytes."""
-        out: dict[str, Any] = {
-            "passed": self.passed,
-            "failed": self.failed,
-            "errors": self.errors,
-            "skipped": self.skipped,
-            "exitCode": self.exit_code,
-            "timedOut": self.timed_out,
-            "ok": self.ok,
-            "cases": [asdict(c) for c in sorted(self.cases, key=lambda c: (c.classname, c.name))],
-        }
-        if not deterministic:
-            out |= {
-                "durationMs": self.duration_ms,
-                "output": self.output,
-                "outputTruncated": self.output_truncated,
-            }
-        return out
 
 
 def scrubbed_env(
@@ -217,8 +156,8 @@ def run_tests(
 ) -> TestReport:
     """Run ``pytest`` for ``project_dir`` in a sandboxed subprocess and report the outcome.
 
-    ``base_env`` is where allow-listed variables are copied from (defaults to this process's
-    environment; only the names in ``env_allow`` are ever passed on). Installed pytest plugins are
+    ``base_env`` is where allow-listed variables are copied from (the composition root passes the
+    process environment from settings; only the names in ``env_allow`` are ever passed on). Installed pytest plugins are
     not auto-loaded unless ``plugin_autoload`` is set. ``lint`` also runs ``ruff check`` with the
     same interpreter (the project's venv must provide ruff, as ``requirements-dev.txt`` does).
     """
@@ -226,7 +165,7 @@ def run_tests(
     if not project_dir.is_dir():
         raise SandboxError(f"{project_dir} is not a directory; materialize the project first")
     interpreter = python or sys.executable
-    source_env = os.environ if base_env is None else base_env
+    source_env = base_env or {}
     with tempfile.TemporaryDirectory(prefix="factory-sandbox-") as tmp:
         home = Path(tmp)
         env = scrubbed_env(source_env, env_allow, home, plugin_autoload=plugin_autoload)
@@ -317,3 +256,17 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+class SubprocessTestRunner:
+    """The embedded ``TestRunner``: ``run_tests`` with this runner's interpreter and limits."""
+
+    def __init__(self, *, python: str | None = None, base_env: Mapping[str, str] | None = None,
+                 fresh_venv: bool = False) -> None:
+        self.python = python or sys.executable
+        self.base_env = base_env
+        self.fresh_venv = fresh_venv
+
+    def run(self, project_dir: Path, *, timeout_s: float, lint: bool = False) -> TestReport:
+        return run_tests(project_dir, python=self.python, timeout_s=timeout_s, lint=lint,
+                         base_env=self.base_env, fresh_venv=self.fresh_venv)

@@ -45,14 +45,3 @@ class SqliteSpanStore:
             "SELECT * FROM spans WHERE trace_id=? ORDER BY start, rowid", (trace_id,)).fetchall()
         return [SpanRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], datetime.fromisoformat(r[7]),
                            datetime.fromisoformat(r[8]), r[9], json.loads(r[10])) for r in rows]
-
-
-class MemorySpanStore:
-    def __init__(self) -> None:
-        self.spans: list[SpanRecord] = []
-
-    def record(self, span: SpanRecord) -> None:
-        self.spans.append(span)
-
-    def spans_for_trace(self, trace_id: str) -> list[SpanRecord]:
-        return [s for s in self.spans if s.trace_id == trace_id]

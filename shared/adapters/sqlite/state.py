@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from shared.adapters.records import new_etag, sortable_time, validate_envelope
 from shared.ports import (
     Clock,
     ConflictError,
@@ -77,35 +77,6 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_trace ON events (trace_id, time);
 CREATE INDEX IF NOT EXISTS events_by_project ON events (project_id, time);
 """
-
-
-def new_etag() -> str:
-    return uuid.uuid4().hex
-
-
-def sortable_time(value: Any) -> str:
-    """Normalise an envelope ``time`` to a UTC ISO string that sorts chronologically.
-
-    Values that are not ISO 8601 timestamps are kept as they are (they still sort, as text).
-    """
-    text = str(value)
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return text
-    if parsed.tzinfo is None:
-        return parsed.isoformat(timespec="microseconds")
-    return parsed.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def validate_envelope(event: Mapping[str, Any]) -> None:
-    """Raise ``ValueError`` naming the missing keys when an envelope cannot go into the event log."""
-    missing = [key for key in ("id", "type", "traceId", "time") if not event.get(key)]
-    if missing:
-        raise ValueError(
-            f"cannot append event {event.get('id')!r} to the event log: missing {', '.join(missing)}. "
-            "Append validated envelopes (see contracts/envelope.v1.json)."
-        )
 
 
 class SqliteStateStore:

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from shared.generators.infrastructure import overlays as ov
 from shared.generators.infrastructure.derive import PROFILE_SIZES, base_document
 from shared.generators.infrastructure.model import ENVIRONMENTS, InfrastructureBlueprint
-from shared.generators.infrastructure.policies import Finding, evaluate
+from shared.generators.infrastructure.policies import Finding, estimate_monthly_cost, evaluate
 from shared.generators.infrastructure.renderers import (
     PLACEHOLDER_STAMP,
     Stamp,
@@ -123,8 +123,6 @@ def generate(
     edition: str | None = None,
 ) -> InfraPackage:
     """Build the infrastructure package of one service for one environment. Pure except reading overlays."""
-    from shared.generators.infrastructure.policies import estimate_monthly_cost
-
     bp = resolve(blueprint, service, environment, overlays, edition)
     canonical = render_files(bp, PLACEHOLDER_STAMP)
     digest = content_hash(canonical)

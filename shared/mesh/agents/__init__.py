@@ -1,60 +1,44 @@
-"""The agents' deterministic skills, by the names used in ``contracts/agents/*.yaml``.
+"""The agents' skills. Each agent manifest (``contracts/agents/<id>.yaml``) maps the event types it
+subscribes to onto skill names ``<module>.<function>``: ``vision.write_vision`` is
+``write_vision`` in ``shared/mesh/agents/vision.py``. Adding an agent is its manifest and its
+skill module; nothing else names it.
 
-``SKILLS`` maps a skill name to its function; ``skill_for(agent_id, event_type)`` picks the
-skill an agent runs for an incoming event type. Skills are pure: same input, same bytes.
+Skills are pure: same input, same bytes. They read through the ``SkillContext`` and return events
+and artifacts; the pipeline does every write.
 """
 
 from __future__ import annotations
 
-from shared.mesh.agents import api, architecture, backend, devops, docs, infra, plan, qa, security, vision
-from shared.ports.skills import Skill, SkillError
+import importlib
+from collections.abc import Iterable
 
-SKILLS: dict[str, Skill] = {
-    "vision.write_vision": vision.write_vision,
-    "plan.write_plan": plan.write_plan,
-    "architecture.design_blueprint": architecture.design_blueprint,
-    "api.design_openapi": api.design_openapi,
-    "backend.request_scaffold": backend.request_scaffold,
-    "backend.generate_code": backend.generate_code,
-    "qa.write_tests": qa.write_tests,
-    "infra.design_infrastructure": infra.design_infrastructure,
-    "security.review_code": security.review_code,
-    "devops.run_test_gate": devops.run_test_gate,
-    "devops.trigger_release": devops.trigger_release,
-    "docs.write_docs": docs.write_docs,
-}
-
-#: (agent id, incoming event type) -> skill name
-DISPATCH: dict[tuple[str, str], str] = {
-    ("vision-architect", "ProjectInitialized"): "vision.write_vision",
-    ("product-manager", "VisionDocumentCreated"): "plan.write_plan",
-    ("solution-architect", "ProductPlanCreated"): "architecture.design_blueprint",
-    ("api-designer", "BlueprintCreated"): "api.design_openapi",
-    ("backend-developer", "ApiContractDefined"): "backend.request_scaffold",
-    ("backend-developer", "TemplateExecuted"): "backend.request_scaffold",
-    ("backend-developer", "TemplateExecutionRejected"): "backend.request_scaffold",
-    ("backend-developer", "TemplateExecutionFailed"): "backend.request_scaffold",
-    ("backend-developer", "MicroserviceScaffolded"): "backend.generate_code",
-    ("qa-engineer", "CodeGenerated"): "qa.write_tests",
-    ("infrastructure-engineer", "BlueprintCreated"): "infra.design_infrastructure",
-    ("security-engineer", "CodeGenerated"): "security.review_code",
-    ("devops-engineer", "TestSuiteGenerated"): "devops.run_test_gate",
-    ("devops-engineer", "ReleaseApproved"): "devops.trigger_release",
-    ("documentation-writer", "ReleaseTriggered"): "docs.write_docs",
-}
+from shared.contracts.manifests import SKILL_NAME, Consumer, ManifestError
+from shared.ports.skills import Skill
 
 
-def skill_for(agent_id: str, event_type: str) -> Skill:
-    """The skill ``agent_id`` runs for ``event_type``; a permanent SkillError if it has none."""
-    name = DISPATCH.get((agent_id, event_type))
-    if name is None:
-        handled = sorted(t for (a, t) in DISPATCH if a == agent_id)
-        raise SkillError(
-            f"agent {agent_id!r} has no skill for {event_type!r} (it handles: "
-            f"{', '.join(handled) or 'nothing'}); check contracts/agents/{agent_id}.yaml",
-            permanent=True,
-        )
-    return SKILLS[name]
+def resolve_skill(name: str, *, where: str = "") -> Skill:
+    """The function a skill name names; ``ManifestError`` says what is missing and where to add it."""
+    if not SKILL_NAME.fullmatch(name):
+        raise ManifestError(f"{where}{name!r} is not a skill name; write module.function")
+    module_name, function = name.split(".")
+    try:
+        module = importlib.import_module(f"{__name__}.{module_name}")  # a skill module is found by its name
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__name__}.{module_name}":
+            raise
+        raise ManifestError(f"{where}skill {name!r}: there is no module shared/mesh/agents/{module_name}.py") from exc
+    skill = getattr(module, function, None)
+    if not callable(skill):
+        raise ManifestError(f"{where}skill {name!r}: shared/mesh/agents/{module_name}.py has no function {function}")
+    return skill  # type: ignore[no-any-return]
 
 
-__all__ = ["DISPATCH", "SKILLS", "skill_for"]
+def skills_of(agent: Consumer) -> dict[str, Skill]:
+    """Incoming event type -> skill, for one agent, every name resolved (fails at start, not mid-run)."""
+    return {event: resolve_skill(name, where=f"{agent.source_file}: subscribesTo.{event}: ")
+            for event, name in agent.skills.items()}
+
+
+def skill_table(consumers: Iterable[Consumer]) -> dict[str, dict[str, Skill]]:
+    """agent id -> (event type -> skill) for every agent among ``consumers``."""
+    return {c.name: skills_of(c) for c in consumers if c.kind == "agent"}

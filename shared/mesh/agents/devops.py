@@ -10,12 +10,10 @@ pytest's own XML and carries timings and a timestamp, so it differs from run to 
 from __future__ import annotations
 
 import shutil
-import sys
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from shared.adapters.process import sandbox
 from shared.mesh.agents.project import (
     all_events,
     latest,
@@ -25,6 +23,7 @@ from shared.mesh.agents.project import (
     service_relative,
 )
 from shared.ports.skills import Artifact, Emit, IncomingEvent, SkillContext, SkillError, SkillResult
+from shared.ports.test_runner import TestRunnerError
 
 RELEASE_VERSION = "0.1.0"
 GATE_TIMEOUT_S = 240.0
@@ -69,8 +68,8 @@ def run_test_gate(event: IncomingEvent, ctx: SkillContext) -> SkillResult:
     files = gather_service_files(ctx, service, list(event.data.get("artifacts", [])))
     project = materialize(ctx, files, Path(ctx.work_dir) / "test-gate" / service)
     try:
-        report = sandbox.run_tests(project, python=sys.executable, timeout_s=GATE_TIMEOUT_S)
-    except sandbox.SandboxError as exc:
+        report = ctx.run_tests(project, timeout_s=GATE_TIMEOUT_S)
+    except TestRunnerError as exc:
         raise SkillError(f"the test sandbox could not run for {service}: {exc}") from exc
     body = {"service": service, **report.to_dict(deterministic=True)}
     report_json = Artifact.json(f"reports/{service}-tests.json", body)

@@ -1,8 +1,8 @@
-"""Diagnostics: a no-op Service Bus trigger that measures the host itself, not the pipeline.
+"""A no-op Service Bus trigger that measures the host itself, not the pipeline (benchmarks only).
 
-``function_app`` registers ``bp`` only when diagnostics are enabled by a setting; the
-benchmarks register it on their own ``FunctionApp``. The function never runs the handling
-pipeline: it returns at once, so the host completes the message. A benchmark may install a
+The benchmarks register ``bp`` on their own ``FunctionApp`` beside ``function_app``'s blueprints.
+The function never runs the handling pipeline: it returns at once, so the host completes the
+message. A benchmark may install a
 probe (``set_probe``) that sees each message as the function starts, to time delivery.
 """
 

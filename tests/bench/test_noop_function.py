@@ -10,12 +10,12 @@ import azure.functions as func
 import pytest
 from azure.functions.servicebus import ServiceBusMessage as WorkerServiceBusMessage
 
-from functions import diagnostics
 from shared.adapters.sqlite.bus import SqliteBus
 from shared.bootstrap import Runtime
 from shared.host.local import build_host, discover
 from shared.ports import OutgoingMessage
 from shared.runtime import set_runtime
+from tests.bench import noop_function as diagnostics
 
 
 def _app() -> func.FunctionApp:

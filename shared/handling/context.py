@@ -1,0 +1,77 @@
+"""The context a handler and its skill see during one handling: reads through the ports, no writes."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from shared.contracts.envelope import Envelope
+from shared.ports import ArtifactStore, Clock, StateStore
+from shared.ports.test_runner import TestReport, TestRunner
+
+
+class HandlingContext:
+    """Implements ``SkillContext`` over the stores for one event handled by one consumer."""
+
+    def __init__(self, event: Envelope, consumer: str, *, clock: Clock, state: StateStore,
+                 artifacts: ArtifactStore, test_runner: TestRunner, scratch_root: Path) -> None:
+        self._event = event
+        self._consumer = consumer
+        self._clock = clock
+        self._state = state
+        self._artifacts = artifacts
+        self._test_runner = test_runner
+        self._scratch_root = scratch_root
+        self._work_dir: Path | None = None
+
+    @property
+    def trace_id(self) -> str:
+        return self._event.trace_id
+
+    @property
+    def project_id(self) -> str:
+        return self._event.project_id or ""
+
+    @property
+    def tenant_id(self) -> str:
+        return self._event.tenant_id
+
+    @property
+    def now(self) -> datetime:
+        return self._clock.now()
+
+    @property
+    def work_dir(self) -> Path:
+        """A private scratch folder for this handling, emptied first and removed afterwards.
+
+        Its name is a digest of the consumer and the event id: data never becomes a path.
+        """
+        if self._work_dir is None:
+            name = hashlib.sha256(f"{self._consumer}\0{self._event.id}".encode()).hexdigest()[:32]
+            self._work_dir = self._scratch_root.resolve() / name
+            if self._work_dir.exists():
+                shutil.rmtree(self._work_dir, ignore_errors=True)
+            self._work_dir.mkdir(parents=True, exist_ok=True)
+        return self._work_dir
+
+    def cleanup(self) -> None:
+        if self._work_dir is not None:
+            shutil.rmtree(self._work_dir, ignore_errors=True)
+
+    def load_artifact(self, digest: str) -> bytes:
+        return self._artifacts.get(digest)
+
+    def history(self, *types: str) -> list[Mapping[str, Any]]:
+        if not self._event.project_id:
+            return []
+        events: list[Mapping[str, Any]] = list(self._state.events_for_project(self._event.project_id))
+        if types:
+            events = [e for e in events if e.get("type") in types]
+        return events
+
+    def run_tests(self, project_dir: Path, *, timeout_s: float, lint: bool = False) -> TestReport:
+        return self._test_runner.run(project_dir, timeout_s=timeout_s, lint=lint)
