@@ -25,12 +25,15 @@ node_modules/.installed: package.json package-lock.json
 run: setup
 	$(VENV)/bin/factory run $(SAMPLE) --run-id "$$(date +%s)"
 
-## make test: the whole suite (unit, contract incl. Azurite, triggers, faults, e2e)
+## make test: lint and types, then the whole suite (unit, contract incl. Azurite, triggers, faults, e2e)
 test: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/azure-functions-doctor doctor --path . --profile deploy
 
 ## make bench: numbers and ratios against baselines measured in the same run (BENCH_JSON=path)

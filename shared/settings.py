@@ -16,6 +16,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.ports.layout import DEFAULT_TOPIC
+
 DEV_SIGNING_KEY = "local-development-signing-key"
 
 
@@ -48,7 +50,7 @@ class Settings(BaseSettings):
     factory_home: Path = Field(Path(".factory"), alias="FACTORY_HOME")
 
     # --- messaging ---
-    topic_name: str = Field("factory-events", alias="FACTORY_TOPIC")
+    topic_name: str = Field(DEFAULT_TOPIC, alias="FACTORY_TOPIC")
     max_delivery_count: int = Field(10, alias="FACTORY_MAX_DELIVERY_COUNT", ge=1)
     lock_duration_seconds: float = Field(60.0, alias="FACTORY_LOCK_DURATION_SECONDS", gt=0)
     duplicate_detection_window_seconds: float = Field(

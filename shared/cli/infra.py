@@ -179,8 +179,8 @@ def rollback_command(
             (target / rel).write_bytes(data)
     console.print_json(json.dumps({"type": event.type, "data": dict(event.data)}, sort_keys=True))
     if publish:
-        env = bootstrap().publisher.publish_new(event, source="operator", tenant_id=tenant)
-        console.print(f"published {env.type} {env.id} (trace {env.trace_id}) as the audit event")
+        audit = bootstrap().publisher.publish_new(event, source="operator", tenant_id=tenant)
+        console.print(f"published {audit.type} {audit.id} (trace {audit.trace_id}) as the audit event")
 
 
 def versions_command(

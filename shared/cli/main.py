@@ -10,12 +10,13 @@ import sys
 
 import typer
 
-from shared.cli import dlq, events, flows, infra, inspect, messaging, run, templates
+from shared.cli import dlq, events, flows, generate, infra, inspect, messaging, run, templates
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="The event-driven software factory: run intents, host functions, inspect traces.")
 run.register(app)
 inspect.register(app)
+generate.register(app)
 app.add_typer(events.app, name="events")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(flows.app, name="flow")

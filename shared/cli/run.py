@@ -32,7 +32,7 @@ def _command(fn: Callable[..., None]) -> Callable[..., None]:
     return fn
 
 
-def _progress_table(consumers: Sequence[Consumer], status: ProjectStatus, counts: dict[str, dict[str, int]],
+def _progress_table(consumers: Sequence[Consumer], status: ProjectStatus, counts: dict[str, dict[str, int | str]],
                     elapsed: float) -> Table:
     table = Table(title=f"project {status.project_id} — {elapsed:.1f}s", expand=False)
     table.add_column("consumer")
@@ -73,11 +73,12 @@ def run(
         raise typer.Exit(2) from exc
     rt = open_runtime()
     started_at = time.perf_counter()
-    counts: dict[str, dict[str, int]] = {}
+    counts: dict[str, dict[str, int | str]] = {}
 
     def on_delivery(d: Delivery) -> None:
         row = counts.setdefault(d.subscription, {"ok": 0, "bad": 0, "last": ""})
-        row["ok" if d.outcome == "completed" else "bad"] += 1
+        key = "ok" if d.outcome == "completed" else "bad"
+        row[key] = int(row[key]) + 1
         row["last"] = f"{d.event_type} ({d.outcome})"
 
     host, _ = build_host(rt, on_delivery=on_delivery)

@@ -173,3 +173,19 @@ def consumer(name: str, contracts_dir: Path = CONTRACTS_DIR) -> Consumer:
             return c
     known = ", ".join(c.name for c in load_consumers(contracts_dir))
     raise ManifestError(f"unknown consumer '{name}'. Known consumers: {known}")
+
+
+@cache
+def load_entrypoints(contracts_dir: Path = CONTRACTS_DIR) -> dict[str, tuple[str, ...]]:
+    """``contracts/entrypoints.yaml``: publishers outside the mesh (cli, http-api, operator) and what
+    each may publish."""
+    path = contracts_dir / "entrypoints.yaml"
+    if not path.exists():
+        return {}
+    try:
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+    except yaml.YAMLError as exc:
+        raise ManifestError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise ManifestError(f"{path}: expected a mapping of source name to the event types it may publish")
+    return {str(source): _names(doc, source, path) for source in doc}

@@ -192,7 +192,8 @@ def dereference(schema: Mapping[str, Any], resolver: Resolver[Any]) -> dict[str,
             return {**inlined, **out} if isinstance(inlined, dict) else inlined
         return {**out, "allOf": [*out.get("allOf", []), inlined]}
 
-    return walk(dict(schema), resolver, (id(schema),))
+    result: dict[str, Any] = walk(dict(schema), resolver, (id(schema),))
+    return result
 
 
 # --------------------------------------------------------------------------- registry

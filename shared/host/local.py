@@ -191,7 +191,7 @@ def to_functions_message(m: ReceivedMessage) -> func.ServiceBusMessage:
         sequence_number=m.sequence_number,
         subject=m.subject,
         time_to_live=m.time_to_live,
-        user_properties=props,
+        user_properties=dict(props),
     )
 
 

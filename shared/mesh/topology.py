@@ -21,7 +21,31 @@ class TopologyReport:
     edges: list[tuple[str, str, str]] = field(default_factory=list)  # (emitter, event, consumer)
 
 
-def analyse(consumers: Sequence[Consumer], flows: Mapping[str, FlowDefinition]) -> TopologyReport:
+@dataclass(frozen=True)
+class AccessList:
+    """Who may emit an event type and who consumes it (a schema's ``x-event`` access policy)."""
+
+    emitters: tuple[str, ...]
+    consumers: tuple[str, ...]
+
+
+def access_lists(consumers: Sequence[Consumer], flows: Mapping[str, FlowDefinition],
+                 entrypoints: Mapping[str, Sequence[str]]) -> dict[str, AccessList]:
+    """event type -> access list, from the manifests, the flows and ``contracts/entrypoints.yaml``.
+
+    Emitters are the consumers whose manifest (or flow) emits the type plus the entry points
+    allowed to publish it; consumers are the subscribers (every agent also takes retry commands).
+    """
+    emitted_by, consumed_by = _wiring(consumers, flows)
+    for source, types in entrypoints.items():
+        for e in types:
+            emitted_by[e].add(source)
+    return {e: AccessList(tuple(sorted(emitted_by.get(e, ()))), tuple(sorted(consumed_by.get(e, ()))))
+            for e in sorted(set(emitted_by) | set(consumed_by))}
+
+
+def _wiring(consumers: Sequence[Consumer], flows: Mapping[str, FlowDefinition]
+            ) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
     flow_emits = {name: emitted_events(flow) for name, flow in flows.items()}
     emitted_by: dict[str, set[str]] = defaultdict(set)
     consumed_by: dict[str, set[str]] = defaultdict(set)
@@ -32,6 +56,11 @@ def analyse(consumers: Sequence[Consumer], flows: Mapping[str, FlowDefinition]) 
             consumed_by[e].add(c.name)
         if c.kind == "agent":
             consumed_by[RETRY_COMMAND].add(c.name)
+    return emitted_by, consumed_by
+
+
+def analyse(consumers: Sequence[Consumer], flows: Mapping[str, FlowDefinition]) -> TopologyReport:
+    emitted_by, consumed_by = _wiring(consumers, flows)
     warnings = []
     for e in sorted(set(emitted_by) - set(consumed_by) - TERMINAL_EVENTS):
         warnings.append(f"{e} is emitted by {sorted(emitted_by[e])} but no consumer subscribes to it")
@@ -58,7 +87,7 @@ def analyse(consumers: Sequence[Consumer], flows: Mapping[str, FlowDefinition]) 
     return TopologyReport("\n".join(lines), warnings, sorted(set(edges)))
 
 
-def _cycles(graph: dict[str, set[str]], kinds: dict[str, str]) -> list[list[str]]:
+def _cycles(graph: dict[str, set[str]], kinds: Mapping[str, str]) -> list[list[str]]:
     found: list[list[str]] = []
     seen: set[tuple[str, ...]] = set()
 

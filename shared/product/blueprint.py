@@ -55,6 +55,13 @@ class EventSpec(_Model):
     trigger: Literal["created", "updated", "deleted"]
 
 
+Storage = Literal["cosmos", "blob", "sql"]
+
+
+def _default_storage() -> list[Storage]:
+    return ["cosmos"]
+
+
 class Service(_Model):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
     package: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
@@ -63,7 +70,7 @@ class Service(_Model):
     entities: list[Entity]
     endpoints: list[Endpoint]
     publishes: list[EventSpec] = Field(default_factory=list)
-    storage: list[Literal["cosmos", "blob", "sql"]] = Field(default_factory=lambda: ["cosmos"])
+    storage: list[Storage] = Field(default_factory=_default_storage)
     ingress: Literal["public", "internal", "none"] = "public"
 
 

@@ -145,7 +145,7 @@ def _tables(config: TemplateConfig, values: Mapping[str, Any], seed: str) -> tup
     return _Replacer(content), _Replacer(paths)
 
 
-def _spec(patterns: tuple[str, ...] | list[str]) -> pathspec.PathSpec:
+def _spec(patterns: tuple[str, ...] | list[str]) -> pathspec.PathSpec[Any]:
     return pathspec.PathSpec.from_lines("gitignore", patterns)
 
 

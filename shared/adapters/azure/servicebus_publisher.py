@@ -100,7 +100,7 @@ class ServiceBusPublisher:
                 if immediate:
                     self._send_batched(sender, immediate)
                 for at, group in groupby(scheduled, key=lambda m: m.scheduled_enqueue_time):
-                    self._schedule(sender, list(group), at)  # type: ignore[arg-type]
+                    self._schedule(sender, list(group), at)
             except ServiceBusError as exc:
                 self._discard_connection()
                 raise PublishError(

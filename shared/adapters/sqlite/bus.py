@@ -49,6 +49,7 @@ from shared.ports import (
     SubscriptionSpec,
     SystemClock,
 )
+from shared.ports.layout import DEFAULT_TOPIC
 
 MAX_DELIVERY_COUNT_EXCEEDED = "MaxDeliveryCountExceeded"
 TTL_EXPIRED = "TTLExpiredException"
@@ -176,7 +177,7 @@ class SqliteBus:
         self,
         path: Path | str,
         *,
-        topic: str = "factory-events",
+        topic: str = DEFAULT_TOPIC,
         clock: Clock | None = None,
         duplicate_detection_window: timedelta = timedelta(minutes=10),
         default_ttl: timedelta = timedelta(days=14),

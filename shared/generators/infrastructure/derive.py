@@ -13,6 +13,7 @@ import math
 import re
 from typing import Any
 
+from shared.ports.layout import DEFAULT_TOPIC
 from shared.product.blueprint import Service, ServiceBlueprint
 
 #: registry the generated images are pushed to unless an overlay says otherwise
@@ -142,7 +143,7 @@ def base_document(blueprint: ServiceBlueprint, service_name: str, environment: s
         else:
             env[f"{key}_SERVER"] = f"{slug(item['name'])}-{environment}.database.windows.net"
     if service.publishes:
-        env["SERVICEBUS_TOPIC"] = "factory-events"
+        env["SERVICEBUS_TOPIC"] = DEFAULT_TOPIC
     return {
         "schemaVersion": "1.0",
         "projectId": blueprint.project_id,
@@ -161,7 +162,7 @@ def base_document(blueprint: ServiceBlueprint, service_name: str, environment: s
         "secrets": {},
         "messaging": {
             "broker": "servicebus" if service.publishes else "none",
-            "topic": "factory-events",
+            "topic": DEFAULT_TOPIC,
             "publishes": sorted(e.name for e in service.publishes),
             "subscribesTo": [],
         },

@@ -14,6 +14,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from shared.ports.layout import DEFAULT_TOPIC
+
 Environment = Literal["dev", "staging", "prod"]
 ENVIRONMENTS: tuple[str, ...] = ("dev", "staging", "prod")
 RuntimeProfile = Literal["stateless", "durable-worker", "real-time", "scheduled", "long-running"]
@@ -52,7 +54,7 @@ class Image(_Model):
 
 class Messaging(_Model):
     broker: Literal["servicebus", "none"] = "servicebus"
-    topic: str = "factory-events"
+    topic: str = DEFAULT_TOPIC
     publishes: list[str] = Field(default_factory=list)
     subscribes_to: list[str] = Field(default_factory=list)
 

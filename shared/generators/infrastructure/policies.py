@@ -76,7 +76,7 @@ def replica_month_usd(bp: InfrastructureBlueprint) -> float:
     cpu = bp.resources.cpu_limit or bp.resources.cpu_request or size["cpuLimit"]
     mem = bp.resources.memory_limit or bp.resources.memory_request or size["memoryLimit"]
     price = PRICE_TABLE["replica"]
-    return cpu_cores(cpu) * price["vcpuMonth"] + memory_gib(mem) * price["gibMonth"]
+    return float(cpu_cores(cpu) * price["vcpuMonth"] + memory_gib(mem) * price["gibMonth"])
 
 
 def estimate_monthly_cost(bp: InfrastructureBlueprint) -> float:

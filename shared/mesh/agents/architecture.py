@@ -38,7 +38,7 @@ def _entity(entity: IntentEntity) -> Entity:
             required=f.required,
             description=f.description,
             values=list(f.values),
-            maxLength=f.max_length,
+            max_length=f.max_length,
             minimum=f.min,
         )
         for f in entity.fields
@@ -50,7 +50,7 @@ def _entity(entity: IntentEntity) -> Entity:
 def design(intent: Intent, project_id: str) -> ServiceBlueprint:
     entities = [_entity(e) for e in intent.entities]
     endpoints = [
-        Endpoint(method=method, path=f"/api/{e.plural}{suffix}", entity=e.name, operation=op, authLevel="function")
+        Endpoint(method=method, path=f"/api/{e.plural}{suffix}", entity=e.name, operation=op, auth_level="function")
         for e in entities
         for method, suffix, op in _CRUD
     ]
@@ -68,17 +68,17 @@ def design(intent: Intent, project_id: str) -> ServiceBlueprint:
     )
     nf = intent.non_functional
     return ServiceBlueprint(
-        schemaVersion="1.0",
+        schema_version="1.0",
         product=intent.product.name,
-        projectId=project_id,
+        project_id=project_id,
         tenancy=intent.tenant.mode,
         services=[service],
-        nonFunctional=NonFunctional(
+        non_functional=NonFunctional(
             availability=nf.availability,
-            expectedRps=nf.expected_rps,
-            monthlyBudgetUsd=nf.monthly_budget_usd,
+            expected_rps=nf.expected_rps,
+            monthly_budget_usd=nf.monthly_budget_usd,
             regions=list(nf.regions),
-            dataResidency=nf.data_residency,
+            data_residency=nf.data_residency,
         ),
     )
 

@@ -182,16 +182,16 @@ def _control(flow: FlowDefinition, inst: dict[str, Any], data: Mapping[str, Any]
             return Step(None)
         return Step(inst, _move(flow, inst, CANCELLED, "FlowControlRequested", now, reason=reason, actor=actor))
     if action == "force":
-        target = data.get("targetState")
+        target = str(data.get("targetState"))
         if target not in flow.states:
             raise FlowDefinitionError(f"cannot force {flow.id} to '{target}': defined states are "
                                       f"{sorted(flow.states)}")
         return Step(inst, _move(flow, inst, target, "FlowControlRequested", now, reason=reason, actor=actor))
     if action == "skip":
-        target = state.next or next((t.target for t in state.on.values() if t.target), None)
-        if target is None:
+        skip_to = state.next or next((t.target for t in state.on.values() if t.target), None)
+        if skip_to is None:
             raise FlowDefinitionError(f"state '{state.name}' of {flow.id} has no next state to skip to")
-        return Step(inst, _move(flow, inst, target, "FlowControlRequested", now, reason=reason, actor=actor))
+        return Step(inst, _move(flow, inst, skip_to, "FlowControlRequested", now, reason=reason, actor=actor))
     if action == "retry":
         last = inst.get("lastFailure")
         original = find_event(str(last["eventId"])) if last else None

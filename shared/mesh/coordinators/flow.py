@@ -151,11 +151,11 @@ def validate_flow(flow: FlowDefinition, known_events: set[str] | None = None) ->
                 raise FlowDefinitionError(f"{where}: state '{s.name}' goes to undefined state '{t}'; "
                                           f"defined states: {sorted(flow.states)}")
             edges[s.name].add(t)
-        for t in [*s.on.values(), *s.always]:
-            if t.guard and t.guard not in GUARDS:
-                raise FlowDefinitionError(f"{where}: state '{s.name}' uses unknown guard '{t.guard}'; "
+        for tr in [*s.on.values(), *s.always]:
+            if tr.guard and tr.guard not in GUARDS:
+                raise FlowDefinitionError(f"{where}: state '{s.name}' uses unknown guard '{tr.guard}'; "
                                           f"known guards: {sorted(GUARDS)}")
-            for a in t.actions:
+            for a in tr.actions:
                 if a not in ACTIONS:
                     raise FlowDefinitionError(f"{where}: unknown action '{a}'; known: {sorted(ACTIONS)}")
         for a in s.actions:
