@@ -75,10 +75,10 @@ class Runtime:
         return self.settings.signing_key.get_secret_value().encode()
 
     def handling_context(self, event: Envelope, consumer: str) -> HandlingContext:
-        """The context of one handling: reads through this runtime's stores, scratch under FACTORY_HOME."""
+        """The context of one handling: reads through this runtime's stores, scratch under ``scratch_path``."""
         return HandlingContext(event, consumer, clock=self.clock, state=self.state, artifacts=self.artifacts,
                                test_runner=self.test_runner,
-                               scratch_root=self.settings.factory_home / "work" / consumer)
+                               scratch_root=self.settings.scratch_path / "work" / consumer)
 
     def pipeline_with(self, handlers: Mapping[str, Handler]) -> Pipeline:
         """A handling pipeline over this runtime's parts for ``handlers`` (the mesh's, or a test's)."""
@@ -127,7 +127,8 @@ def _artifacts(settings: Settings) -> ArtifactStore:
 
 
 def _spans(settings: Settings) -> SpanSink:
-    if settings.applicationinsights_connection_string is not None:
+    # with Application Insights (the trace store there) or the Azure state (no local folder), in memory only
+    if settings.applicationinsights_connection_string is not None or settings.factory_state is StateKind.cosmos:
         return MemorySpanStore()
     settings.factory_home.mkdir(parents=True, exist_ok=True)
     return SqliteSpanStore(settings.factory_home / "traces.db")
@@ -168,19 +169,21 @@ def bootstrap(
         receiver = bus
     state = state or _state(settings, clock)
     artifacts = artifacts or _artifacts(settings)
-    otel = False
+    exporting = False
     if settings.applicationinsights_connection_string is not None:
-        otel = configure_azure_monitor(settings.applicationinsights_connection_string.get_secret_value())
-    tracer = Tracer(spans or _spans(settings), otel=otel)
+        exporting = configure_azure_monitor(settings.applicationinsights_connection_string.get_secret_value(),
+                                            sampling_ratio=settings.trace_sampling_ratio,
+                                            logger_name=settings.telemetry_logger)
+    tracer = Tracer(spans or _spans(settings), exporting=exporting, topic=settings.topic_name)
     metrics = Metrics()
     settlement = settlement or _settlement(receiver, state, clock)
     test_runner = test_runner or _test_runner(settings)
     catalog = catalog or TemplateCatalog(roots=default_roots())
     signing_key = settings.signing_key.get_secret_value().encode()
     publisher = EventPublisher(bus=bus, state=state, registry=registry, signing_key=signing_key, clock=clock,
-                               metrics=metrics)
+                               metrics=metrics, tracer=tracer)
     handlers = build_handlers(consumers, flows=flows, catalog=catalog,
-                              scaffolds_dir=settings.factory_home / "scaffolds", clock=clock)
+                              scaffolds_dir=settings.scaffolds_path, clock=clock)
     return Runtime(
         settings=settings, clock=clock, registry=registry, consumers=consumers, flows=flows, bus=bus,
         receiver=receiver, state=state, artifacts=artifacts, tracer=tracer, metrics=metrics,
