@@ -208,7 +208,9 @@ class Tracer:
     provider that exports nothing gives the same real span contexts for the messages and the span log.
     """
 
-    def __init__(self, sink: SpanSink, *, exporting: bool = False, topic: str = "factory-events") -> None:
+    def __init__(self, sink: SpanSink, *, exporting: bool = False, topic: str = "factory-events",
+                 provider: Any = None) -> None:
+        """``provider``: an SDK ``TracerProvider`` to use instead (tests read the finished spans from it)."""
         from opentelemetry import trace
         from opentelemetry.sdk.trace import Tracer as SdkTracer
         from opentelemetry.sdk.trace import TracerProvider
@@ -218,8 +220,10 @@ class Tracer:
         self.exporting = exporting
         self.topic = topic
         self._propagator = TraceContextTextMapPropagator()
-        if exporting:
-            self._tracer: Any = trace.get_tracer(TRACER_NAME)
+        if provider is not None:
+            self._tracer: Any = provider.get_tracer(TRACER_NAME)
+        elif exporting:
+            self._tracer = trace.get_tracer(TRACER_NAME)
         else:
             self._tracer = TracerProvider(shutdown_on_exit=False).get_tracer(TRACER_NAME)
         if isinstance(self._tracer, SdkTracer) and not isinstance(self._tracer.id_generator, _TraceIdChooser):
