@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
 from importlib.resources import files
 from types import ModuleType
 
 import jsonschema
+import pathspec
 import pytest
 import yaml
 
@@ -88,11 +90,16 @@ def test_parameters_file_names_only_parameters_main_declares(trees: dict[str, Tr
 
 
 def test_funcignore_keeps_what_the_app_reads_at_runtime() -> None:
-    lines = (ROOT / ".funcignore").read_text(encoding="utf-8").splitlines()
-    ignored = {line.strip().rstrip("/") for line in lines if line.strip() and not line.startswith("#")}
-    assert not ignored & {"contracts", "templates", "shared", "functions", "function_app.py", "host.json",
-                          "requirements.txt"}
-    assert {".venv", "tests", "local.settings.json"} <= ignored
+    """Matched the way Core Tools and azd read it (gitignore rules), against the repository's own files."""
+    spec = pathspec.GitIgnoreSpec.from_lines((ROOT / ".funcignore").read_text(encoding="utf-8").splitlines())
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    runtime = [f for f in tracked if f.split("/")[0] in ("contracts", "templates", "shared", "functions", "examples")
+               or f in ("function_app.py", "host.json", "requirements.txt")]
+    assert any(f.startswith("templates/") and "/tests/" in f for f in runtime)  # the scaffold renders these
+    assert [f for f in runtime if spec.match_file(f)] == []
+    for dropped in (".venv/x", "tests/unit/test_x.py", "docs/deploy.md", "infra/main.bicep", "node_modules/x",
+                    "local.settings.json", "shared/__pycache__/x.pyc"):
+        assert spec.match_file(dropped), dropped
 
 
 def test_smoke_script_skips_when_settings_do_not_point_at_live_services(

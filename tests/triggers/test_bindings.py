@@ -16,8 +16,8 @@ import pytest
 from azure.functions._abc import TraceContext
 
 import function_app
-from shared.handling.telemetry import InvocationTrace
 from shared.contracts.manifests import load_consumers
+from shared.handling.telemetry import InvocationTrace
 from shared.runtime import set_runtime
 
 ROOT = Path(__file__).resolve().parents[2]

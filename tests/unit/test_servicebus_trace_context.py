@@ -52,7 +52,8 @@ def probe() -> None:  # runs in the subprocess; prints what a receiver decodes
         return OutgoingMessage(f"m-{i}", b"{}", {"type": "VisionDocumentCreated", "traceparent": OURS,
                                                  "Diagnostic-Id": OURS}, scheduled_enqueue_time=scheduled)
 
-    publisher = ServiceBusPublisher("factory-events", client_factory=lambda: Client.from_connection_string(FAKE_NAMESPACE))
+    publisher = ServiceBusPublisher("factory-events",
+                                    client_factory=lambda: Client.from_connection_string(FAKE_NAMESPACE))
     with trace.get_tracer("probe").start_as_current_span("some current span"):  # the SDK's spans hang below it
         publisher.publish([message(1), message(2), message(3, datetime.now(UTC) + timedelta(minutes=5))])
     seen = []
