@@ -92,7 +92,10 @@ class Page:
 
     def to_dict(self, path: str) -> dict[str, Any]:
         pages = max(1, -(-self.total // self.page_size))
-        link = lambda n: f"{path}?page={n}&pageSize={self.page_size}"  # noqa: E731
+
+        def link(n: int) -> str:
+            return f"{path}?page={n}&pageSize={self.page_size}"
+
         return {"items": self.items, "page": self.page, "pageSize": self.page_size, "total": self.total,
                 "pages": pages, "next": link(self.page + 1) if self.page < pages else None,
                 "previous": link(self.page - 1) if self.page > 1 else None}
@@ -220,7 +223,7 @@ def waterfall(rt: Runtime, trace_id: str) -> dict[str, Any] | None:
     start = min([s.start for s in spans], default=None)
     end = max([s.end for s in spans], default=None)
     total = ((end - start).total_seconds() * 1000.0) if start and end else 0.0
-    rows = []
+    rows: list[dict[str, Any]] = []
     for s in spans:
         offset = (s.start - start).total_seconds() * 1000.0 if start else 0.0
         duration = (s.end - s.start).total_seconds() * 1000.0
@@ -233,7 +236,7 @@ def waterfall(rt: Runtime, trace_id: str) -> dict[str, Any] | None:
             "widthPct": round(max(0.4, 100.0 * duration / total), 3) if total else 100.0,
         })
     return {"traceId": trace_id, "totalMs": round(total, 3), "handlings": rows, "events": len(events),
-            "retries": sum(1 for r in rows if r["deliveryCount"] > 1),
+            "retries": sum(1 for r in rows if int(r["deliveryCount"]) > 1),
             "failures": sum(1 for r in rows if r["outcome"] not in ("completed", "duplicate", "ok"))}
 
 

@@ -65,11 +65,9 @@ _PARAM = re.compile(r"\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(\??)(?::([^}]*))?\}")
 
 
 class _Constrained(BaseConverter):
-    """A segment matching a Functions constraint; the value stays a string (like ``route_params``)."""
+    """A segment matching a Functions constraint (``regex`` set per subclass); the value stays a string."""
 
-    def __init__(self, url_map: Map, kind: str) -> None:
-        super().__init__(url_map)
-        self.regex = _CONSTRAINTS[kind]
+    part_isolating = True
 
 
 def werkzeug_rules(template: str, prefix: str = API_PREFIX) -> list[str]:
@@ -227,6 +225,9 @@ class _RequestHandler(WSGIRequestHandler):
         log.debug("%s %s -> %s", self.command, getattr(self, "path", "?"), code)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        if not str(getattr(self, "request_version", "")).startswith("HTTP/1."):
+            self.request_version = "HTTP/1.0"  # unreadable request line: answer with headers all the same
+        self.close_connection = True
         title = message or self.responses.get(code, ("Error", ""))[0]
         body = json.dumps({"type": "about:blank", "title": title, "status": code,
                            "detail": explain or self.responses.get(code, ("", "the request could not be read"))[1]

@@ -9,11 +9,13 @@ JavaScript (post, then redirect).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import mimetypes
 from collections.abc import Mapping
 from functools import cache
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
@@ -83,6 +85,13 @@ class Links:
 
 
 def _html(req: func.HttpRequest, template: str, status: int = 200, **context: Any) -> func.HttpResponse:
+    """Render a page; an error for a client that does not ask for HTML is a problem+json instead."""
+    if status >= 400 and not _wants_html(req):
+        errors = context.get("errors") or []
+        detail = context.get("error") or context.get("message") or "; ".join(
+            f"{e.get('path') or '(top)'}: {e['message']}" for e in errors) or "the request was refused"
+        return problem(status, HTTPStatus(status).phrase, str(detail),
+                       extra={"errors": errors} if errors else None)
     links = Links(req)
     body = _env().get_template(template).render(url=links, static=lambda p: links(f"static/{p}"),
                                                 quote=lambda s: quote(str(s), safe="/"), **context)
@@ -230,10 +239,8 @@ def artifact_page(req: func.HttpRequest) -> func.HttpResponse:
     except UnicodeDecodeError:
         text = None
     if text is not None and path.endswith(".json"):
-        try:
+        with contextlib.suppress(ValueError):
             text = json.dumps(json.loads(text), indent=2)
-        except ValueError:
-            pass
     return _html(req, "artifact.html", project_id=project_id, path=path, digest=digest, size=len(content),
                  text=text, mermaid=path.endswith(".mmd"))
 

@@ -1,4 +1,4 @@
-"""The HTTP API functions called with real ``azure.functions.HttpRequest`` objects (tests/http/ goes through a socket)."""
+"""The HTTP API functions called with real ``azure.functions.HttpRequest`` objects (tests/http: a real socket)."""
 
 from __future__ import annotations
 
