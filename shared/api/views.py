@@ -8,6 +8,7 @@ topology split into the happy path and the failure edges, and the templates.
 from __future__ import annotations
 
 import base64
+import fnmatch
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -184,6 +185,27 @@ def _findings(status: ProjectStatus) -> list[dict[str, Any]]:
     return sorted(out, key=lambda f: (order.get(str(f.get("severity")), 9), f["kind"], str(f.get("id"))))
 
 
+#: the artifacts a person looks for first, by label and path pattern
+KEY_ARTIFACTS = (
+    ("Test report", "reports/*-tests.json"),
+    ("Service blueprint", "architecture/blueprint.json"),
+    ("OpenAPI", "api/*.openapi.json"),
+    ("Security review", "security/*-review.md"),
+    ("Infrastructure blueprint", "infra/*/*/infrastructure-blueprint.json"),
+    ("Bicep", "infra/*/*/bicep/main.bicep"),
+    ("Release notes", "release/*-release-notes.md"),
+)
+
+
+def key_artifacts(files: Mapping[str, str]) -> list[dict[str, str]]:
+    out = []
+    for label, pattern in KEY_ARTIFACTS:
+        for path in sorted(files):
+            if fnmatch.fnmatchcase(path, pattern):
+                out.append({"label": label, "path": path, "digest": files[path]})
+    return out
+
+
 def project_detail(rt: Runtime, project_id: str) -> dict[str, Any] | None:
     status = project_status(rt, project_id)
     if not status.events:
@@ -197,6 +219,7 @@ def project_detail(rt: Runtime, project_id: str) -> dict[str, Any] | None:
         "flowDetails": [flow_view(rt.flows[name], status.flows.get(name)) for name in rt.flows],
         "tests": status.tests,
         "artifacts": [{"path": p, "digest": d} for p, d in files.items()],
+        "keyArtifacts": key_artifacts(files),
         "findings": _findings(status),
         "approval": {**release_target(status), "pending": release.get("state") == AWAITING_APPROVAL,
                      "decisions": [h for h in release.get("history", []) if h.get("actor")]},

@@ -206,7 +206,7 @@ def project_live(req: func.HttpRequest) -> func.HttpResponse:
         return problem(404, "Unknown project", f"no project '{req.route_params.get('id', '')}'")
     if req.params.get("v") == ctx["p"]["version"]:
         return func.HttpResponse(status_code=204)
-    return _html(req, "_project_live.html", **ctx)
+    return _html(req, "_project_live.html", form={}, **ctx)
 
 
 def approval_form(req: func.HttpRequest) -> func.HttpResponse:

@@ -156,6 +156,7 @@ def test_a_prod_release_waits_for_approval_and_a_rejection_fails_the_project_wit
         mesh: LiveFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     status, _, body = call(mesh, "POST", "/api/projects?environment=prod&runId=reject", TASKS,
                            {"Content-Type": "application/yaml"})
+    assert status == 202
     project = json.loads(body)["projectId"]
     mesh.wait_until(lambda: _flows(mesh, project).get("release-manager") == "awaitingApproval",
                     what="the release to wait for approval")
