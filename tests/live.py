@@ -28,6 +28,12 @@ class LiveFactory:
         self.url = server.url
         self.deliveries: list[Delivery] = []
         self._changed = threading.Condition()
+        self._pumping = threading.Thread(target=host.run, name="test-host", daemon=True)
+
+    def start(self) -> None:
+        """Start pumping the triggers (idempotent)."""
+        if not self._pumping.is_alive() and not self.host.stopping:
+            self._pumping.start()
 
     def delivered(self, d: Delivery) -> None:
         with self._changed:
@@ -50,22 +56,22 @@ class LiveFactory:
 
 @contextmanager
 def live_factory(home: Path, *, pump: bool = True, **settings: Any) -> Iterator[LiveFactory]:
-    """The factory on ``home``; ``pump=False`` serves HTTP only (published events stay queued)."""
+    """The factory on ``home``; ``pump=False`` serves HTTP only (published events stay queued until
+    ``start()``)."""
     rt = bootstrap(Settings(FACTORY_HOME=home, **settings))
     holder: list[LiveFactory] = []
     host, http = build_host(rt, on_delivery=lambda d: holder[0].delivered(d) if holder else None)
     server = serve(http, 0)
     live = LiveFactory(rt, host, server)
     holder.append(live)
-    pumping = threading.Thread(target=host.run, name="test-host", daemon=True)
     if pump:
-        pumping.start()
+        live.start()
     try:
         yield live
     finally:
         host.stop()
-        if pump:
-            pumping.join(timeout=60)
+        if live._pumping.is_alive():
+            live._pumping.join(timeout=60)
         host.close()
         server.shutdown()
         set_runtime(None)

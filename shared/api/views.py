@@ -332,8 +332,12 @@ def topology_view(rt: Runtime, entrypoints: Mapping[str, Sequence[str]] | None =
     edges = [e for e in report.edges if e[1] not in AUDIT_EVENTS]
     entry = [("entry points", "ProjectInitialized", t) for t in sorted(
         {t for _s, e, t in report.edges if e == "ProjectInitialized"})]
-    happy = [e for e in edges if e[1] not in FAILURE_EVENTS]
+    work = [e for e in edges if e[1] not in FAILURE_EVENTS]
+    # the work: edges into agents and scaffold steps; coordinators mostly observe (shown apart)
+    happy = [e for e in work if kinds.get(e[2]) != "coordinator"]
+    observed = sorted(e for e in work if kinds.get(e[2]) == "coordinator")
     failure = [e for e in edges if e[1] in FAILURE_EVENTS]
+    entry = [e for e in entry if kinds.get(e[2]) != "coordinator"]
     # order the happy path by distance from ProjectInitialized (breadth first), so it reads left to right
     depth: dict[str, int] = {t: 0 for _s, _e, t in entry}
     for _ in range(len(kinds) + 1):
@@ -343,10 +347,12 @@ def topology_view(rt: Runtime, entrypoints: Mapping[str, Sequence[str]] | None =
     happy.sort(key=lambda e: (depth.get(e[0], 99), e[0], e[1], e[2]))
     return {
         "happyPath": [{"from": s, "event": e, "to": t} for s, e, t in entry + happy],
+        "coordinatorEdges": [{"from": s, "event": e, "to": t} for s, e, t in observed],
         "failureEdges": [{"from": s, "event": e, "to": t} for s, e, t in sorted(failure)],
         "consumers": [{"name": c.name, "kind": c.kind, "subscribesTo": list(c.subscribes_to),
                        "emits": list(c.emits)} for c in rt.consumers],
         "mermaid": _mermaid_edges(entry + happy, kinds),
+        "coordinatorMermaid": _mermaid_edges(observed, kinds),
         "failureMermaid": _mermaid_edges(sorted(failure), kinds),
         "warnings": report.warnings,
     }

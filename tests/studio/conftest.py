@@ -37,8 +37,9 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveFactory]:
-    """The host with Studio; prod requires approval (the default), dev does not."""
-    with live_factory(tmp_path_factory.mktemp("studio") / "home") as live:
+    """The host with Studio; prod requires approval (the default), dev does not. Tests call ``start()``
+    to pump the triggers (the first one after its page is up, so it sees every move)."""
+    with live_factory(tmp_path_factory.mktemp("studio") / "home", pump=False) as live:
         yield live
 
 

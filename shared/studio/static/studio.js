@@ -3,7 +3,9 @@
   "use strict";
   function renderDiagrams(root) {
     if (!window.mermaid) { return; }
-    var nodes = (root || document).querySelectorAll("pre.mermaid:not([data-processed])");
+    // diagrams inside a closed <details> are drawn when it opens (a hidden diagram has no size)
+    var nodes = Array.prototype.filter.call((root || document).querySelectorAll("pre.mermaid:not([data-processed])"),
+      function (n) { return !n.closest("details:not([open])"); });
     if (nodes.length) { window.mermaid.run({ nodes: nodes }).catch(function (err) { console.error(err); }); }
   }
   function placeBars(root) {
@@ -29,6 +31,9 @@
     renderDiagrams(document);
     placeBars(document);
     examples();
+    document.addEventListener("toggle", function (evt) {
+      if (evt.target.open) { renderDiagrams(evt.target); }
+    }, true);
     document.body.addEventListener("htmx:afterSettle", function (evt) {
       renderDiagrams(evt.target);
       placeBars(evt.target);
