@@ -330,8 +330,8 @@ def topology_view(rt: Runtime, entrypoints: Mapping[str, Sequence[str]] | None =
     report = analyse(rt.consumers, rt.flows)
     kinds = {c.name: c.kind for c in rt.consumers}
     edges = [e for e in report.edges if e[1] not in AUDIT_EVENTS]
-    entry = [("entry points", "ProjectInitialized", t) for t in sorted(
-        {t for _s, e, t in report.edges if e == "ProjectInitialized"})]
+    entry = [("cli / http-api", "ProjectInitialized", c.name) for c in rt.consumers
+             if "ProjectInitialized" in c.subscribes_to]
     work = [e for e in edges if e[1] not in FAILURE_EVENTS]
     # the work: edges into agents and scaffold steps; coordinators mostly observe (shown apart)
     happy = [e for e in work if kinds.get(e[2]) != "coordinator"]
