@@ -50,6 +50,7 @@ STUDIO_ROUTES: tuple[HttpRoute, ...] = (
     HttpRoute("studio_project_live", "studio/live/projects/{id}", ("GET",), "project_live", "studio"),
     HttpRoute("studio_approval", "studio/projects/{id}/approval", ("POST",), "approval_form", "studio"),
     HttpRoute("studio_artifact", "studio/projects/{id}/files/{*path}", ("GET",), "artifact_page", "studio"),
+    HttpRoute("studio_archive", "studio/projects/{id}/archive", ("GET",), "archive", "studio"),
     HttpRoute("studio_trace", "studio/traces/{traceId}", ("GET",), "trace_page", "studio"),
     HttpRoute("studio_dead_letters", "studio/deadletters", ("GET",), "dead_letters_page", "studio"),
     HttpRoute("studio_resubmit", "studio/deadletters/{subscription}/{sequence}/resubmit", ("POST",),

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import mimetypes
+import zipfile
 from collections.abc import Mapping
 from functools import cache
 from http import HTTPStatus
@@ -243,6 +245,25 @@ def artifact_page(req: func.HttpRequest) -> func.HttpResponse:
             text = json.dumps(json.loads(text), indent=2)
     return _html(req, "artifact.html", project_id=project_id, path=path, digest=digest, size=len(content),
                  text=text, mermaid=path.endswith(".mmd"))
+
+
+def archive(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /projects/{id}/archive[?prefix=infra/]: the project's files (under a prefix) as one zip."""
+    project_id, prefix = req.route_params.get("id", ""), req.params.get("prefix", "")
+    rt = get_runtime()
+    files = {p: d for p, d in project_files(rt, project_id).items() if p.startswith(prefix)}
+    if not files:
+        return _not_found(req, f"Project '{project_id}' has no artifacts under '{prefix or '/'}'.")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path, digest in sorted(files.items()):
+            info = zipfile.ZipInfo(f"{project_id}/{path}", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, rt.artifacts.get(digest))
+    name = f"{project_id}-{prefix.strip('/').replace('/', '-') or 'all'}.zip"
+    return func.HttpResponse(buffer.getvalue(), status_code=200, mimetype="application/zip",
+                             headers={"Content-Disposition": f'attachment; filename="{name}"',
+                                      "X-Content-Type-Options": "nosniff"})
 
 
 # ----------------------------------------------------------------------------- trace, dead letters, topology

@@ -4,8 +4,10 @@ problem+json, projects page, approval gates end to end, and the access policy's 
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import re
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -178,6 +180,13 @@ def test_a_prod_release_waits_for_approval_and_a_rejection_fails_the_project_wit
     (change,) = [e for e in events if e["type"] == "CoordinatorStateChanged" and e["data"]["to"] == "rejected"]
     assert change["data"]["actor"] == "bob"
     assert "ReleaseTriggered" not in {e["type"] for e in events}
+    # the infrastructure package downloads as one zip (Studio, here under /api/studio as on Azure)
+    status, headers, content = call(mesh, "GET", f"/api/studio/projects/{project}/archive?prefix=infra/")
+    assert status == 200 and headers["content-type"] == "application/zip"
+    assert headers["content-disposition"] == f'attachment; filename="{project}-infra.zip"'
+    names = zipfile.ZipFile(io.BytesIO(content)).namelist()
+    assert any(n.endswith("/bicep/main.bicep") for n in names) and all(n.startswith(f"{project}/infra/")
+                                                                        for n in names)
 
 
 def test_a_cli_published_blueprint_is_dead_lettered_as_emitter_not_allowed_and_can_be_resubmitted(

@@ -46,6 +46,7 @@ HTTP_ROUTES: dict[str, tuple[str, list[str]]] = {
     "studio_project_live": ("studio/live/projects/{id}", ["GET"]),
     "studio_approval": ("studio/projects/{id}/approval", ["POST"]),
     "studio_artifact": ("studio/projects/{id}/files/{*path}", ["GET"]),
+    "studio_archive": ("studio/projects/{id}/archive", ["GET"]),
     "studio_trace": ("studio/traces/{traceId}", ["GET"]),
     "studio_dead_letters": ("studio/deadletters", ["GET"]),
     "studio_resubmit": ("studio/deadletters/{subscription}/{sequence}/resubmit", ["POST"]),

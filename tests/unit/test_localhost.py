@@ -88,6 +88,7 @@ def test_discover_finds_the_http_functions_with_routes_and_methods() -> None:
         "studio_project_live": ("studio/live/projects/{id}", ("GET",)),
         "studio_approval": ("studio/projects/{id}/approval", ("POST",)),
         "studio_artifact": ("studio/projects/{id}/files/{*path}", ("GET",)),
+        "studio_archive": ("studio/projects/{id}/archive", ("GET",)),
         "studio_trace": ("studio/traces/{traceId}", ("GET",)),
         "studio_dead_letters": ("studio/deadletters", ("GET",)),
         "studio_resubmit": ("studio/deadletters/{subscription}/{sequence}/resubmit", ("POST",)),
@@ -491,7 +492,7 @@ def test_build_host_creates_one_subscription_per_consumer_with_manifest_filters(
         specs = {s.name: s for s in runtime.receiver.subscriptions()}  # type: ignore[union-attr]
         assert {c.name for c in consumers} <= set(specs)
         assert all(specs[c.name].sql_filter == c.sql_filter for c in consumers)
-        assert len(http) == 29
+        assert len(http) == 30
     finally:
         host.close()
         set_runtime(None)
