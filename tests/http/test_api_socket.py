@@ -11,6 +11,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import yaml
@@ -220,3 +221,30 @@ def test_a_cli_published_blueprint_is_dead_lettered_as_emitter_not_allowed_and_c
 
 #: every consumer subscribed to BlueprintCreated (contracts/events/domain/BlueprintCreated.v1.json)
 consumers = json.loads((ROOT / "contracts/events/domain/BlueprintCreated.v1.json").read_text())["x-event"]["consumers"]
+
+
+def test_studio_under_api_studio_links_there_and_keeps_the_function_key(quiet: LiveFactory) -> None:
+    status, _, body = call(quiet, "GET", "/api/studio?code=k3y", headers={"Accept": "text/html"})
+    page = body.decode()
+    assert status == 200
+    assert 'href="/api/studio/static/studio.css?code=k3y"' in page
+    assert 'href="/api/studio/deadletters?code=k3y"' in page
+    assert 'action="/api/studio/projects?code=k3y"' in page
+    local = call(quiet, "GET", "/", headers={"Accept": "text/html"})[2].decode()
+    assert 'href="/static/studio.css"' in local and 'href="/deadletters"' in local
+
+
+def test_a_studio_form_post_starts_a_project_and_redirects_to_its_page(quiet: LiveFactory) -> None:
+    form = urlencode({"intent": TASKS.decode(), "environment": "staging", "runId": "form"}).encode()
+    status, headers, _ = call(quiet, "POST", "/projects", form,
+                              {"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/html"})
+    assert status == 303 and re.fullmatch(r"/projects/task-tracker-[0-9a-f]{10}", headers["location"])
+    project = headers["location"].rsplit("/", 1)[-1]
+    doc = json.loads(call(quiet, "GET", "/api/projects?pageSize=100")[2])
+    (item,) = [p for p in doc["items"] if p["projectId"] == project]
+    assert item["release"] == {"environment": "staging", "approvalRequired": False}
+    bad = urlencode({"intent": "product: {name: Bad Name}"}).encode()
+    status, headers, body = call(quiet, "POST", "/projects", bad,
+                                 {"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/html"})
+    assert status == 422 and headers["content-type"].startswith("text/html")
+    assert b'id="intent-errors"' in body and b"product.name" in body
