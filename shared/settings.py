@@ -101,6 +101,11 @@ class Settings(BaseSettings):
     #: records would be exported again, without end)
     telemetry_logger: str = Field("factory", alias="PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME", min_length=1)
 
+    # --- releases: the environment a project releases to, and which environments need a person's approval ---
+    release_environment: str = Field("dev", alias="FACTORY_RELEASE_ENVIRONMENT", min_length=1, max_length=40)
+    approval_required: dict[str, bool] = Field(
+        default_factory=lambda: {"dev": False, "staging": False, "prod": True}, alias="FACTORY_APPROVAL_REQUIRED")
+
     # --- limits ---
     max_message_bytes: int = Field(256 * 1024, alias="FACTORY_MAX_MESSAGE_BYTES", gt=0)
 
@@ -131,6 +136,10 @@ class Settings(BaseSettings):
             raise ValueError("FACTORY_ARTIFACTS=blob needs ArtifactStorage__blobServiceUri (identity) or "
                              "ArtifactStorage (connection string)")
         return self
+
+    def requires_approval(self, environment: str) -> bool:
+        """Whether a release to ``environment`` waits for a person (an environment not listed does)."""
+        return bool(self.approval_required.get(environment, True))
 
     @property
     def artifacts_path(self) -> Path:
