@@ -40,7 +40,10 @@ lint: setup
 bench: setup
 	$(PY) tests/bench/run_all.py --json $(BENCH_JSON)
 
+## make smoke-azure: the live-account path: the contract tests marked `azure` (Cosmos DB, Service Bus) and a
+## deployed app's smoke run; each skips with a message unless the settings point at live services
 smoke-azure: setup
+	$(PY) -m pytest -m azure tests/contract
 	$(PY) scripts/smoke_azure.py
 
 ## make screenshots: Studio's main pages in docs/screenshots/ (headless Debian chromium: apt-get install chromium)

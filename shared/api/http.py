@@ -20,6 +20,7 @@ from shared.bootstrap import Runtime
 from shared.contracts.envelope import make_envelope, new_trace_id
 from shared.handling.traceview import build_tree
 from shared.mesh.steps import execution_id_for, load_execution
+from shared.ports import ResubmitTooEarlyError
 from shared.product.approvals import ApprovalError, decide_release
 from shared.product.intent import IntentError, intent_from_mapping
 from shared.product.projects import ReleaseTarget, project_files, project_status, start_project
@@ -249,19 +250,23 @@ def resubmit_dead_letter(req: func.HttpRequest) -> func.HttpResponse:
     prevents a double effect)."""
     subscription, raw = req.route_params.get("subscription", ""), req.route_params.get("sequence", "")
     rt = get_runtime()
-    if rt.receiver is None:
-        return problem(409, "Resubmit not available", "dead letters recorded on Azure are resubmitted with "
-                       "Service Bus Explorer; the factory's own resubmit needs the embedded bus")
+    queue = rt.dead_letter_queue
+    if queue is None:
+        return problem(409, "Resubmit not available", "no bus is configured; dead letters recorded in the state "
+                       "store are resubmitted with `factory dlq resubmit <consumer> <message id>`")
     try:
         sequence = int(raw)
     except ValueError:
         return problem(400, "Invalid sequence number", f"{raw!r} is not a sequence number; take it from "
                        "GET /api/deadletters")
-    known = {d.sequence_number for d in rt.receiver.dead_letters(subscription)}
+    known = {d.sequence_number for d in queue.dead_letters(subscription)}
     if sequence not in known:
         return problem(404, "Unknown dead letter", f"subscription '{subscription}' has no dead letter #{sequence}; "
                        "list them with GET /api/deadletters")
-    rt.receiver.resubmit(subscription, sequence)
+    try:
+        queue.resubmit(subscription, sequence)
+    except ResubmitTooEarlyError as exc:
+        return problem(409, "Resubmit not possible yet", str(exc))
     return _json(202, {"subscription": subscription, "sequenceNumber": sequence, "status": "resubmitted"})
 
 

@@ -278,8 +278,8 @@ def _body_text(body: bytes) -> tuple[str, dict[str, Any] | None]:
 def dead_letters(rt: Runtime, subscription: str | None = None) -> list[dict[str, Any]]:
     """Dead letters of the bus (resubmittable) and the ones recorded by record-and-complete (Azure)."""
     out: list[dict[str, Any]] = []
-    if rt.receiver is not None:
-        for d in rt.receiver.dead_letters(subscription):
+    if rt.dead_letter_queue is not None:  # the embedded bus's, or Service Bus's sub-queues on Azure
+        for d in rt.dead_letter_queue.dead_letters(subscription):
             text, doc = _body_text(d.body)
             out.append({
                 "kind": "bus", "subscription": d.subscription, "id": str(d.sequence_number),

@@ -28,6 +28,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from shared.api import views
 from shared.api.http import get_artifact, problem, release_for
+from shared.ports import ResubmitTooEarlyError
 from shared.product.approvals import ApprovalError, decide_release
 from shared.product.intent import IntentError, intent_from_mapping
 from shared.product.projects import project_files, start_project
@@ -290,13 +291,16 @@ def dead_letters_page(req: func.HttpRequest, *, status: int = 200, error: str | 
 def resubmit_form(req: func.HttpRequest) -> func.HttpResponse:
     """POST /deadletters/{subscription}/{sequence}/resubmit (form)."""
     subscription, raw = req.route_params.get("subscription", ""), req.route_params.get("sequence", "")
-    rt = get_runtime()
-    if rt.receiver is None:
-        return dead_letters_page(req, status=409, error="Resubmitting needs the embedded bus; on Azure use "
-                                 "Service Bus Explorer.")
-    if not raw.isdigit() or int(raw) not in {d.sequence_number for d in rt.receiver.dead_letters(subscription)}:
+    queue = get_runtime().dead_letter_queue
+    if queue is None:
+        return dead_letters_page(req, status=409, error="No bus is configured; recorded dead letters are "
+                                 "resubmitted with `factory dlq resubmit <consumer> <message id>`.")
+    if not raw.isdigit() or int(raw) not in {d.sequence_number for d in queue.dead_letters(subscription)}:
         return dead_letters_page(req, status=404, error=f"{subscription} has no dead letter #{raw} (any more).")
-    rt.receiver.resubmit(subscription, int(raw))
+    try:
+        queue.resubmit(subscription, int(raw))
+    except ResubmitTooEarlyError as exc:
+        return dead_letters_page(req, status=409, error=str(exc))
     return _redirect(req, "deadletters", resubmitted=f"{subscription}#{raw}")
 
 

@@ -11,10 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import azure.functions as func
 import pytest
+from azure.functions._abc import TraceContext
 
 import function_app
 from shared.contracts.manifests import load_consumers
+from shared.handling.telemetry import InvocationTrace
 from shared.runtime import set_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,18 +135,41 @@ def test_http_function_has_its_route_methods_and_function_auth_level(name: str) 
 
 
 def test_binding_names_match_the_python_parameter_names() -> None:
+    """Every parameter is a binding, except ``context``, which the worker fills (annotated func.Context)."""
     for fn in registered():
         (trigger,) = triggers(json.loads(fn.get_function_json()))
-        params = list(inspect.signature(fn.get_user_function()).parameters)
-        assert params == [trigger["name"]], fn.get_function_name()
+        params = inspect.signature(fn.get_user_function()).parameters
+        assert [p for p in params if p != "context"] == [trigger["name"]], fn.get_function_name()
+        if "context" in params:  # the worker refuses any other annotation (and a string one)
+            assert params["context"].annotation is func.Context, fn.get_function_name()
+
+
+def test_service_bus_functions_take_the_invocation_context() -> None:
+    for fn in registered():
+        if triggers(json.loads(fn.get_function_json()))[0]["type"] == "serviceBusTrigger":
+            assert "context" in inspect.signature(fn.get_user_function()).parameters, fn.get_function_name()
 
 
 class RecordingPipeline:
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
+        self.invocations: list[InvocationTrace | None] = []
 
-    def handle(self, consumer: str, message: Any) -> None:
+    def handle(self, consumer: str, message: Any, invocation: InvocationTrace | None = None) -> None:
         self.calls.append((consumer, message))
+        self.invocations.append(invocation)
+
+
+class HostTrace(TraceContext):
+    trace_parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    trace_state = "k=v"
+    attributes: dict[str, str] = {}
+
+
+class HostContext:
+    """What the worker passes as ``context`` (only ``trace_context`` is read)."""
+
+    trace_context = HostTrace()
 
 
 class RecordingRuntime:
@@ -164,8 +190,9 @@ def test_each_service_bus_function_hands_the_message_to_its_own_consumer(
     by_name = {fn.get_function_name(): fn for fn in registered()}
     for consumer in CONSUMERS:
         message = object()
-        assert by_name[consumer.function_name].get_user_function()(msg=message) is None
+        assert by_name[consumer.function_name].get_user_function()(msg=message, context=HostContext()) is None
         assert recording_runtime.pipeline.calls[-1] == (consumer.name, message)
+        assert recording_runtime.pipeline.invocations[-1] == InvocationTrace(HostTrace.trace_parent, "k=v")
     assert len(recording_runtime.pipeline.calls) == len(CONSUMERS)
 
 

@@ -167,7 +167,7 @@ def test_repository_host_json_options_are_loaded() -> None:
     opts = load_host_options(ROOT / "host.json", max_delivery_count=7, lock_duration=timedelta(seconds=45))
     doc = json.loads((ROOT / "host.json").read_text())["extensions"]["serviceBus"]
     assert opts.max_concurrent_calls == doc["maxConcurrentCalls"] == 16
-    assert opts.max_auto_lock_renewal == timedelta(minutes=5)
+    assert opts.max_auto_lock_renewal == timedelta(minutes=15)  # at least functionTimeout
     assert (opts.max_delivery_count, opts.lock_duration) == (7, timedelta(seconds=45))
 
 
