@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from shared.adapters.azure.blob_artifacts import BlobArtifactStore
 from shared.adapters.azure.cosmos_state import CosmosStateStore
 from shared.adapters.azure.servicebus_publisher import ServiceBusPublisher
+from shared.adapters.azure.sessions_runner import DynamicSessionsTestRunner
 from shared.ports import Clock, SystemClock
 from shared.ports.layout import COSMOS_CONTAINERS, COSMOS_DEFAULT_TTL
 
@@ -126,3 +127,10 @@ def servicebus_client(settings: Settings) -> Any:
 def servicebus_publisher(settings: Settings, **options: Any) -> ServiceBusPublisher:
     """Publishes to the topic; the client is made on first send (so building the runtime stays offline)."""
     return ServiceBusPublisher(settings.topic_name, client_factory=lambda: servicebus_client(settings), **options)
+
+
+def sessions_test_runner(settings: Settings) -> DynamicSessionsTestRunner:
+    """The release gate's runner on Azure: dynamic sessions at ``FACTORY_TEST_SESSIONS_ENDPOINT``, called as
+    the app's identity (token audience https://dynamicsessions.io); the credential is made on first use."""
+    return DynamicSessionsTestRunner(settings.test_sessions_endpoint,
+                                     credential_factory=lambda: default_credential(settings))
