@@ -48,12 +48,17 @@ class TestReport:
 
     @property
     def ok(self) -> bool:
-        tests_ok = self.exit_code == 0 and not self.timed_out and self.failed == 0 and self.errors == 0
+        """Passed: exit code 0, in time, nothing failed, and at least one passing test in the junit results
+        (an exit code 0 without readable results is not a pass)."""
+        tests_ok = (self.exit_code == 0 and not self.timed_out and self.failed == 0 and self.errors == 0
+                    and self.passed > 0)
         return tests_ok and self.lint_exit_code in (None, 0)
 
     def reason(self) -> str:
         if self.timed_out:
             return "the test run exceeded its time limit and was killed"
+        if self.exit_code == 0 and not self.cases:
+            return "the run ended without test results (the junit report is missing or unreadable)"
         if self.exit_code == 5 or (self.passed + self.failed + self.errors == 0):
             return "no tests were collected"
         if self.lint_exit_code not in (None, 0):

@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import IO
 
 from shared.adapters.process import seccomp
+from shared.ports.test_runner import TestRunnerError
 
 INSIDE = "/sandbox"  # the work folder's path inside the jail
 BIN_DIRS = ("/usr/bin", "/bin", "/usr/local/bin")
@@ -118,14 +119,15 @@ def find_tool(name: str, *, search: Sequence[str] = BIN_DIRS) -> str | None:
     return None
 
 
-def _world_reachable(path: Path) -> bool:
-    """True when any uid may traverse to ``path`` and read it (every parent o+x, the path o+r)."""
+def _world_reachable(path: Path, *, enter_only: bool = False) -> bool:
+    """True when any uid may traverse to ``path`` and read it (every parent o+x, the path o+r;
+    with ``enter_only``, o+x on the path itself is enough)."""
     try:
         resolved = path.resolve(strict=True)
         for parent in reversed(resolved.parents):
             if not parent.stat().st_mode & 0o001:
                 return False
-        return bool(resolved.stat().st_mode & 0o004)
+        return bool(resolved.stat().st_mode & (0o001 if enter_only else 0o004))
     except OSError:
         return False
 
@@ -215,17 +217,18 @@ class Jail:
         reachable = all(_world_reachable(Path(root)) for root in python_roots(python))
         return Isolation.userns if reachable and _world_reachable(Path(python)) else Isolation.rootns
 
-    def verdict(self, python: str, *, timeout_s: float = 30) -> Verdict:
+    def verdict(self, python: str, *, imports: str = "pytest", timeout_s: float = 30) -> Verdict:
         """Probe once per interpreter: start ``python -c 'import pytest'`` exactly as a run would."""
-        if python not in self._verdicts:
-            self._verdicts[python] = self._probe(python, timeout_s)
-        return self._verdicts[python]
+        key = f"{python}\0{imports}"
+        if key not in self._verdicts:
+            self._verdicts[key] = self._probe(python, imports, timeout_s)
+        return self._verdicts[key]
 
-    def _probe(self, python: str, timeout_s: float) -> Verdict:
+    def _probe(self, python: str, imports: str, timeout_s: float) -> Verdict:
         isolation = self.isolation(python)
-        if self.bwrap is None:
-            return Verdict(False, isolation, "bubblewrap present", "`bwrap` is not installed in /usr/bin, /bin "
-                           "or /usr/local/bin")
+        if self.bwrap is None or not os.access(self.bwrap, os.X_OK):
+            return Verdict(False, isolation, "bubblewrap present",
+                           f"`bwrap` is not installed ({self.bwrap or 'looked in ' + ', '.join(BIN_DIRS)})")
         if self.prlimit is None:
             return Verdict(False, isolation, "prlimit present", "util-linux `prlimit` is not installed")
         if os.geteuid() == 0 and self.setpriv is None:
@@ -237,7 +240,7 @@ class Jail:
         with tempfile.TemporaryDirectory(prefix="factory-sandbox-probe-") as tmp:
             work = Path(tmp) / "work"
             work.mkdir()
-            launch = self.prepare(Path(tmp), work, [python, "-c", "import pytest"], python=python)
+            launch = self.prepare(Path(tmp), work, [python, "-c", f"import {imports}"], python=python)
             try:
                 done = subprocess.run(launch.argv, env=dict(BWRAP_ENV), stdin=subprocess.DEVNULL,
                                       capture_output=True, timeout=timeout_s, check=False, close_fds=True,
@@ -270,6 +273,9 @@ class Jail:
         if root:
             scratch.chmod(0o711)  # the run's uid passes through to its folders, lists nothing
             _hand_over(work, uid)
+            if isolation is Isolation.userns and not _world_reachable(scratch, enter_only=True):
+                raise TestRunnerError(f"{scratch} is inside a folder other users cannot enter, so the sandbox's uid "
+                                      "cannot reach it; use a scratch root such as /tmp")
         etc = _etc_files(scratch / "etc", inner_uid)
         argv: list[str] = []
         if isolation is Isolation.userns:
