@@ -18,6 +18,8 @@ from typing import Any, Protocol
 class TestRunnerError(RuntimeError):
     """The runner could not run the tests at all (no project, no interpreter, no isolation...)."""
 
+    __test__ = False  # not a pytest test class
+
 
 @dataclass(frozen=True)
 class CaseResult:

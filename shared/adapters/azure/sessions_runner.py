@@ -92,6 +92,9 @@ class DynamicSessionsTestRunner:
                 "FACTORY_TEST_RUNNER=sessions but FACTORY_TEST_SESSIONS_ENDPOINT is empty: deploy the test session "
                 "pool (set testRunnerImage in infra/main.parameters.json, see docs/deploy.md) or use "
                 "FACTORY_TEST_RUNNER=sandbox on a machine with bubblewrap")
+        if not self.endpoint.startswith("https://") and not self._plain_http_ok:
+            raise TestRunnerError(f"the test session pool endpoint {self.endpoint!r} must be https:// (the app's "
+                                  "token is never sent in the clear; http:// is accepted for loopback stand-ins only)")
         archive = pack_project(Path(project_dir))
         session = _Session(identifier=secrets.token_hex(24))  # 48 characters of the allowed alphabet, unguessable
         run_id = str(uuid.uuid4())

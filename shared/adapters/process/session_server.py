@@ -12,7 +12,7 @@ session per run, a Hyper-V sandbox made for untrusted code, no outbound network.
     ``{"status": "running"}``, ``{"status": "succeeded", "report": TestReport.to_wire()}`` or
     ``{"status": "failed", "error": "..."}`` (the runner could not run the tests).
 ``DELETE /runs/{id}``  kills the run if it still runs, removes its files and ends the session
-    (the pool's lifecycle is ``OnContainerExit``; ``on_exit`` stops the server).
+    (the pool's lifecycle is ``OnContainerExit``; ``on_exit``, called once the answer is sent, stops the server).
 ``GET /health``  ``{"status": "ok"}``.
 
 The archive is checked before anything is written: regular files and folders only, relative paths
@@ -53,14 +53,14 @@ class ArchiveError(ValueError):
     """The project archive is not one this server unpacks."""
 
 
-def unpack_project(data: bytes, target: Path) -> None:
+def unpack_project(data: bytes, target: Path, *, max_extracted_bytes: int = MAX_EXTRACTED_BYTES) -> None:
     """Unpack a gzip'd tar of a project into ``target`` after checking every member."""
     if len(data) > MAX_ARCHIVE_BYTES:
         raise ArchiveError(f"the archive is {len(data)} bytes; the limit is {MAX_ARCHIVE_BYTES}")
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
             members = archive.getmembers()
-            _check_members(members)
+            _check_members(members, max_extracted_bytes)
             target.mkdir(parents=True, exist_ok=True)
             for member in members:
                 destination = target.joinpath(*PurePosixPath(member.name).parts)
@@ -77,7 +77,7 @@ def unpack_project(data: bytes, target: Path) -> None:
         raise ArchiveError(f"the archive could not be read: {exc}") from exc
 
 
-def _check_members(members: Iterable[tarfile.TarInfo]) -> None:
+def _check_members(members: Iterable[tarfile.TarInfo], max_extracted_bytes: int) -> None:
     total = 0
     for count, member in enumerate(members, start=1):
         if count > MAX_MEMBERS:
@@ -88,8 +88,8 @@ def _check_members(members: Iterable[tarfile.TarInfo]) -> None:
         if not (member.isfile() or member.isdir()):
             raise ArchiveError(f"{member.name!r} is a link or special file; only files and folders are accepted")
         total += member.size
-        if total > MAX_EXTRACTED_BYTES:
-            raise ArchiveError(f"the project unpacks to more than {MAX_EXTRACTED_BYTES} bytes")
+        if total > max_extracted_bytes:
+            raise ArchiveError(f"the project unpacks to more than {max_extracted_bytes} bytes")
 
 
 @dataclass
@@ -198,16 +198,18 @@ class SessionServer:
     def _end(self, request: Request, run_id: str) -> Response:
         run = self._find(run_id)
         if run is None:  # nothing to keep this session for either
-            if self.on_exit is not None:
-                self.on_exit()
-            return _json({"error": f"no run {run_id} in this session"}, 404)
+            return self._exit_after(_json({"error": f"no run {run_id} in this session"}, 404))
         if not run.done.is_set() and self.close_runner is not None:
             self.close_runner()
         run.done.wait(30)
         remove_tree(run.folder)
+        return self._exit_after(_json({"id": run_id, "status": "ended"}, 202))
+
+    def _exit_after(self, response: Response) -> Response:
+        """``on_exit`` runs once the response has been sent (the server closes it then)."""
         if self.on_exit is not None:
-            self.on_exit()
-        return _json({"id": run_id, "status": "ended"}, 202)
+            response.call_on_close(self.on_exit)
+        return response
 
     def _find(self, run_id: str) -> _Run | None:
         with self._lock:
