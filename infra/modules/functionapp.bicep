@@ -65,6 +65,9 @@ param applicationInsightsConnectionString string
 @description('Versionless Key Vault secret URI of the event-signing key.')
 param signingKeySecretUri string
 
+@description('Pool management endpoint of the session pool that runs generated tests (empty: none deployed).')
+param testSessionsEndpoint string = ''
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
   location: location
@@ -195,6 +198,14 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'FACTORY_REQUIRE_SIGNATURE'
           value: 'true'
+        }
+        {
+          name: 'FACTORY_TEST_RUNNER'
+          value: 'sessions'
+        }
+        {
+          name: 'FACTORY_TEST_SESSIONS_ENDPOINT'
+          value: testSessionsEndpoint
         }
       ]
     }

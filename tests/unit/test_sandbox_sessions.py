@@ -8,15 +8,21 @@ socket); the pool front is ``tests/sessions_standin.py``; each session's contain
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 import tarfile
 import textwrap
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from azure.core.credentials import AccessToken
 from werkzeug.test import Client
+from werkzeug.wrappers import Request, Response
 
 from shared.adapters.azure.sessions_runner import SCOPE, DynamicSessionsTestRunner, pack_project
 from shared.adapters.process.jail import Jail
@@ -255,3 +261,47 @@ def test_the_report_survives_its_wire_form_and_a_malformed_one_is_refused() -> N
     assert TestReport.from_wire(report.to_wire()) == report
     with pytest.raises(TestRunnerError, match="malformed report"):
         TestReport.from_wire({"passed": 1})
+
+
+class HttpForward:
+    """A session whose container is a real process: each request is forwarded over HTTP, as the pool does."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+
+    def __call__(self, environ: dict[str, object], start_response: Callable[..., object]) -> object:
+        request = Request(environ)  # type: ignore[arg-type]
+        forwarded = urllib.request.Request(
+            self.base + request.full_path, data=request.get_data() or None, method=request.method,
+            headers={"Content-Type": request.content_type or "application/octet-stream"})
+        try:
+            with urllib.request.urlopen(forwarded, timeout=120) as answer:
+                status, body = answer.status, answer.read()
+        except urllib.error.HTTPError as refused:
+            status, body = refused.code, refused.read()
+        return Response(body, status, content_type="application/json")(environ, start_response)  # type: ignore[arg-type]
+
+
+def test_the_images_command_serves_one_run_then_exits_which_ends_the_session(tmp_path: Path) -> None:
+    factory = Path(sys.executable).with_name("factory")
+    server = subprocess.Popen([str(factory), "sandbox", "serve", "--host", "127.0.0.1", "--port", "0"],
+                              env={**os.environ, "FACTORY_HOME": str(tmp_path / "home")},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        base = line.strip().rsplit(" ", 1)[-1]
+        assert base.startswith("http://127.0.0.1:"), line + server.stderr.read() if server.stderr else line
+        stand_in = PoolStandIn(lambda identifier, on_exit: HttpForward(base), token=TOKEN)  # type: ignore[arg-type,return-value]
+        project = _project(tmp_path / "p", "def test_ok():\n    assert True\n")
+        with serving(stand_in) as url:
+            report = DynamicSessionsTestRunner(url, credential_factory=StaticCredential, wait_s=0.5).run(
+                project, timeout_s=60)
+
+        assert report.ok and report.passed == 1
+        assert report.isolation.startswith("Azure Container Apps dynamic session (Hyper-V); inside: bubblewrap")
+        assert server.wait(timeout=30) == 0, "the container must exit after its run (the pool's OnContainerExit)"
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
