@@ -16,9 +16,16 @@ from typing import Any, Protocol
 
 
 class TestRunnerError(RuntimeError):
-    """The runner could not run the tests at all (no project, no interpreter, no isolation...)."""
+    """The runner could not run the tests at all (no project, no interpreter, no isolation...).
+
+    ``permanent``: trying again cannot help (no isolation on this machine), so a caller should not retry.
+    """
 
     __test__ = False  # not a pytest test class
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 @dataclass(frozen=True)

@@ -280,6 +280,7 @@ def test_without_bubblewrap_the_runner_refuses_and_says_how_to_fix_it(tmp_path: 
         runner.run(project, timeout_s=60)
 
     message = str(refused.value)
+    assert refused.value.permanent, "retrying cannot install bubblewrap"
     assert "refusing to run the generated tests" in message
     assert "check failed: bubblewrap present" in message and "no-bwrap" in message
     assert "apt-get install bubblewrap" in message
@@ -375,20 +376,25 @@ def test_a_lock_held_by_another_process_keeps_its_folder(tmp_path: Path) -> None
     folder = tmp_path / f"{PREFIX}other"
     folder.mkdir()
     fd = os.open(folder / LOCK_NAME, os.O_CREAT | os.O_RDWR)
-    read, write = os.pipe()
+    locked_read, locked_write = os.pipe()  # child -> parent: "I hold the lock"
+    stop_read, stop_write = os.pipe()  # parent -> child: "let go"
     pid = os.fork()
     if pid == 0:  # another "host" holding the lock until told to stop
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(write, b"1")
-        os.read(read, 1)
-        os._exit(0)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.write(locked_write, b"1")
+            os.read(stop_read, 1)
+        finally:
+            os._exit(0)
     os.close(fd)
     try:
-        os.read(read, 1)
+        assert os.read(locked_read, 1) == b"1"
         assert sweep(tmp_path) == [] and folder.exists()
     finally:
-        os.write(write, b"1")
+        os.write(stop_write, b"1")
         os.waitpid(pid, 0)
+        for end in (locked_read, locked_write, stop_read, stop_write):
+            os.close(end)
     assert sweep(tmp_path) == [folder]
 
 

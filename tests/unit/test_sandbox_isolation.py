@@ -28,7 +28,7 @@ import psutil
 import pytest
 
 from shared.adapters.process.jail import BWRAP_ENV, Isolation, Jail, Limits, python_roots, start
-from shared.adapters.process.sandbox import SandboxedTestRunner
+from shared.adapters.process.sandbox import SandboxedTestRunner, SandboxError
 from shared.adapters.process.scratch import PREFIX, scratch_folder
 from shared.ports.test_runner import TestReport
 
@@ -253,7 +253,15 @@ def test_closing_the_runner_ends_a_run_in_progress(tmp_path: Path) -> None:
     project = hang_project(tmp_path / "project", tag)
     runner = SandboxedTestRunner(base_env={"PATH": "/usr/bin:/bin"}, scratch_root=tmp_path / "scratch")
     reports: list[TestReport] = []
-    thread = threading.Thread(target=lambda: reports.append(runner.run(project, timeout_s=600)))
+    errors: list[Exception] = []
+
+    def gate() -> None:
+        try:
+            reports.append(runner.run(project, timeout_s=600))
+        except SandboxError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=gate)
     thread.start()
     try:
         helpers = wait_for_tagged(tag, 2, thread)
@@ -264,6 +272,8 @@ def test_closing_the_runner_ends_a_run_in_progress(tmp_path: Path) -> None:
     assert not thread.is_alive()
     _gone, alive = psutil.wait_procs(helpers, timeout=20)
     assert alive == []
-    (report,) = reports
-    assert not report.ok and not report.timed_out and report.exit_code != 0
+    assert reports == [], "a run stopped by the shutdown must not pass for a test verdict"
+    assert isinstance(errors[0], SandboxError) and "shutting down" in str(errors[0]) and not errors[0].permanent
     assert list((tmp_path / "scratch").iterdir()) == []
+    with pytest.raises(SandboxError, match="closed"):
+        runner.run(project, timeout_s=600)

@@ -164,6 +164,16 @@ def read_regular_file(path: Path, limit: int) -> bytes:
         os.close(fd)
 
 
+def _special_files(folder: str, names: list[str]) -> set[str]:
+    """Entries a copy must leave out: fifos, sockets, devices (copying a fifo would block)."""
+    skipped = set()
+    for name in names:
+        mode = os.lstat(os.path.join(folder, name)).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+            skipped.add(name)
+    return skipped
+
+
 def create_venv(project_dir: Path, target: Path, *, python: str, timeout_s: float, env: Mapping[str, str]) -> str:
     """A virtual environment with the project's requirements; returns its interpreter."""
     try:
@@ -295,7 +305,7 @@ def run_tests(
     root = scratch_root or Path(tempfile.gettempdir())
     with scratch_folder(root) as scratch:
         work = scratch / "work"
-        shutil.copytree(project_dir, work, symlinks=True)
+        shutil.copytree(project_dir, work, symlinks=True, ignore=_special_files)
         home = scratch / "home"
         home.mkdir()
         if fresh_venv:
@@ -383,6 +393,7 @@ class SandboxedTestRunner:
         self.scratch_root = scratch_root or Path(tempfile.gettempdir())
         self.live = LiveRuns()
         self._swept = False
+        self._closed = False
         self._lock = threading.Lock()
 
     def verdict(self) -> Verdict:
@@ -403,17 +414,24 @@ class SandboxedTestRunner:
         if verdict.usable:
             return self._run(project_dir, timeout_s, lint, self.jail, verdict.describe())
         if not self.allow_unsafe:
-            raise SandboxUnavailableError(refusal(verdict))
+            raise SandboxUnavailableError(refusal(verdict), permanent=True)
         note = (f"UNSANDBOXED ({UNSAFE_SETTING}=true): the tests ran as {user_name()} with no isolation "
                 f"because {verdict.check} failed: {verdict.detail}")
         log.warning("%s", note)
         return self._run(project_dir, timeout_s, lint, None, note)
 
     def _run(self, project_dir: Path, timeout_s: float, lint: bool, jail: Jail | None, note: str) -> TestReport:
-        return run_tests(project_dir, python=self.python, timeout_s=timeout_s, lint=lint, base_env=self.base_env,
-                         fresh_venv=self.fresh_venv, scratch_root=self.scratch_root, live=self.live, jail=jail,
-                         limits=self.jail.limits, isolation=note)
+        if self._closed:
+            raise SandboxError("the test runner is closed (the host is shutting down); the handling will be retried")
+        report = run_tests(project_dir, python=self.python, timeout_s=timeout_s, lint=lint, base_env=self.base_env,
+                           fresh_venv=self.fresh_venv, scratch_root=self.scratch_root, live=self.live, jail=jail,
+                           limits=self.jail.limits, isolation=note)
+        if self._closed and not report.ok:  # killed by close(): no verdict on the tests themselves
+            raise SandboxError("the test run was stopped because the host is shutting down; the handling will be "
+                               "retried")
+        return report
 
     def close(self) -> None:
-        """Kill the process group of every run still in progress (a host shutting down)."""
+        """Kill the process group of every run still in progress (a host shutting down); later runs refuse."""
+        self._closed = True
         self.live.kill_all()
