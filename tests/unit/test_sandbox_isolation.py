@@ -181,6 +181,31 @@ def test_the_other_isolation_contains_the_same_escapes(tmp_path: Path, listener:
     assert len(verdicts) == sum(1 for line in ESCAPES.read_text().splitlines() if line.startswith("def test_"))
 
 
+def _reachable_by_others(path: Path) -> bool:
+    return all(p.stat().st_mode & 0o001 for p in path.resolve().parents)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/python3").is_file() or not _reachable_by_others(ROOT),
+                    reason="needs root (to become another user), /usr/bin/python3 and a checkout other users can read")
+def test_a_factory_that_is_not_root_gets_the_same_containment(tmp_path: Path, listener: Listener) -> None:
+    attempt = escape(tmp_path, listener)
+    limits = {"processes": LIMITS.processes, "cpu_seconds": LIMITS.cpu_seconds,
+              "memory_bytes": LIMITS.memory_bytes, "tmp_bytes": LIMITS.tmp_bytes}
+
+    done = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", "/usr/bin/python3",
+         str(ROOT / "tests" / "unit" / "sandbox_unprivileged_host.py"), str(ROOT), json.dumps(attempt.params),
+         json.dumps(limits)],
+        env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", SECRET_NAME: secrets.token_urlsafe(16)},
+        cwd="/tmp", capture_output=True, text=True, timeout=300, check=False)
+
+    assert done.returncode == 0, done.stderr
+    attempt.check_host(listener)
+    verdicts = json.loads(done.stdout.splitlines()[-1])
+    assert {name: v for name, v in verdicts.items() if v != "contained"} == {}
+    assert len(verdicts) == sum(1 for line in ESCAPES.read_text().splitlines() if line.startswith("def test_"))
+
+
 # --------------------------------------------------------------------------- nothing outlives a run
 
 
