@@ -32,10 +32,11 @@ def main(repo: str, params: str, limits: str) -> int:
         launch = jail.prepare(scratch, work, [python, "sandbox_escapes.py"], python=python,
                               env={**BWRAP_ENV, "HOME": "/tmp"})
         try:
-            proc = start(launch)
+            run = start(launch)
         finally:
             launch.close()
-        out, _ = proc.communicate(timeout=120)
+        out, _ = run.proc.communicate(timeout=120)
+        assert run.reap(), "the jail's processes outlived the run"
     print(out.decode().splitlines()[-1])
     return 0
 

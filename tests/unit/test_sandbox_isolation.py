@@ -167,10 +167,11 @@ def test_the_other_isolation_contains_the_same_escapes(tmp_path: Path, listener:
         launch = jail.prepare(scratch, work, [python, "sandbox_escapes.py"], python=python,
                               env={**BWRAP_ENV, "HOME": "/tmp"})
         try:
-            proc = start(launch)
+            run = start(launch)
         finally:
             launch.close()
-        out, _ = proc.communicate(timeout=120)
+        out, _ = run.proc.communicate(timeout=120)
+        assert run.reap(), "the jail's processes outlived the run"
         host_owner = (work / "written-inside.txt").stat().st_uid
 
     assert host_owner != 0, "the sandbox wrote as root on the host"

@@ -36,13 +36,18 @@ uid (``RLIMIT_NPROC`` counts per host uid without a user namespace).
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import pwd
 import secrets
+import select
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -186,6 +191,7 @@ class Launch:
     argv: list[str]
     uid: int
     seccomp_fd: int | None
+    bwrap_at: int = 0  # index of bubblewrap in argv (after setpriv, when root drops to the run's uid)
 
     def close(self) -> None:
         if self.seccomp_fd is not None:
@@ -253,7 +259,12 @@ class Jail:
                 launch.close()
         if done.returncode != 0:
             detail = (done.stderr or done.stdout).decode("utf-8", errors="replace").strip()[-600:]
-            check = "interpreter inside the sandbox" if b"bwrap:" not in done.stderr else "bubblewrap namespaces"
+            if b"Can't find source path" in done.stderr:
+                check = "interpreter reachable by the sandbox's uid"
+            elif b"bwrap:" in done.stderr:
+                check = "bubblewrap namespaces"
+            else:
+                check = "interpreter inside the sandbox"
             return Verdict(False, isolation, check, detail or f"exit code {done.returncode}")
         return Verdict(True, isolation, seccomp=self._seccomp is not None)
 
@@ -304,7 +315,7 @@ class Jail:
             argv += [self.setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
                      "--bounding-set=-all", "--no-new-privs", "--"]
         argv += list(command)
-        return Launch(argv, uid, fd)
+        return Launch(argv, uid, fd, argv.index(str(self.bwrap)))
 
     def _filesystem(self, work: Path, etc: Mapping[str, Path], ro_roots: Sequence[str]) -> list[str]:
         limits = self.limits
@@ -361,11 +372,71 @@ def _hand_over(work: Path, uid: int) -> None:
             os.lchown(os.path.join(folder, name), uid, uid)
 
 
-def start(launch: Launch, *, stdout: int | IO[bytes] = subprocess.PIPE) -> subprocess.Popen[bytes]:
+class Sandboxed:
+    """A started command: its process (own process group) and, for a jail, a pidfd of the jail's pid 1.
+
+    bubblewrap's outer process reports the command's exit as soon as it happens, while the jail's pid 1
+    is still tearing the pid namespace down; ``reap`` waits on that pid 1 (its pidfd turns readable only
+    once every process of the namespace is gone), so nothing of a run outlives ``reap``.
+    """
+
+    def __init__(self, proc: subprocess.Popen[bytes], init_pidfd: int | None = None) -> None:
+        self.proc = proc
+        self._init = init_pidfd
+        self._lock = threading.Lock()
+
+    def kill(self) -> None:
+        """SIGKILL the process group and the jail's pid 1 (the kernel then kills its whole namespace)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        with self._lock:
+            if self._init is not None:
+                with contextlib.suppress(OSError):
+                    signal.pidfd_send_signal(self._init, signal.SIGKILL)
+
+    def reap(self, timeout_s: float = 30) -> bool:
+        """Kill everything that is left and wait until it is gone; ``False`` if the namespace outlived the wait."""
+        self.kill()
+        with contextlib.suppress(ChildProcessError):
+            self.proc.wait()
+        with self._lock:
+            if self._init is None:
+                return True
+            gone, _, _ = select.select([self._init], [], [], timeout_s)
+            os.close(self._init)
+            self._init = None
+        return bool(gone)
+
+
+def start(launch: Launch, *, stdout: int | IO[bytes] = subprocess.PIPE) -> Sandboxed:
     """Start a prepared launch in its own process group, with bubblewrap's minimal environment."""
-    return subprocess.Popen(launch.argv, env=dict(BWRAP_ENV), cwd="/", stdin=subprocess.DEVNULL, stdout=stdout,
-                            stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
-                            pass_fds=_fds(launch))
+    info_read, info_write = os.pipe()
+    argv = [*launch.argv[:launch.bwrap_at + 1], "--info-fd", str(info_write), *launch.argv[launch.bwrap_at + 1:]]
+    try:
+        proc = subprocess.Popen(argv, env=dict(BWRAP_ENV), cwd="/", stdin=subprocess.DEVNULL, stdout=stdout,
+                                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+                                pass_fds=(*_fds(launch), info_write))
+    finally:
+        os.close(info_write)
+    try:
+        return Sandboxed(proc, _init_pidfd(info_read))
+    finally:
+        os.close(info_read)
+
+
+def _init_pidfd(info: int, timeout_s: float = 30) -> int | None:
+    """A pidfd of the jail's pid 1, from bubblewrap's ``--info-fd`` JSON (None if bubblewrap failed first)."""
+    text = b""
+    while b"}" not in text:
+        ready, _, _ = select.select([info], [], [], timeout_s)
+        chunk = os.read(info, 4096) if ready else b""
+        if not chunk:
+            return None
+        text += chunk
+    try:
+        return os.pidfd_open(int(json.loads(text)["child-pid"]))
+    except (ValueError, KeyError, ProcessLookupError):
+        return None
 
 
 def user_name() -> str:

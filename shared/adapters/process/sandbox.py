@@ -20,13 +20,11 @@ needs (azure-functions, pydantic, pytest). ``fresh_venv=True`` builds a venv fro
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
 import resource
 import shutil
-import signal
 import stat
 import subprocess
 import sys
@@ -39,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from shared.adapters.process.jail import INSIDE, Jail, Limits, Verdict, start, user_name
+from shared.adapters.process.jail import INSIDE, Jail, Limits, Sandboxed, Verdict, start, user_name
 from shared.adapters.process.scratch import scratch_folder, sweep
 from shared.ports.test_runner import CaseResult, TestReport, TestRunnerError
 
@@ -203,36 +201,29 @@ def create_venv(project_dir: Path, target: Path, *, python: str, timeout_s: floa
 
 @dataclass
 class LiveRuns:
-    """The process groups of runs in progress, so a runner's ``close()`` can end them all."""
+    """The runs in progress, so a runner's ``close()`` can end them all."""
 
-    _procs: set[subprocess.Popen[bytes]] = field(default_factory=set)
+    _runs: set[Sandboxed] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, proc: subprocess.Popen[bytes]) -> None:
+    def add(self, run: Sandboxed) -> None:
         with self._lock:
-            self._procs.add(proc)
+            self._runs.add(run)
 
-    def discard(self, proc: subprocess.Popen[bytes]) -> None:
+    def discard(self, run: Sandboxed) -> None:
         with self._lock:
-            self._procs.discard(proc)
+            self._runs.discard(run)
 
     def kill_all(self) -> int:
         with self._lock:
-            procs = list(self._procs)
-        for proc in procs:
-            _kill_group(proc)
-        return len(procs)
+            runs = list(self._runs)
+        for run in runs:
+            run.kill()
+        return len(runs)
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._procs)
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(ChildProcessError):
-        proc.wait()
+            return len(self._runs)
 
 
 @dataclass
@@ -243,12 +234,13 @@ class _Outcome:
     overflow: bool
 
 
-def _execute(spawn: Callable[[], subprocess.Popen[bytes]], *, timeout_s: float, max_output_bytes: int,
+def _execute(spawn: Callable[[], Sandboxed], *, timeout_s: float, max_output_bytes: int,
              live: LiveRuns | None) -> _Outcome:
-    """Run to the end or the time limit; the whole process group is killed in every case."""
-    proc = spawn()
+    """Run to the end or the time limit; everything the run started is killed and gone when this returns."""
+    run = spawn()
+    proc = run.proc
     if live is not None:
-        live.add(proc)
+        live.add(run)
     captured, overflow = bytearray(), [False]
     try:
         assert proc.stdout is not None
@@ -262,9 +254,11 @@ def _execute(spawn: Callable[[], subprocess.Popen[bytes]], *, timeout_s: float, 
         except subprocess.TimeoutExpired:
             timed_out, exit_code = True, None
     finally:
-        _kill_group(proc)  # the time limit, stray children of a finished run, or an exception in this thread
+        # the time limit, stray children of a finished run, or an exception in this thread
+        if not run.reap():
+            log.error("the sandbox of pid %s still had processes 30s after it was killed", proc.pid)
         if live is not None:
-            live.discard(proc)
+            live.discard(run)
     reader.join(timeout=10)
     return _Outcome(exit_code, timed_out, bytes(captured), overflow[0])
 
@@ -323,8 +317,8 @@ def run_tests(
             env["PATH"] = f"{Path(interpreter).absolute().parent}:/usr/bin:/bin"
             env.setdefault("LANG", "C.UTF-8")
 
-            def spawner(command: list[str]) -> Callable[[], subprocess.Popen[bytes]]:
-                def spawn() -> subprocess.Popen[bytes]:
+            def spawner(command: list[str]) -> Callable[[], Sandboxed]:
+                def spawn() -> Sandboxed:
                     assert jail is not None
                     launch = jail.prepare(scratch, work, command, python=interpreter, env=env)
                     try:
@@ -335,11 +329,11 @@ def run_tests(
         else:
             env = scrubbed_env(source_env, env_allow, home, plugin_autoload=plugin_autoload)
 
-            def spawner(command: list[str]) -> Callable[[], subprocess.Popen[bytes]]:
-                def spawn() -> subprocess.Popen[bytes]:
-                    return subprocess.Popen(command, cwd=work, env=env, stdin=subprocess.DEVNULL,
-                                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-                                            preexec_fn=_rlimits(limits))
+            def spawner(command: list[str]) -> Callable[[], Sandboxed]:
+                def spawn() -> Sandboxed:
+                    return Sandboxed(subprocess.Popen(command, cwd=work, env=env, stdin=subprocess.DEVNULL,
+                                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                                      start_new_session=True, preexec_fn=_rlimits(limits)))
                 return spawn
 
         started = time.monotonic()
