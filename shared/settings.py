@@ -96,6 +96,11 @@ class Settings(BaseSettings):
         None, alias="APPLICATIONINSIGHTS_CONNECTION_STRING"
     )
 
+    # --- releases: the environment a project releases to, and which environments need a person's approval ---
+    release_environment: str = Field("dev", alias="FACTORY_RELEASE_ENVIRONMENT", min_length=1, max_length=40)
+    approval_required: dict[str, bool] = Field(
+        default_factory=lambda: {"dev": False, "staging": False, "prod": True}, alias="FACTORY_APPROVAL_REQUIRED")
+
     # --- the release gate's test runner ---
     test_runner: GateRunnerKind = Field(GateRunnerKind.sandbox, alias="FACTORY_TEST_RUNNER")
     allow_unsafe_sandbox: bool = Field(False, alias="FACTORY_ALLOW_UNSAFE_SANDBOX")
@@ -121,6 +126,10 @@ class Settings(BaseSettings):
             raise ValueError("FACTORY_ARTIFACTS=blob needs ArtifactStorage__blobServiceUri (identity) or "
                              "ArtifactStorage (connection string)")
         return self
+
+    def requires_approval(self, environment: str) -> bool:
+        """Whether a release to ``environment`` waits for a person (an environment not listed does)."""
+        return bool(self.approval_required.get(environment, True))
 
     @property
     def artifacts_path(self) -> Path:

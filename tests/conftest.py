@@ -39,6 +39,8 @@ def runtime(tmp_path: Path, clock: FakeClock) -> Iterator[Runtime]:
 def signed_event(rt: Runtime, type: str, data: Mapping[str, Any], *, id: str | None = None,
                  tenant_id: str = "t1", project_id: str | None = "p1", trace_id: str | None = None) -> Envelope:
     info = rt.registry.latest(type)
-    return make_envelope(type, info.version, data, source="cli", tenant_id=tenant_id,
+    # the access policy is enforced on delivery: publish as one of the contract's emitters
+    source = "cli" if "cli" in info.emitters else (info.emitters[0] if info.emitters else "cli")
+    return make_envelope(type, info.version, data, source=source, tenant_id=tenant_id,
                          trace_id=trace_id or new_trace_id(), time=rt.clock.now(), id=id,
                          project_id=project_id, schema_uri=info.schema_uri).signed(rt.signing_key)

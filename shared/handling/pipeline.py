@@ -146,6 +146,13 @@ class Pipeline:
                 raise PermanentMessageError(
                     "SignatureInvalid", "HMAC-SHA256 over the canonical envelope does not match: "
                     "the event was tampered with or signed with another FACTORY_SIGNING_KEY")
+        try:  # the access policy: only the contract's emitters may publish this type
+            registry.check_emitter(event.type, event.version, event.source)
+        except ContractError as exc:
+            raise PermanentMessageError(
+                "EmitterNotAllowed", f"{consumer.name} refused event {event.id}: {exc} "
+                "(emitters are generated from the manifests and contracts/entrypoints.yaml by `factory generate`)"
+            ) from exc
         for prop, value in (("tenantId", event.tenant_id), ("type", event.type),
                             ("projectId", event.project_id)):
             if prop in props and value is not None and str(props[prop]) != value:
