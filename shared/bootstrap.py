@@ -20,6 +20,7 @@ from shared.adapters.azure.clients import (
     sessions_test_runner,
 )
 from shared.adapters.filesystem.artifacts import FilesystemArtifactStore
+from shared.adapters.filesystem.keys import home_signing_key
 from shared.adapters.memory.spans import MemorySpanStore
 from shared.adapters.process.sandbox import SandboxedTestRunner, refusal
 from shared.adapters.process.session_server import SessionServer
@@ -75,9 +76,13 @@ class Runtime:
     handlers: Mapping[str, Handler]
     #: the bus's own dead-letter queues (embedded bus, or Service Bus's sub-queues); None without a bus
     dead_letter_queue: DeadLetterQueue | None = None
+    #: the HMAC key events are signed and checked with (``signing_key_of(settings)``)
+    key: bytes = b""
     pipeline: Pipeline = field(init=False)
 
     def __post_init__(self) -> None:
+        if not self.key:
+            self.key = signing_key_of(self.settings)
         self.pipeline = self.pipeline_with(self.handlers)
 
     @property
@@ -89,7 +94,7 @@ class Runtime:
 
     @property
     def signing_key(self) -> bytes:
-        return self.settings.signing_key.get_secret_value().encode()
+        return self.key
 
     def handling_context(self, event: Envelope, consumer: str) -> HandlingContext:
         """The context of one handling: reads through this runtime's stores, scratch under ``scratch_path``."""
@@ -118,6 +123,13 @@ class Runtime:
 
 
 # ----------------------------------------------------------------------------- adapters from settings
+
+
+def signing_key_of(settings: Settings) -> bytes:
+    """FACTORY_SIGNING_KEY when set (on Azure: a Key Vault reference), else the home's random key file."""
+    if settings.signing_key is not None:
+        return settings.signing_key.get_secret_value().encode()
+    return home_signing_key(settings.signing_key_path)
 # Importing an adapter module loads no SDK: the Azure adapters import theirs when first used.
 
 
@@ -226,7 +238,7 @@ def bootstrap(
     settlement = settlement or _settlement(receiver, state, clock)
     test_runner = test_runner or _test_runner(settings)
     catalog = catalog or TemplateCatalog(roots=default_roots())
-    signing_key = settings.signing_key.get_secret_value().encode()
+    signing_key = signing_key_of(settings)
     publisher = EventPublisher(bus=bus, state=state, registry=registry, signing_key=signing_key, clock=clock,
                                metrics=metrics, tracer=tracer)
     handlers = build_handlers(consumers, flows=flows, catalog=catalog,
@@ -235,5 +247,5 @@ def bootstrap(
         settings=settings, clock=clock, registry=registry, consumers=consumers, flows=flows, bus=bus,
         receiver=receiver, state=state, artifacts=artifacts, tracer=tracer, metrics=metrics,
         settlement=settlement, test_runner=test_runner, catalog=catalog, publisher=publisher, handlers=handlers,
-        dead_letter_queue=_dead_letter_queue(settings, receiver, consumers, clock),
+        dead_letter_queue=_dead_letter_queue(settings, receiver, consumers, clock), key=signing_key,
     )
