@@ -8,6 +8,7 @@ loads them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -52,6 +53,8 @@ from shared.ports import (
 from shared.ports.test_runner import TestRunner
 from shared.scaffold.catalog import TemplateCatalog, default_roots
 from shared.settings import ArtifactKind, BusKind, GateRunnerKind, Settings, StateKind, load_settings
+
+log = logging.getLogger("factory.bootstrap")
 
 
 @dataclass
@@ -171,6 +174,16 @@ def _test_runner(settings: Settings) -> TestRunner:
     if settings.test_runner is GateRunnerKind.sessions:
         return sessions_test_runner(settings)
     return _local_test_runner(settings)
+
+
+def sweep_leftovers(runtime: Runtime) -> list[str]:
+    """What a killed process left behind and nothing else uses: partial artifact files (``.tmp``, unlocked).
+    A host calls it at start; the test sandbox sweeps its own ``factory-sandbox-*`` folders before its first run."""
+    sweep = getattr(runtime.artifacts, "sweep_partial", None)
+    removed = [str(p) for p in sweep()] if callable(sweep) else []
+    if removed:
+        log.info("swept %d partial artifact file(s) a killed writer left", len(removed))
+    return removed
 
 
 def sandbox_check(settings: Settings | None = None) -> tuple[bool, str]:

@@ -88,7 +88,8 @@ class Envelope(BaseModel):
     @classmethod
     def _ids_in_data(cls, value: dict[str, Any]) -> dict[str, Any]:
         for key in ID_FIELDS:
-            if key in value and value[key] is not None and not valid_id(value[key]):
+            # a non-string or empty value is the payload schema's to refuse; a string must be an id
+            if isinstance(value.get(key), str) and value[key] and not valid_id(value[key]):
                 raise ValueError(f"data.{key} {str(value[key])[:80]!r} is not an id: use letters, digits, '.', '_' "
                                  "and '-' (at most 128, not starting with '.', '_' or '-')")
         return value

@@ -34,7 +34,8 @@ from azure.functions._abc import TraceContext
 from azure.functions.servicebus import ServiceBusMessage as WorkerServiceBusMessage
 
 import function_app
-from shared.bootstrap import Runtime
+from shared.bootstrap import Runtime, sweep_leftovers
+from shared.handling.decisions import InfrastructureError
 from shared.handling.settlement import BusSettlement
 from shared.handling.telemetry import Metrics
 from shared.ports import Clock, LockLostError, MessageReceiver, ReceivedMessage, SubscriptionSpec
@@ -248,6 +249,7 @@ class _InFlight:
     started: float
     future: Future[None] | None = None
     renewed_until: float = 0.0
+    abandon_at: float | None = None  # an infrastructure failure: abandoned once its back-off has passed
 
 
 @dataclass
@@ -263,6 +265,9 @@ class LocalHost:
     clock: Callable[[], float] = time.monotonic
     metrics: Metrics | None = None
     wall_clock: Clock | None = None
+    #: back-off after an infrastructure failure: first delay, doubled per delivery, capped below the lock duration
+    backoff_first: float = 0.1
+    backoff_cap: float = 30.0
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -281,6 +286,9 @@ class LocalHost:
         if add_listener is not None:
             add_listener(self._wake.set)
         self._due = getattr(self.receiver, "due_subscriptions", None)
+        self._backing_off: list[_InFlight] = []  # infrastructure failures waiting out their back-off
+        self._bus_failures = 0  # consecutive failures of the bus itself (receive, settle)
+        self.last_bus_error: str | None = None
 
     # ------------------------------------------------------------------ setup
 
@@ -304,6 +312,7 @@ class LocalHost:
     def pump_once(self) -> int:
         """Receive what is due on every subscription and dispatch it. Returns messages dispatched."""
         dispatched = 0
+        self._abandon_backed_off()
         self.flush_completions()
         due = self._due() if self._due is not None else None
         for fn in self.functions:
@@ -344,12 +353,22 @@ class LocalHost:
             outcome = self._settle(m, ok=True)
         except BaseException as exc:  # the Functions host abandons on any exception
             error = f"{type(exc).__name__}: {exc}"
-            outcome = self._settle(m, ok=False)
+            if isinstance(exc, InfrastructureError):
+                # the machinery failed: keep the lock for a back-off, then abandon (pump_once does)
+                delay = min(self.backoff_first * 2 ** max(0, m.delivery_count - 1), self.backoff_cap,
+                            self.options.lock_duration.total_seconds() / 2)
+                item.abandon_at = self.clock() + delay
+                outcome = "backing-off"
+            else:
+                outcome = self._settle(m, ok=False)
             if not isinstance(exc, Exception):
                 raise
         finally:
             with self._lock:
-                self._inflight.pop(m.lock_token, None)
+                if item.abandon_at is None:
+                    self._inflight.pop(m.lock_token, None)
+                else:
+                    self._backing_off.append(item)
                 self.deliveries += 1
             self._wake.set()
         delivery = Delivery(fn.name, fn.subscription, m.message_id,
@@ -378,6 +397,27 @@ class LocalHost:
             _warn_lock_lost(m.message_id)
             return "lock-lost"
 
+    def _abandon_backed_off(self) -> None:
+        """Abandon the infrastructure failures whose back-off has passed (they are redelivered)."""
+        now = self.clock()
+        with self._lock:
+            due = [i for i in self._backing_off if i.abandon_at is not None and i.abandon_at <= now]
+            self._backing_off = [i for i in self._backing_off if i not in due]
+        for item in due:
+            try:
+                self.receiver.abandon(item.message.lock_token)
+            except LockLostError:
+                pass  # expired meanwhile: redelivered all the same
+            finally:
+                with self._lock:
+                    self._inflight.pop(item.message.lock_token, None)
+
+    def next_backoff_in(self) -> float | None:
+        """Seconds until the next backed-off message is abandoned (None: none waits)."""
+        with self._lock:
+            times = [i.abandon_at for i in self._backing_off if i.abandon_at is not None]
+        return max(0.0, min(times) - self.clock()) if times else None
+
     def flush_completions(self) -> None:
         """Complete every handled message in one transaction (a lost lock only means a no-op redelivery)."""
         with self._lock:
@@ -399,7 +439,8 @@ class LocalHost:
         with self._lock:
             items = list(self._inflight.values())
         for item in items:
-            if now - item.started > limit or now - max(item.started, item.renewed_until) < half:
+            if now - item.started > limit or now - max(item.started, item.renewed_until) < half \
+                    or item.future is None:
                 continue
             try:
                 self.receiver.renew_lock(item.message.lock_token)
@@ -412,7 +453,8 @@ class LocalHost:
             return len(self._inflight)
 
     def idle(self) -> bool:
-        """Nothing in flight and nothing due now on any subscription."""
+        """Nothing in flight, nothing due now on any subscription, and no message locked by another (maybe dead)
+        host: such a message comes back when its lock expires, so a host that stops before is not idle."""
         if self.inflight():
             return False
         self.flush_completions()
@@ -420,7 +462,37 @@ class LocalHost:
             due = self.receiver.next_due(fn.subscription)
             if due is not None and (self.wall_clock is None or due <= self.wall_clock.now()):
                 return False
-        return True
+        return self.locked_elsewhere() == 0
+
+    def locked_elsewhere(self) -> int:
+        """Messages locked on this host's subscriptions while this host holds none: another host's, or a dead
+        one's until their locks expire (0 when the bus cannot tell)."""
+        counts = getattr(self.receiver, "counts", None)
+        if counts is None or self.inflight():
+            return 0
+        return sum(int(counts(fn.subscription).locked) for fn in self.functions)
+
+    def _bus_failed(self, exc: Exception) -> float:
+        """The bus itself failed (receive, settle): log it, and how long to back off before trying again."""
+        self._bus_failures += 1
+        text = f"{type(exc).__name__}: {exc}"
+        if text != self.last_bus_error:
+            log.error("the bus failed (%s); retrying with back-off, nothing is lost: unsettled messages come back "
+                      "when their locks expire", text)
+        self.last_bus_error = text
+        return float(min(self.backoff_first * 2 ** min(self._bus_failures, 16), self.backoff_cap))
+
+    def _pump_guarded(self) -> int:
+        """``pump_once``, with a failing bus (disk full, I/O, a file-size limit) backed off instead of raised."""
+        try:
+            dispatched = self.pump_once()
+        except Exception as exc:
+            self._stop.wait(self._bus_failed(exc))
+            return 0
+        if self._bus_failures:
+            log.warning("the bus works again after %d failed attempts", self._bus_failures)
+            self._bus_failures, self.last_bus_error = 0, None
+        return dispatched
 
     def next_due_in(self) -> float | None:
         """Seconds until the next scheduled message on any subscription (None: nothing queued)."""
@@ -445,7 +517,7 @@ class LocalHost:
                 if until is not None and until():
                     break
                 self._wake.clear()
-                if self.pump_once():
+                if self._pump_guarded():
                     wait = idle_wait
                     continue
                 wait = idle_wait if self._wake.wait(wait) else min(max_idle_wait, wait * 2)
@@ -456,18 +528,29 @@ class LocalHost:
         """Pump until no message is due and nothing is in flight (scheduled ones may remain)."""
         deadline = None if max_seconds is None else self.clock() + max_seconds
         while not self._stop.is_set():
-            dispatched = self.pump_once()
+            dispatched = self._pump_guarded()
             if not dispatched:
                 self._wait_inflight(0.005)
-                if self.idle():
-                    break
+                try:
+                    if self.idle():
+                        break
+                except Exception as exc:  # the bus cannot even be read: back off, never die
+                    self._stop.wait(self._bus_failed(exc))
+                    continue
+                if not self._running():
+                    # another host's locks, or a back-off: wait for them, without spinning
+                    self._stop.wait(min(0.02, self.next_backoff_in() or 0.02))
             if deadline is not None and self.clock() > deadline:
                 break
         self.drain()
 
+    def _running(self) -> bool:
+        with self._lock:
+            return any(f.future is not None and not f.future.done() for f in self._inflight.values())
+
     def _wait_inflight(self, timeout: float) -> None:
         with self._lock:
-            futures = [f.future for f in self._inflight.values() if f.future is not None]
+            futures = [f.future for f in self._inflight.values() if f.future is not None and not f.future.done()]
         for fut in futures[:1]:
             with contextlib.suppress(Exception):
                 fut.result(timeout=timeout)
@@ -478,7 +561,12 @@ class LocalHost:
         for fut in futures:
             with contextlib.suppress(Exception):
                 fut.result()
-        self.flush_completions()
+        with self._lock:  # backed-off messages are left locked: they come back when their locks expire
+            for item in self._backing_off:
+                self._inflight.pop(item.message.lock_token, None)
+            self._backing_off.clear()
+        with contextlib.suppress(Exception):  # a failing bus: the unsettled messages come back, nothing is lost
+            self.flush_completions()
 
     def close(self) -> None:
         self._stop.set()
@@ -508,6 +596,7 @@ def build_host(runtime: Runtime, app: func.FunctionApp | None = None, *, project
     host = LocalHost(runtime.receiver, sb, filters, options, settled=settled, on_delivery=on_delivery,
                      metrics=runtime.metrics, wall_clock=runtime.clock)
     host.ensure_subscriptions()
+    sweep_leftovers(runtime)
     set_runtime(runtime)
     return host, http
 

@@ -16,6 +16,7 @@ from shared.contracts.manifests import RETRY_COMMAND, Consumer
 from shared.handling.decisions import Decision, Handler, HandlerContext, PermanentHandlerError, Route
 from shared.mesh.agents import skills_of
 from shared.mesh.coordinators.engine import apply
+from shared.mesh.coordinators.engine import fail as fail_flow
 from shared.mesh.coordinators.flow import FlowDefinition, FlowDefinitionError, FlowVersionError
 from shared.mesh.steps import StepHandler
 from shared.ports import Clock, Document
@@ -88,6 +89,13 @@ class CoordinatorHandler:
                          instance_id=self.instance_id(event), find_event=find_event)
         except (FlowDefinitionError, FlowVersionError) as exc:
             raise PermanentHandlerError(str(exc)) from exc
+        return Decision(state=step.instance, emits=step.emits)
+
+    def fail(self, event: Envelope, state: Document | None, reason: str, ctx: HandlerContext) -> Decision:
+        """The flow fails with ``reason`` (a handling that failed at every delivery, e.g. a full disk)."""
+        if state is None:
+            return Decision()
+        step = fail_flow(self.flow, state.body, reason, now=ctx.now.isoformat(), trigger=event.type)
         return Decision(state=step.instance, emits=step.emits)
 
 

@@ -38,6 +38,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from shared.adapters.sqlite.integrity import check_database
 from shared.adapters.sqlite.sql_filter import Filter, compile_filter, system_properties
 from shared.ports import (
     Clock,
@@ -191,6 +192,7 @@ class SqliteBus:
         self._default_ttl_us = _span_us(default_ttl)
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        check_database(path, kind="bus")
         self._lock = threading.RLock()
         self._db = sqlite3.connect(
             str(path), isolation_level=None, check_same_thread=False,

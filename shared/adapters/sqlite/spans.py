@@ -8,6 +8,7 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
+from shared.adapters.sqlite.integrity import check_database
 from shared.ports import SpanRecord
 
 
@@ -15,6 +16,7 @@ class SqliteSpanStore:
     def __init__(self, path: Path | str) -> None:
         self._path = str(path)
         Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+        check_database(self._path, kind="traces")
         self._local = threading.local()
         with self._conn() as c:
             c.execute("""CREATE TABLE IF NOT EXISTS spans (

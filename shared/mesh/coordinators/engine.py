@@ -212,6 +212,21 @@ def _control(flow: FlowDefinition, inst: dict[str, Any], data: Mapping[str, Any]
     raise FlowDefinitionError(f"unknown control action '{action}'; use skip, force, retry or cancel")
 
 
+def fail(flow: FlowDefinition, instance: Mapping[str, Any], reason: str, *, now: str, trigger: str) -> Step:
+    """Fail a flow that cannot go on (its handling failed at every delivery): its failure state with ``reason``.
+
+    The target is the flow's ``retry.onExhausted`` state (``failed`` by default) or, where the flow has none,
+    ``blocked``; ``flow retry`` re-opens the flow where it stopped."""
+    inst = copy.deepcopy(dict(instance))
+    state = flow.states[inst["state"]]
+    if state.terminal:
+        return Step(None)
+    target = next((s for s in (flow.on_exhausted, "failed", "blocked") if s in flow.states), CANCELLED)
+    inst["failure"] = reason
+    inst["failedFrom"] = inst["state"]
+    return Step(inst, _move(flow, inst, target, trigger, now, reason=reason))
+
+
 def replay(flow: FlowDefinition, events: Sequence[Mapping[str, Any]], instance_id: str) -> dict[str, Any] | None:
     """Rebuild an instance from its event log; raises FlowVersionError when the log recorded
     transitions (CoordinatorStateChanged of this flow) the current definition does not produce."""
