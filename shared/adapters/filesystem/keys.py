@@ -7,6 +7,7 @@ reader never sees a half-written one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import tempfile
@@ -31,10 +32,8 @@ def home_signing_key(path: Path) -> bytes:
                 out.write(secrets.token_urlsafe(48) + "\n")
                 out.flush()
                 os.fsync(out.fileno())
-            try:
-                os.link(temp, path)  # atomic; fails if another process was first, and then its key wins
-            except FileExistsError:
-                pass
+            with contextlib.suppress(FileExistsError):  # another process was first: its key wins
+                os.link(temp, path)  # atomic
         finally:
             Path(temp).unlink(missing_ok=True)
     try:
