@@ -38,6 +38,7 @@ from shared.handling.publishing import EventPublisher
 from shared.handling.settlement import BusSettlement, RecordAndCompleteSettlement, RecordedDeadLetters
 from shared.handling.telemetry import Metrics, Tracer, configure_azure_monitor
 from shared.mesh.coordinators.flow import FlowDefinition, load_flows
+from shared.mesh.gate import project_gate
 from shared.mesh.handlers import build_handlers
 from shared.ports import (
     ArtifactStore,
@@ -115,7 +116,7 @@ class Runtime:
                                   max_delivery_count=settings.max_delivery_count),
             registry=self.registry, publisher=self.publisher, state=self.state, artifacts=self.artifacts,
             settlement=self.settlement, tracer=self.tracer, metrics=self.metrics, clock=self.clock,
-            context=self.handling_context,
+            context=self.handling_context, gate=project_gate(self.state),
         )
 
     def close(self) -> None:

@@ -59,6 +59,8 @@ MAX_CONCURRENCY_RETRIES = 20
 
 #: builds the per-handling context (the composition root binds the stores and the test runner)
 ContextFactory = Callable[[Envelope, str], HandlingContext]
+#: checked before a handler decides: ("refuse", reason) dead-letters, ("skip", reason) completes without effect
+Gate = Callable[[Envelope], Any]
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,8 @@ class Pipeline:
 
     def __init__(self, handlers: Mapping[str, Handler], *, config: PipelineConfig, registry: Registry,
                  publisher: EventPublisher, state: StateStore, artifacts: ArtifactStore, settlement: Settlement,
-                 tracer: Tracer, metrics: Metrics, clock: Clock, context: ContextFactory) -> None:
+                 tracer: Tracer, metrics: Metrics, clock: Clock, context: ContextFactory,
+                 gate: Gate | None = None) -> None:
         self.handlers = handlers
         self.config = config
         self.registry = registry
@@ -88,6 +91,7 @@ class Pipeline:
         self.metrics = metrics
         self.clock = clock
         self.context = context
+        self.gate = gate
 
     # ------------------------------------------------------------------ entry
 
@@ -196,6 +200,11 @@ class Pipeline:
         if state.inbox_contains(consumer, event.id):
             self.publisher.relay(consumer=consumer, source_event_id=event.id)
             return Outcome("duplicate", consumer, event.id, event.type)
+        verdict = self.gate(received) if self.gate is not None else None
+        if verdict is not None and verdict.action == "refuse":
+            raise PermanentMessageError("TenantBoundaryViolation", verdict.reason)
+        if verdict is not None:  # the project was cancelled: nothing further is published
+            return Outcome("completed", consumer, event.id, event.type, reason=verdict.reason)
         route = handler.route(event)
         ctx = self.context(event, consumer)
         try:

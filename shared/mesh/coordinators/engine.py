@@ -56,6 +56,13 @@ def apply(flow: FlowDefinition, instance: Mapping[str, Any] | None, event: Mappi
         return _control(flow, inst, data, now, find_event)
     if state.terminal:
         return Step(inst if instance is None else None, emits)
+    if etype == "CoordinatorStateChanged" and data.get("to") == CANCELLED and data.get("flow") != flow.id \
+            and data.get("instanceId") == inst["instanceId"]:
+        # cancelling one flow of a project cancels the flows that follow it (the project ends `cancelled`)
+        reason = data.get("reason") or f"{data.get('flow')} was cancelled"
+        actor = str(data["actor"]) if data.get("actor") else None
+        inst["failure"] = reason
+        return Step(inst, emits + _move(flow, inst, CANCELLED, etype, now, reason=reason, actor=actor))
     inst["seen"][etype] = {"id": event["id"], "data": _compact(data)}
     if etype == "AgentFailed" and etype not in state.on:
         return _agent_failed(flow, inst, data, now, find_event, emits)
@@ -185,6 +192,7 @@ def _control(flow: FlowDefinition, inst: dict[str, Any], data: Mapping[str, Any]
     if action == "cancel":
         if state.terminal:
             return Step(None)
+        inst["failure"] = reason
         return Step(inst, _move(flow, inst, CANCELLED, "FlowControlRequested", now, reason=reason, actor=actor))
     if action == "force":
         target = str(data.get("targetState"))

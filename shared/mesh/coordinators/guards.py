@@ -66,6 +66,11 @@ def _project_failed(inst: Mapping[str, Any]) -> Emit:
     return Emit("ProjectCompleted", {"projectId": inst["instanceId"], "outcome": "failed", "reason": reason})
 
 
+def _project_cancelled(inst: Mapping[str, Any]) -> Emit:
+    reason = inst.get("failure") or "the project was cancelled"
+    return Emit("ProjectCompleted", {"projectId": inst["instanceId"], "outcome": CANCELLED, "reason": reason})
+
+
 GUARDS: dict[str, Guard] = {
     "noHighFindings": _no_high_findings,
     "otherFlowFailed": _is_other_flow_failed,
@@ -75,6 +80,7 @@ ACTIONS: dict[str, Action] = {
     "approveRelease": _release_approved,
     "projectReleased": _project_released,
     "projectFailed": _project_failed,
+    "projectCancelled": _project_cancelled,
 }
 
 
