@@ -21,7 +21,7 @@ from shared.adapters.azure.clients import (
     sessions_test_runner,
 )
 from shared.adapters.filesystem.artifacts import FilesystemArtifactStore
-from shared.adapters.filesystem.keys import home_signing_key
+from shared.adapters.filesystem.keys import home_secret, home_signing_key
 from shared.adapters.memory.spans import MemorySpanStore
 from shared.adapters.process.sandbox import SandboxedTestRunner, refusal
 from shared.adapters.process.session_server import SessionServer
@@ -175,6 +175,11 @@ def _test_runner(settings: Settings) -> TestRunner:
     if settings.test_runner is GateRunnerKind.sessions:
         return sessions_test_runner(settings)
     return _local_test_runner(settings)
+
+
+def api_token_of(settings: Settings) -> str:
+    """The home's local API token (random, created on first use, in ``FACTORY_HOME/api.token``)."""
+    return home_secret(settings.api_token_path).decode()
 
 
 def sweep_leftovers(runtime: Runtime) -> list[str]:

@@ -163,6 +163,11 @@ class Settings(BaseSettings):
         return self.factory_home / "signing.key"
 
     @property
+    def api_token_path(self) -> Path:
+        """The local API's token (``factory host`` prints it; mutating requests must carry it)."""
+        return self.factory_home / "api.token"
+
+    @property
     def artifacts_path(self) -> Path:
         return self.factory_home / "artifacts"
 

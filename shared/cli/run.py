@@ -13,12 +13,13 @@ import yaml
 from rich.live import Live
 from rich.table import Table
 
+from shared.bootstrap import api_token_of
 from shared.cli.common import console, err, fail, install_sigint, open_runtime
 from shared.contracts.errors import ContractError
 from shared.contracts.manifests import Consumer
 from shared.handling.traceview import build_tree, render_tree
 from shared.host.local import Delivery, build_host, drive
-from shared.host.serving import serve
+from shared.host.access import serve_local
 from shared.ports.skills import Emit
 from shared.product.intent import IntentError, load_intent
 from shared.product.projects import ProjectStatus, ReleaseTarget, export_repository, project_status, start_project
@@ -154,8 +155,11 @@ def host(
     server = None
     if port and http:
 
-        server = serve(http, port)
-        console.print(f"Studio on {server.url}/ · HTTP API on {server.url}/api ({len(http)} functions)")
+        token = api_token_of(rt.settings)
+        server = serve_local(http, port, token)
+        console.print(f"Studio on {server.url}/?token={token} · HTTP API on {server.url}/api ({len(http)} "
+                      f"functions; changes need `Authorization: Bearer <token>`, the token is in "
+                      f"{rt.settings.api_token_path})", markup=False, highlight=False)
     console.print(f"hosting {len(lh.functions)} Service Bus functions on the embedded bus "
                   f"({rt.settings.factory_home}); Ctrl-C to stop")
     install_sigint(lh)

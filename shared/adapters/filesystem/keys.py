@@ -23,6 +23,11 @@ class SigningKeyFileError(RuntimeError):
 
 def home_signing_key(path: Path) -> bytes:
     """The key in ``path``; a new random one (``token_urlsafe(48)``) when the file does not exist yet."""
+    return home_secret(path)
+
+
+def home_secret(path: Path) -> bytes:
+    """A random secret kept in ``path`` (the signing key, the local API token), created on first use."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temp = tempfile.mkstemp(dir=path.parent, prefix=".signing.", suffix=".tmp")
@@ -40,11 +45,11 @@ def home_signing_key(path: Path) -> bytes:
         key = path.read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError) as exc:
         raise SigningKeyFileError(
-            f"cannot read the signing key {path}: {exc}. Restore it from a backup (events signed with the old key "
+            f"cannot read the secret {path}: {exc}. Restore it from a backup (events signed with the old key "
             "are refused without it), or set FACTORY_SIGNING_KEY") from exc
     if len(key) < MIN_KEY_BYTES:
         raise SigningKeyFileError(
-            f"the signing key {path} is {len(key)} characters, fewer than {MIN_KEY_BYTES}: the file was truncated "
+            f"the secret {path} is {len(key)} characters, fewer than {MIN_KEY_BYTES}: the file was truncated "
             "or edited. Restore it from a backup, or delete it to start the home with a new key (messages already "
             "on the bus are then refused as SignatureInvalid)")
     return key.encode()
