@@ -18,8 +18,8 @@ from shared.cli.common import console, err, fail, install_sigint, open_runtime
 from shared.contracts.errors import ContractError
 from shared.contracts.manifests import Consumer
 from shared.handling.traceview import build_tree, render_tree
-from shared.host.local import Delivery, build_host, drive
 from shared.host.access import serve_local
+from shared.host.local import Delivery, build_host, drive
 from shared.ports.skills import Emit
 from shared.product.intent import IntentError, load_intent
 from shared.product.projects import ProjectStatus, ReleaseTarget, export_repository, project_status, start_project

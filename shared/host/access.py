@@ -93,7 +93,10 @@ def local_access(token: str, *, allowed_hosts: Iterable[str] = LOOPBACK_NAMES) -
             if not same:
                 return problem_response(403, "Cross-origin request", f"requests from {origin[:100]} are refused; "
                                         "the local API serves only its own pages")
-        elif origin == "null" and request.method in MUTATING:
+        elif origin == "null" and request.method in MUTATING \
+                and request.headers.get("Sec-Fetch-Site") not in ("same-origin", "none"):
+            # Studio's pages send no referrer, so their forms post with `Origin: null`; the browser's own
+            # Sec-Fetch-Site still says whether the page was this server's
             return problem_response(403, "Cross-origin request", "requests from an opaque origin are refused")
         if request.headers.get("Sec-Fetch-Site") == "cross-site" and request.method in MUTATING:
             return problem_response(403, "Cross-site request", "a cross-site request cannot change anything here")
