@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from shared.adapters.azure.clients import (
     blob_artifact_store,
@@ -21,11 +22,12 @@ from shared.adapters.azure.clients import (
     sessions_test_runner,
 )
 from shared.adapters.filesystem.artifacts import FilesystemArtifactStore
-from shared.adapters.filesystem.keys import home_secret, home_signing_key
+from shared.adapters.filesystem.keys import SigningKeyFileError, home_secret, home_signing_key
 from shared.adapters.memory.spans import MemorySpanStore
 from shared.adapters.process.sandbox import SandboxedTestRunner, refusal
 from shared.adapters.process.session_server import SessionServer
 from shared.adapters.sqlite.bus import SqliteBus
+from shared.adapters.sqlite.integrity import DatabaseCorruptError, inspect_database, repair_database
 from shared.adapters.sqlite.spans import SqliteSpanStore
 from shared.adapters.sqlite.state import SqliteStateStore
 from shared.contracts.envelope import Envelope
@@ -56,6 +58,9 @@ from shared.scaffold.catalog import TemplateCatalog, default_roots
 from shared.settings import ArtifactKind, BusKind, GateRunnerKind, Settings, StateKind, load_settings
 
 log = logging.getLogger("factory.bootstrap")
+
+#: what a start can refuse with (the CLI prints them without a traceback)
+__all__ = ["DatabaseCorruptError", "SigningKeyFileError"]
 
 
 @dataclass
@@ -180,6 +185,60 @@ def _test_runner(settings: Settings) -> TestRunner:
 def api_token_of(settings: Settings) -> str:
     """The home's local API token (random, created on first use, in ``FACTORY_HOME/api.token``)."""
     return home_secret(settings.api_token_path).decode()
+
+
+#: the embedded databases of a home: file name -> store kind
+HOME_DATABASES = {"bus.db": "bus", "state.db": "state", "traces.db": "traces"}
+
+
+def home_report(settings: Settings) -> dict[str, Any]:
+    """What ``factory doctor`` shows: each database's health and schema version, locks on the bus (held by
+    hosts that may be gone), and leftovers of killed processes."""
+    home = settings.factory_home
+    databases = []
+    for name, kind in HOME_DATABASES.items():
+        r = inspect_database(home / name, kind=kind)
+        databases.append({"path": str(r.path), "kind": kind, "exists": r.exists, "size": r.size,
+                          "healthy": r.healthy or not r.exists, "problem": r.problem if r.exists else None,
+                          "schemaVersion": r.schema_version})
+    notes: list[str] = []
+    bus_ok = next(d for d in databases if d["kind"] == "bus")
+    if bus_ok["exists"] and bus_ok["healthy"]:
+        bus = SqliteBus(home / "bus.db", topic=settings.topic_name)
+        try:
+            counts = bus.describe()
+        finally:
+            bus.close()
+        locked = sum(c.locked for c in counts.values())
+        dead = sum(c.dead_lettered for c in counts.values())
+        if locked:
+            notes.append(f"{locked} message(s) are locked by a host; if no `factory host` runs, that host is gone and "
+                         f"they come back when their locks expire (FACTORY_LOCK_DURATION_SECONDS="
+                         f"{settings.lock_duration_seconds:g})")
+        if dead:
+            notes.append(f"{dead} dead-lettered message(s): `factory dlq list`")
+    partial = list(settings.artifacts_path.glob("sha256/*/.*.tmp"))
+    if partial:
+        notes.append(f"{len(partial)} partial artifact file(s) (.tmp) from killed writers: the next host start sweeps "
+                     "them")
+    work = settings.scratch_path / "work"
+    leftovers = [p for p in work.glob("*/*") if p.is_dir()] if work.exists() else []
+    if leftovers:
+        notes.append(f"{len(leftovers)} handling folder(s) under {work} (killed handlings, or ones running now)")
+    return {"home": str(home), "databases": databases, "notes": notes}
+
+
+def repair_home(settings: Settings) -> list[str]:
+    """Repair every broken database of the home; one line per file saying what was done."""
+    lines = []
+    for name, kind in HOME_DATABASES.items():
+        r = repair_database(settings.factory_home / name, kind=kind)
+        if r.moved_to is None:
+            continue
+        kept = ", ".join(f"{t}: {n}" for t, n in r.salvaged.items()) or "no rows"
+        lost = "; ".join(f"{t}: {why}" for t, why in r.lost.items())
+        lines.append(f"{r.path}: {r.note}; moved to {r.moved_to}; kept {kept}" + (f"; lost {lost}" if lost else ""))
+    return lines
 
 
 def sweep_leftovers(runtime: Runtime) -> list[str]:

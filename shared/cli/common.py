@@ -8,7 +8,7 @@ from types import FrameType
 import typer
 from rich.console import Console
 
-from shared.bootstrap import Runtime, bootstrap
+from shared.bootstrap import DatabaseCorruptError, Runtime, SigningKeyFileError, bootstrap
 from shared.host.local import LocalHost
 
 console = Console()
@@ -22,7 +22,11 @@ def fail(what: str, why: str, fix: str, code: int = 1) -> typer.Exit:
 
 
 def open_runtime() -> Runtime:
-    return bootstrap()
+    """The runtime, or a clear refusal (no traceback) when a database or a key file of the home is broken."""
+    try:
+        return bootstrap()
+    except (DatabaseCorruptError, SigningKeyFileError) as exc:
+        raise fail("cannot open the factory's home", str(exc), "see `factory doctor`") from exc
 
 
 def install_sigint(host: LocalHost) -> None:

@@ -22,7 +22,14 @@ from shared.host.access import serve_local
 from shared.host.local import Delivery, build_host, drive
 from shared.ports.skills import Emit
 from shared.product.intent import IntentError, load_intent
-from shared.product.projects import ProjectStatus, ReleaseTarget, export_repository, project_status, start_project
+from shared.product.projects import (
+    ProjectStatus,
+    ReleaseTarget,
+    export_repository,
+    list_projects,
+    project_status,
+    start_project,
+)
 
 #: the root commands of this module, in the order ``register`` adds them
 _COMMANDS: list[Callable[..., None]] = []
@@ -173,6 +180,12 @@ def host(
         if server is not None:
             server.shutdown()
     console.print(f"stopped after {lh.deliveries} deliveries")
+    if until_idle:
+        unfinished = [p["projectId"] for p in list_projects(rt) if not project_status(rt, p["projectId"]).done]
+        if unfinished:
+            raise fail(f"{len(unfinished)} project(s) are not finished: {', '.join(unfinished[:10])}",
+                       "they wait for a person (approval), a timer, or a flow that is stuck",
+                       "see `factory status <project>`; approve, retry or cancel it, then run the host again", 3)
 
 
 @_command
