@@ -20,9 +20,9 @@ import pytest
 
 from shared.bootstrap import bootstrap
 from shared.host.local import build_host
-from shared.runtime import set_runtime
 from shared.product.intent import load_intent
 from shared.product.projects import project_files, project_status, start_project
+from shared.runtime import set_runtime
 from shared.settings import Settings
 
 pytestmark = pytest.mark.chaos
