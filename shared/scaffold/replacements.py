@@ -1,0 +1,154 @@
+"""What is replaced in content and in paths (``replaces``, ``fileRename``, ``sourceName``, ``guids``).
+
+Content: ``sourceName`` in the forms identity, safe_name, lower_safe_name, safe_namespace and
+lower_safe_namespace (each form of sourceName -> the same form of ``name``); every symbol's
+``replaces`` in each of its ``forms`` (the form applied to the token and to the value); every
+top-level GUID in each format n d b p x (lower and upper case); ``replacement`` operations.
+Paths: ``sourceName`` (identity only, case-sensitive) and each symbol's ``fileRename`` in each
+of its forms. One pass, longest token first, no re-replacement. When two owners register the same
+token the first wins (sourceName, then symbols in declaration order, then GUIDs), as in the
+``dotnet new`` token trie; a different value for the same token is reported as a warning.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.scaffold.conditionals import Replacement
+from shared.scaffold.config import NAME, TemplateConfig
+from shared.scaffold.errors import Problem, UnsupportedTemplateError
+from shared.scaffold.forms import NAME_FORMS, FormError, FormRegistry
+from shared.scaffold.symbols import DETERMINISTIC_GUID, format_guid, seeded_guid
+from shared.scaffold.values import text
+
+
+@dataclass(frozen=True)
+class _Entry:
+    token: str
+    value: str
+    owner: str
+    after: str = ""
+    before: str = ""
+
+
+@dataclass
+class Replacer:
+    """Single-pass replacement of many literal tokens (longest first)."""
+
+    entries: list[_Entry] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    _rx: re.Pattern[str] | None = None
+    _table: dict[str, str] = field(default_factory=dict)
+    _contextual: dict[str, list[_Entry]] = field(default_factory=dict)
+
+    def add(self, token: str, value: str, owner: str, after: str = "", before: str = "") -> None:
+        if not token:
+            return
+        for e in self.entries:
+            if e.token == token and e.after == after and e.before == before:
+                if e.value != value:
+                    self.warnings.append(f"{owner} replaces {token!r} with {value!r}, but {e.owner} already "
+                                         f"replaces it with {e.value!r}; the first wins (as in dotnet new)")
+                return
+        self.entries.append(_Entry(token, value, owner, after, before))
+        self._rx = None
+
+    def _compile(self) -> re.Pattern[str] | None:
+        if self._rx is None and self.entries:
+            parts = []
+            for e in sorted(self.entries, key=lambda e: (-(len(e.token) + len(e.after) + len(e.before)), e.token)):
+                look = (f"(?<={re.escape(e.after)})" if e.after else "") + re.escape(e.token) + \
+                       (f"(?={re.escape(e.before)})" if e.before else "")
+                parts.append(look)
+            self._rx = re.compile("|".join(parts))
+            self._table = {e.token: e.value for e in self.entries if not e.after and not e.before}
+            self._contextual = {}
+            for e in self.entries:
+                if e.after or e.before:
+                    self._contextual.setdefault(e.token, []).append(e)
+        return self._rx
+
+    def _value(self, m: re.Match[str]) -> str:
+        token = m.group(0)
+        for e in self._contextual.get(token, ()):
+            s = m.string
+            if (not e.after or s[:m.start()].endswith(e.after)) and (not e.before or s.startswith(e.before, m.end())):
+                return e.value
+        return self._table.get(token, token)
+
+    def __call__(self, value: str) -> str:
+        rx = self._compile()
+        if rx is None:
+            return value
+        if not self._contextual:
+            table = self._table
+            return rx.sub(lambda m: table[m.group(0)], value)
+        return rx.sub(self._value, value)
+
+    def __bool__(self) -> bool:
+        return bool(self.entries)
+
+
+def _formed(forms: FormRegistry, names: tuple[str, ...], token: str, value: str, where: str
+            ) -> list[tuple[str, str, str]]:
+    out = []
+    for name in names:
+        try:
+            out.append((forms.apply(name, token), forms.apply(name, value), name))
+        except FormError as exc:
+            raise UnsupportedTemplateError([Problem(str(exc), path=where)], "bad value form") from exc
+    return out
+
+
+def new_guid(old: str, seed: str, deterministic: bool) -> uuid.UUID:
+    return DETERMINISTIC_GUID if deterministic else seeded_guid(seed, f"guid:{uuid.UUID(old)}")
+
+
+def build(config: TemplateConfig, values: Mapping[str, Any], *, seed: str, deterministic: bool,
+          custom: tuple[Replacement, ...] = ()) -> tuple[Replacer, Replacer]:
+    """(content replacer, path replacer) for these symbol values."""
+    forms = FormRegistry(config.forms)
+    content, paths = Replacer(), Replacer()
+    name = values.get(NAME)
+    if config.source_name and name is not None:
+        for token, value, form in _formed(forms, NAME_FORMS, config.source_name, text(name), "sourceName"):
+            content.add(token, value, f"sourceName ({form})")
+        paths.add(config.source_name, text(name).strip(), "sourceName")
+    for sym_name, sym in config.symbols.items():
+        sym_value = values.get(sym_name)
+        if sym_value is None:
+            continue
+        where = f"symbols.{sym_name}"
+        if sym.replaces:
+            for token, formed, form in _formed(forms, sym.forms, sym.replaces, text(sym_value), f"{where}.forms"):
+                if sym.only_if:
+                    for after, before in sym.only_if:
+                        content.add(token, formed, f"{where}.replaces ({form})", after, before)
+                else:
+                    content.add(token, formed, f"{where}.replaces ({form})")
+        if sym.file_rename:
+            for token, formed, form in _formed(forms, sym.forms, sym.file_rename, text(sym_value),
+                                               f"{where}.forms"):
+                paths.add(token, formed, f"{where}.fileRename ({form})")
+    for old in config.guids:
+        try:
+            new = new_guid(old, seed, deterministic)
+            old_id = uuid.UUID(old)
+        except ValueError as exc:
+            raise UnsupportedTemplateError([Problem(f"{old!r} is not a GUID", path="guids")]) from exc
+        for fmt in "ndbpxNDBPX":
+            content.add(format_guid(old_id, fmt), format_guid(new, fmt), "guids")
+    for rep in custom:
+        if rep.only_if:
+            for after, before in rep.only_if:
+                content.add(rep.original, rep.replacement, "customOperations.replacement", after, before)
+        else:
+            content.add(rep.original, rep.replacement, "customOperations.replacement")
+    return content, paths
+
+
+Rewrite = Callable[[str], str]
