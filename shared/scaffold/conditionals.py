@@ -484,3 +484,21 @@ def check_expression(expr: str, variables: Mapping[str, Any], evaluator: str) ->
     if fault is not None and evaluator.upper() == "C++":
         raise ExpressionError(fault)
     return value
+
+
+def directive_conditions(text: str, ops: FileOps) -> list[tuple[int, str, str]]:
+    """(line number, evaluator, condition) of every ``#if`` / ``#elseif`` directive and MSBuild
+    ``Condition`` attribute in ``text`` (for explaining what a parameter drives)."""
+    scanner = _scanner(ops)
+    out: list[tuple[int, str, str]] = []
+    if scanner.regex.search(text) is None and not (ops.msbuild and 'Condition="' in text):
+        return out
+    for number, (content, _eol) in enumerate(_split_lines(text), start=1):
+        for m in scanner.regex.finditer(content):
+            what, payload = scanner.table[m.group(0)]
+            if what == "cond" and payload[1] in ("if", "a_if", "elseif", "a_elseif"):
+                out.append((number, ops.styles[payload[0]].evaluator, content[m.end():].strip()))
+                break
+        if ops.msbuild:
+            out.extend((number, "MSBUILD", c.group(2)) for c in _CONDITION.finditer(content))
+    return out

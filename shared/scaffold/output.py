@@ -83,13 +83,13 @@ def read_manifest(out_dir: Path) -> dict[str, Any]:
     return result
 
 
-def load_snapshot_source(out_dir: Path, content_hash: str, origin: str) -> TemplateSource:
+def load_snapshot_source(out_dir: Path, content_hash: str, origin: str, config_root: str = "") -> TemplateSource:
     path = out_dir / snapshot_path(content_hash)
     if not path.is_file():
         raise UpdateError([Problem(f"template snapshot {content_hash} is missing; it was written beside "
                                    "the manifest at render time", path=snapshot_path(content_hash))],
                           "cannot rebuild the previous render")
-    return TemplateSource(load_snapshot(path.read_bytes()), origin)
+    return TemplateSource(load_snapshot(path.read_bytes()), origin, config_root)
 
 
 def commit_message(message: str, manifest: Mapping[str, Any]) -> str:

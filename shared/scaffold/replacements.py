@@ -5,9 +5,11 @@ lower_safe_namespace (each form of sourceName -> the same form of ``name``); eve
 ``replaces`` in each of its ``forms`` (the form applied to the token and to the value); every
 top-level GUID in each format n d b p x (lower and upper case); ``replacement`` operations.
 Paths: ``sourceName`` (identity only, case-sensitive) and each symbol's ``fileRename`` in each
-of its forms. One pass, longest token first, no re-replacement. When two owners register the same
-token the first wins (sourceName, then symbols in declaration order, then GUIDs), as in the
-``dotnet new`` token trie; a different value for the same token is reported as a warning.
+of its forms. One pass, longest token first, no re-replacement. When the same token is registered
+twice the last registration wins, as in the ``dotnet new`` token trie (order: sourceName in the form
+order above -- so ``My App`` replaces a sourceName token with its safe_namespace form ``My_App`` --
+then symbols in declaration order, then GUIDs); two *symbols* giving the same token different values
+is reported as a warning.
 """
 
 from __future__ import annotations
@@ -48,11 +50,13 @@ class Replacer:
     def add(self, token: str, value: str, owner: str, after: str = "", before: str = "") -> None:
         if not token:
             return
-        for e in self.entries:
+        for i, e in enumerate(self.entries):
             if e.token == token and e.after == after and e.before == before:
-                if e.value != value:
-                    self.warnings.append(f"{owner} replaces {token!r} with {value!r}, but {e.owner} already "
-                                         f"replaces it with {e.value!r}; the first wins (as in dotnet new)")
+                if e.value != value and e.owner.split(" (")[0] != owner.split(" (")[0]:
+                    self.warnings.append(f"{owner} replaces {token!r} with {value!r} and so does {e.owner} with "
+                                         f"{e.value!r}; the last wins (as in dotnet new)")
+                self.entries[i] = _Entry(token, value, owner, after, before)
+                self._rx = None
                 return
         self.entries.append(_Entry(token, value, owner, after, before))
         self._rx = None
