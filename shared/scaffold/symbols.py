@@ -10,6 +10,7 @@ GUID ``12345678-1234-1234-1234-1234567890AB``, time 1900-01-01, random and port 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -28,10 +29,8 @@ from shared.scaffold.values import MultiValue, convert, jsonable, text
 DETERMINISTIC_GUID = uuid.UUID("12345678-1234-1234-1234-1234567890AB")
 DETERMINISTIC_NOW = datetime(1900, 1, 1)
 #: ports browsers refuse (upstream GeneratePortNumberConfig.UnsafePorts)
-UNSAFE_PORTS = frozenset({
-    2049, 3659, 4045, 6000, 6665, 6666, 6667, 6668, 6669, 137, 139, 445, 1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22,
-    23, 25, 37, 42, 43, 53, 77, 79, 87, 95, 101, 102, 103, 104, 109, 110, 111, 113, 115, 117, 119, 123, 135, 143,
-    179, 389, 465, 512, 513, 514, 515, 526, 530, 531, 532, 540, 556, 563, 587, 601, 636, 993, 995})
+UNSAFE_PORTS = frozenset({1719, 1720, 1723, 2049, 3659, 4045, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669,
+                          6697, 10080, 4190, 6679})
 
 
 @dataclass
@@ -312,13 +311,15 @@ def _macro(sym: Symbol, values: dict[str, Any], variables: Mapping[str, Any], fo
             if gen == "port" and p.get("fallback") is not None:
                 return _int(p, "fallback", 0, f"{pwhere}.fallback")
             raise UnsupportedTemplateError([Problem(f"low ({low}) is above high ({high})", path=pwhere)])
-        rng = _rng(seed, sym.name)
+        start = _rng(seed, sym.name).randint(low, max(low, high - 1))
         if gen == "random":
-            return rng.randint(low, max(low, high - 1))
-        candidates = [n for n in range(low, high + 1) if n not in UNSAFE_PORTS] if high - low < 100_000 else []
-        if not candidates:
-            return _int(p, "fallback", low, f"{pwhere}.fallback")
-        return rng.choice(candidates)
+            return start
+        # upstream scans from a random start for a port it can bind; rendering stays pure, so the first
+        # port that is not on the browsers' unsafe list is taken (nothing is bound)
+        for port in itertools.chain(range(start, high + 1), range(low, start)):
+            if port not in UNSAFE_PORTS:
+                return port
+        return _int(p, "fallback", low, f"{pwhere}.fallback")
     if gen == "now":
         moment = DETERMINISTIC_NOW if deterministic else now
         return format_datetime(moment, p.get("format"))
