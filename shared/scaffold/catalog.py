@@ -26,7 +26,7 @@ from shared.scaffold.config import CONFIG_PATH, TemplateConfig
 from shared.scaffold.errors import Problem, ScaffoldError, TemplateNotFoundError, UnsupportedTemplateError
 from shared.scaffold.explain import drives
 from shared.scaffold.overlays import RECIPE_FILE, load_recipe
-from shared.scaffold.parameters import parameter_schema
+from shared.scaffold.parameters import parameter_schema, typed_default
 from shared.scaffold.render import TemplateSource
 from shared.scaffold.tree import DEFAULT_MAX_FILE_SIZE, SKIPPED_DIRS, read_tree
 
@@ -67,7 +67,7 @@ class TemplateEntry:
         params = []
         effects = drives(cfg, self.source.files)
         for name, sym in sorted(cfg.parameters().items()):
-            params.append({"name": name, "type": sym.datatype, "default": sym.default,
+            params.append({"name": name, "type": sym.datatype, "default": typed_default(sym),
                            "required": sym.required is True and sym.default is None,
                            "requiredWhen": sym.required if isinstance(sym.required, str) else None,
                            "enabledWhen": sym.enabled,

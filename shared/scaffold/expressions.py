@@ -377,7 +377,9 @@ class _Parser:
 
     @staticmethod
     def describe(tok: _Tok | None) -> str:
-        return "end of condition" if tok is None else f"{tok.kind} {tok.value!r}"
+        if tok is None:
+            return "end of condition"
+        return repr(tok.raw) if tok.raw else f"{tok.kind} {tok.value!r}"
 
     def binary(self, level: int) -> _Node:
         if level == len(_BINARY_LEVELS):
@@ -415,6 +417,8 @@ class _Parser:
             return node
         if tok.kind in ("value", "lit", "ref"):
             return _Node("value", tok.value)
+        if tok.kind == "op":
+            raise self.fail(f"an operand is missing before {tok.raw or tok.value!r}")
         raise self.fail(f"unexpected {self.describe(tok)}")
 
 

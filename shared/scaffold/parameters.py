@@ -13,10 +13,7 @@ from typing import Any
 from shared.scaffold.config import NAME, Symbol, TemplateConfig
 from shared.scaffold.errors import Problem
 from shared.scaffold.expressions import referenced_names
-from shared.scaffold.values import convert, parse_bool
-
-_JSON_TYPES = {"bool": "boolean", "integer": "integer", "hex": "integer", "float": "number", "string": "string",
-               "choice": "string"}
+from shared.scaffold.values import JSON_TYPES, convert, parse_bool
 
 
 def name_used(config: TemplateConfig) -> bool:
@@ -36,7 +33,8 @@ def name_used(config: TemplateConfig) -> bool:
     return False
 
 
-def _typed_default(sym: Symbol) -> Any:
+def typed_default(sym: Symbol) -> Any:
+    """The default value converted by datatype (a list for a multi-choice), or None."""
     value, problem = convert(sym.datatype, sym.default, multiple=sym.multiple)
     return None if problem else (list(value) if isinstance(value, tuple) else value)
 
@@ -46,7 +44,7 @@ def parameter_schema(config: TemplateConfig) -> dict[str, Any]:
     props: dict[str, Any] = {}
     required: list[str] = []
     for name, sym in sorted(config.parameters().items()):
-        base: dict[str, Any] = {"type": _JSON_TYPES[sym.datatype]}
+        base: dict[str, Any] = {"type": JSON_TYPES[sym.datatype]}
         if sym.datatype == "choice":
             base["enum"] = [c.choice for c in sym.choices]
         if sym.datatype == "choice" and sym.multiple:
@@ -57,7 +55,7 @@ def parameter_schema(config: TemplateConfig) -> dict[str, Any]:
             prop = {"anyOf": [prop, {"type": "null"}]}  # null: the option given without a value
         if sym.description:
             prop["description"] = sym.description
-        default = _typed_default(sym)
+        default = typed_default(sym)
         if default is not None:
             prop["default"] = default
         props[name] = prop
@@ -104,7 +102,8 @@ def validate_parameters(config: TemplateConfig, parameters: Mapping[str, Any]) -
     for name, sym in sorted(params.items()):
         if name not in parameters:
             if sym.required is True and sym.default is None:
-                from_problems.append(Problem("is required", parameter=name))
+                from_problems.append(Problem("is required and has no default", parameter=name,
+                                             allowed=[c.choice for c in sym.choices] or None))
             continue
         value = parameters[name]
         if value is None:
@@ -114,7 +113,7 @@ def validate_parameters(config: TemplateConfig, parameters: Mapping[str, Any]) -
             continue
         typed, problem = convert(sym.datatype, value, multiple=sym.multiple)
         if problem:
-            from_problems.append(Problem(problem, parameter=name, allowed=[f"type {sym.datatype}"]))
+            from_problems.append(Problem(problem, parameter=name, allowed=[f"type {JSON_TYPES[sym.datatype]}"]))
             continue
         if sym.datatype == "choice":
             allowed = {c.choice.lower() for c in sym.choices}

@@ -24,7 +24,7 @@ from shared.scaffold.dotnet_regex import compile_pattern, replacement_template
 from shared.scaffold.errors import ParameterError, Problem, UnsupportedTemplateError
 from shared.scaffold.expressions import evaluate_faulted, referenced_names
 from shared.scaffold.forms import FormError, FormRegistry
-from shared.scaffold.values import MultiValue, convert, jsonable, text
+from shared.scaffold.values import JSON_TYPES, MultiValue, convert, jsonable, text
 
 DETERMINISTIC_GUID = uuid.UUID("12345678-1234-1234-1234-1234567890AB")
 DETERMINISTIC_NOW = datetime(1900, 1, 1)
@@ -186,7 +186,7 @@ def resolve(config: TemplateConfig, parameters: Mapping[str, Any], *, seed: str,
                 continue
             value, problem = convert(sym.datatype, raw, multiple=sym.multiple)
             if problem:
-                problems.append(Problem(problem, parameter=name, allowed=[f"type {sym.datatype}"]))
+                problems.append(Problem(problem, parameter=name, allowed=[f"type {JSON_TYPES[sym.datatype]}"]))
                 continue
             values[name] = _choice(sym, value)
             sources[name] = "user"
@@ -218,7 +218,8 @@ def resolve(config: TemplateConfig, parameters: Mapping[str, Any], *, seed: str,
             if fault:
                 warnings.append(f"symbols.{name}.isRequired: {fault} (treated as false)")
         if required and values.get(name) is None and sources.get(name) != "disabled":
-            problems.append(Problem("is required", parameter=name))
+            problems.append(Problem("is required and has no default", parameter=name,
+                                    allowed=[c.choice for c in sym.choices] or None))
     if problems:
         raise ParameterError(problems, f"invalid parameters for template {config.identity}@{config.version}")
 

@@ -17,6 +17,9 @@ DATATYPES = {
     "bool": "bool", "boolean": "bool", "choice": "choice", "string": "string", "text": "string",
     "int": "integer", "integer": "integer", "float": "float", "hex": "hex",
 }
+#: datatype -> JSON Schema type (how the API takes the value)
+JSON_TYPES = {"bool": "boolean", "integer": "integer", "hex": "integer", "float": "number", "string": "string",
+              "choice": "string"}
 _HEX = re.compile(r"0[xX][0-9a-fA-F]+")
 _VERSION = re.compile(r"\d+(\.\d+){1,3}")
 
@@ -95,8 +98,6 @@ def convert(datatype: str, raw: Any, *, multiple: bool = False) -> tuple[Any, st
         return None, None
     if datatype == "bool":
         parsed = parse_bool(raw)
-        if parsed is None and isinstance(raw, str) and raw.strip() in ("1", "0", "yes", "no"):
-            parsed = raw.strip() in ("1", "yes")
         return (parsed, None) if parsed is not None else (raw, f"{raw!r} is not a bool (true or false)")
     if datatype == "integer":
         if isinstance(raw, int) and not isinstance(raw, bool):
