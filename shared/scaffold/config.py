@@ -181,7 +181,8 @@ class TemplateConfig:
             return declared
         what = (f"replaces '{self.source_name}' in file names and, in the forms identity, safe_name, "
                 "lower_safe_name, safe_namespace and lower_safe_namespace, in content"
-                if self.source_name else "the name of the generated output")
+                if self.source_name else "the name of what is generated (the CLI uses the output folder's name when "
+                "none is given)")
         return Symbol(NAME, "parameter", "string", description=f"The name: {what}", default=self.default_name)
 
     def parameters(self) -> dict[str, Symbol]:
