@@ -33,7 +33,7 @@ operations of style ``line``, ``block`` or ``custom``, ``replacement`` operation
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import lru_cache
@@ -161,7 +161,11 @@ DEFAULT_OPS = FileOps((STYLES["line//"],), "//")
 
 def default_ops(path: str) -> FileOps:
     """The operations ``dotnet new`` applies by default to the file at ``path`` (matched by name)."""
-    name = path.rsplit("/", 1)[-1]
+    return _default_ops_by_name(path.rsplit("/", 1)[-1])
+
+
+@lru_cache(maxsize=4096)
+def _default_ops_by_name(name: str) -> FileOps:
     for glob, prefix, style in _DEFAULTS:
         if fnmatchcase(name, glob):
             return FileOps((STYLES[style],), prefix, msbuild=style == "msbuild")
@@ -193,17 +197,29 @@ class _Frame:
 
 @dataclass
 class _Scanner:
-    regex: re.Pattern[str]
+    regex: re.Pattern[str]  # every token
+    structural: re.Pattern[str]  # conditional and flag tokens (actions only matter in actionable branches)
+    own: tuple[re.Pattern[str], ...]  # per style: its conditional tokens (what a skipped branch looks for)
     table: dict[str, tuple[str, Any]]  # token -> (kind, payload)
+
+
+def _alternation(tokens: Iterable[str]) -> re.Pattern[str]:
+    keys = sorted(set(tokens), key=lambda t: (-len(t), t))
+    return re.compile("|".join(re.escape(k) for k in keys)) if keys else re.compile(r"(?!x)x")
 
 
 @lru_cache(maxsize=64)
 def _scanner(ops: FileOps) -> _Scanner:
     table: dict[str, tuple[str, Any]] = {}
+    own: list[list[str]] = []
     for index, style in enumerate(ops.styles):
+        mine: list[str] = []
         for kind in _KIND_ORDER:
             for tok in getattr(style, kind if kind not in ("if", "else") else kind + "_"):
                 table.setdefault(tok, ("cond", (index, kind)))
+                if table[tok] == ("cond", (index, kind)):
+                    mine.append(tok)
+        own.append(mine)
         for old, _new in style.actions:
             table.setdefault(old, ("action", (index, old)))
     p = ops.flag_prefix
@@ -214,8 +230,8 @@ def _scanner(ops: FileOps) -> _Scanner:
             table.setdefault(f"{p}{sign}{flag}:noEmit", ("flag", (name, on, False)))
     table.setdefault(f"{p}+:flags", ("flag", ("flags", True, True)))
     table.setdefault(f"{p}+:flags:noEmit", ("flag", ("flags", True, False)))
-    keys = sorted(table, key=lambda t: (-len(t), t))
-    return _Scanner(re.compile("|".join(re.escape(k) for k in keys)), table)
+    return _Scanner(_alternation(table), _alternation(t for t, (k, _) in table.items() if k != "action"),
+                    tuple(_alternation(m) for m in own), table)
 
 
 @dataclass
@@ -257,6 +273,15 @@ class Processed:
         return "".join(t for t, _ in self.chunks)
 
 
+_EOL = re.compile(r"\r\n|\n|\r")
+
+
+def _line_end(text: str, pos: int) -> tuple[int, int]:
+    """(end of the line's content, position after its line ending) from ``pos``."""
+    m = _EOL.search(text, pos)
+    return (m.start(), m.end()) if m else (len(text), len(text))
+
+
 def _split_lines(text: str) -> list[tuple[str, str]]:
     """(content, line ending) pairs; the last may have an empty ending."""
     out: list[tuple[str, str]] = []
@@ -270,20 +295,17 @@ def _split_lines(text: str) -> list[tuple[str, str]]:
     return out
 
 
-Evaluate = Callable[[str, str], tuple[bool, str | None]]
-
-
 def process(text: str, ops: FileOps, variables: Mapping[str, Any], path: str = "<text>",
             warn: Callable[[str], None] | None = None) -> Processed:
     """Resolve the conditional blocks and flags of ``text`` with ``variables``.
 
-    Line-based emulation of upstream's token stream: a directive consumes its whole line (what
-    precedes the token on the line is dropped); a skipped branch is scanned only for the tokens of
-    its own block; else/endif tokens outside a block are emitted as written.
+    Emulates upstream's token stream: a directive consumes its whole line (what precedes the token on
+    that line is dropped, the rest of the line is the condition); a skipped branch is scanned only for
+    the tokens of its own block; else/endif tokens outside a block are emitted as written.
     """
     scanner = _scanner(ops)
     out = Processed()
-    if scanner.regex.search(text) is None:
+    if scanner.structural.search(text) is None:
         out.add(text, True)
         return out
     flags = {"conditional": True, "replacements": True, "flags": True, "vars": True, "include": True}
@@ -292,112 +314,109 @@ def process(text: str, ops: FileOps, variables: Mapping[str, Any], path: str = "
     skip_depth = 0  # nested blocks inside the skipped branch
     taken_skip = False  # skipping the remaining branches of a block whose branch was taken
 
-    def evaluate(style: Style, expr: str, number: int) -> bool:
+    def line_no(pos: int) -> int:
+        return text.count("\n", 0, pos) + 1
+
+    def evaluate(style: Style, expr: str, pos: int) -> bool:
         value, fault = evaluate_faulted(expr, variables, style.evaluator)
         if fault is not None:
             if style.evaluator.upper() == "C++":
-                raise ConditionalError(f"{path}:{number}: {fault}")
+                raise ConditionalError(f"{path}:{line_no(pos)}: {fault}")
             if warn is not None:
-                warn(f"{path}:{number}: {fault} (treated as false, as dotnet new does)")
+                warn(f"{path}:{line_no(pos)}: {fault} (treated as false, as dotnet new does)")
         return value
 
-    def inherited() -> bool:
-        return bool(stack) and stack[-1].actionable
-
-    for number, (content, eol) in enumerate(_split_lines(text), start=1):
-        pos = 0
-        emit_eol = True
-        while True:
-            if skipping is not None:
-                emit_eol = False
-                m = scanner.regex.search(content, pos)
-                while m is not None and not (scanner.table[m.group(0)][0] == "cond"
-                                             and ops.styles[scanner.table[m.group(0)][1][0]] is skipping.style):
-                    m = scanner.regex.search(content, m.end())
-                if m is None:
-                    break
-                kind = scanner.table[m.group(0)][1][1]
-                pos = m.end()
-                if kind in ("if", "a_if"):
-                    skip_depth += 1
-                    continue
-                if skip_depth > 0:
-                    skip_depth -= kind == "endif"
-                    continue
-                frame = skipping
-                if kind == "endif":
-                    stack.pop()
+    pos = 0
+    while pos < len(text):
+        if skipping is not None:
+            m = scanner.own[ops.styles.index(skipping.style)].search(text, pos)
+            if m is None:
+                break
+            kind = scanner.table[m.group(0)][1][1]
+            pos = m.end()
+            if kind in ("if", "a_if"):
+                skip_depth += 1
+                continue
+            if skip_depth > 0:
+                skip_depth -= kind == "endif"
+                continue
+            frame = skipping
+            content_end, after = _line_end(text, m.end())
+            if kind == "endif":
+                stack.pop()
+                skipping = None
+                if taken_skip:  # upstream keeps the line end after an #endif reached this way
+                    out.add(text[content_end:after], flags["replacements"])
+                taken_skip = False
+                pos = after
+                continue
+            if taken_skip:
+                continue
+            parent = stack[-2].actionable if len(stack) > 1 else False
+            if kind in ("elseif", "a_elseif"):
+                if evaluate(frame.style, text[m.end():content_end], m.start()):
+                    frame.taken = frame.active = True
+                    frame.actionable = kind == "a_elseif" or parent
                     skipping = None
-                    emit_eol = taken_skip  # upstream keeps the line end after a skipped #endif here
-                    taken_skip = False
-                    break
-                if taken_skip:
-                    continue
-                parent = stack[-2].actionable if len(stack) > 1 else False
-                if kind in ("elseif", "a_elseif"):
-                    if evaluate(frame.style, content[m.end():], number):
-                        frame.taken = frame.active = True
-                        frame.actionable = kind == "a_elseif" or parent
-                        skipping = None
-                    break
+            else:
                 frame.taken = frame.active = True
                 frame.actionable = kind == "a_else" or parent
                 skipping = None
-                break
-            m = scanner.regex.search(content, pos)
-            if m is None:
-                out.add(content[pos:], flags["replacements"])
-                break
-            out.add(content[pos:m.start()], flags["replacements"])
-            token = m.group(0)
-            pos = m.end()
-            what, payload = scanner.table[token]
-            if what == "action":
-                index, old = payload
-                style = ops.styles[index]
-                on = inherited() and any(f.style is style for f in stack)
-                out.add(dict(style.actions)[old] if on else token, flags["replacements"])
-                continue
-            if what == "flag":
-                name, on, emit = payload
-                if flags["flags"]:
-                    flags[name] = on
-                elif name == "flags" and on:
-                    flags["flags"] = True
-                if emit or not flags["flags"]:
-                    out.add(token, flags["replacements"])
-                    continue
-                emit_eol = False
-                break
-            index, kind = payload
-            style = ops.styles[index]
-            if not flags["conditional"]:
-                out.add(token, flags["replacements"])
-                continue
-            if kind in ("if", "a_if"):
-                out.drop_line_prefix()
-                value = evaluate(style, content[m.end():], number)
-                frame = _Frame(style, value, value, value and (kind == "a_if" or inherited()), number)
-                stack.append(frame)
-                if not value:
-                    skipping, skip_depth, taken_skip = frame, 0, False
-                emit_eol = False
-                break
-            if not stack or stack[-1].style is not style:
-                out.add(token, flags["replacements"])  # unbalanced: emitted as written
-                continue
-            out.drop_line_prefix()
-            emit_eol = False
-            if kind == "endif":
-                stack.pop()
-                break
-            # an elseif/else after the taken branch: skip to the matching endif
-            stack[-1].active = False
-            skipping, skip_depth, taken_skip = stack[-1], 0, True
-            out.drop_last_newline()
+            pos = after
+            continue
+        actionable = bool(stack) and stack[-1].actionable
+        m = (scanner.regex if actionable else scanner.structural).search(text, pos)
+        if m is None:
+            out.add(text[pos:], flags["replacements"])
             break
-        if emit_eol:
-            out.add(eol, flags["replacements"])
+        out.add(text[pos:m.start()], flags["replacements"])
+        token = m.group(0)
+        pos = m.end()
+        what, payload = scanner.table[token]
+        if what == "action":
+            index, old = payload
+            style = ops.styles[index]
+            on = any(f.style is style for f in stack)
+            out.add(dict(style.actions)[old] if on else token, flags["replacements"])
+            continue
+        if what == "flag":
+            name, on, emit = payload
+            if flags["flags"]:
+                flags[name] = on
+            elif name == "flags" and on:
+                flags["flags"] = True
+            if emit or not flags["flags"]:
+                out.add(token, flags["replacements"])
+            else:
+                pos = _line_end(text, pos)[1]
+            continue
+        index, kind = payload
+        style = ops.styles[index]
+        if not flags["conditional"]:
+            out.add(token, flags["replacements"])
+            continue
+        content_end, after = _line_end(text, pos)
+        if kind in ("if", "a_if"):
+            out.drop_line_prefix()
+            value = evaluate(style, text[pos:content_end], m.start())
+            frame = _Frame(style, value, value, value and (kind == "a_if" or actionable), line_no(m.start()))
+            stack.append(frame)
+            if not value:
+                skipping, skip_depth, taken_skip = frame, 0, False
+            pos = after
+            continue
+        if not stack or stack[-1].style is not style:
+            out.add(token, flags["replacements"])  # unbalanced: emitted as written
+            continue
+        out.drop_line_prefix()
+        pos = after
+        if kind == "endif":
+            stack.pop()
+            continue
+        # an elseif/else after the taken branch: skip to the matching endif
+        stack[-1].active = False
+        skipping, skip_depth, taken_skip = stack[-1], 0, True
+        out.drop_last_newline()
     if warn is not None:
         for frame in stack:
             warn(f"{path}:{frame.line}: #if is never closed (the rest of the file belongs to it, as in dotnet new)")

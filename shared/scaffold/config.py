@@ -9,6 +9,7 @@ with an ``UnsupportedTemplateError`` -- nothing that would change the output is 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -419,7 +420,10 @@ def parse_config(text: str | bytes, origin: str = CONFIG_PATH) -> TemplateConfig
     if isinstance(text, bytes):
         text = text.decode("utf-8-sig")
     try:
-        raw = json5.loads(text)
+        try:
+            raw = json.loads(text)  # fast path; json5 reads comments and trailing commas
+        except ValueError:
+            raw = json5.loads(text)
     except ValueError as exc:
         raise UnsupportedTemplateError(
             [Problem(f"is not valid JSON/JSON5: {exc}", path=origin)], "cannot read template.json") from exc

@@ -50,12 +50,38 @@ def safe_target(root: Path, rel: str) -> Path:
     return target
 
 
+_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
 def write_files(root: Path, files: Mapping[str, bytes]) -> None:
+    """Write ``files`` under ``root``: every folder is checked once (no symlink out of ``root``) and each
+    file is opened with ``O_NOFOLLOW``, so a symlink planted in the output is refused, never followed."""
     root.mkdir(parents=True, exist_ok=True)
+    real_root = root.resolve()
+    checked: set[str] = set()
     for rel in sorted(files):
-        target = safe_target(root, rel)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(files[rel])
+        reason = unsafe_reason(rel)
+        if reason:
+            raise UnsafePathError([Problem(reason, path=rel)], "refusing to write outside the output folder")
+        folder = rel.rpartition("/")[0]
+        if folder not in checked:
+            parent = root / folder
+            parent.mkdir(parents=True, exist_ok=True)
+            resolved_parent = parent.resolve()
+            if not resolved_parent.is_relative_to(real_root):
+                raise UnsafePathError(
+                    [Problem(f"its folder resolves to {resolved_parent}, outside {root}", path=rel)],
+                    "refusing to write through a symlink")
+            checked.add(folder)
+        try:
+            fd = os.open(root / rel, _WRITE_FLAGS, 0o644)
+        except OSError as exc:
+            if (root / rel).is_symlink():
+                raise UnsafePathError([Problem("is a symlink in the output folder", path=rel)],
+                                      "refusing to overwrite a symlink") from exc
+            raise
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(files[rel])
 
 
 def remove_file(root: Path, rel: str) -> None:
