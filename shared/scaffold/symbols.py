@@ -300,8 +300,9 @@ def _macro(sym: Symbol, values: dict[str, Any], variables: Mapping[str, Any], fo
             raise UnsupportedTemplateError([Problem(f"defaultFormat {fmt!r} is not one of n d b p x (upper case "
                                                     "for upper-case output)", path=f"{pwhere}.defaultFormat")])
         guid = DETERMINISTIC_GUID if deterministic else seeded_guid(seed, sym.name)
-        for letter in "ndbpxNDBPX":
+        for letter in "ndbpxNDBPX":  # upstream names: <name>-<f> and <name>-uc-<f> / <name>-lc-<f>
             extra[f"{sym.name}-{letter}"] = format_guid(guid, letter)
+            extra[f"{sym.name}{'-uc-' if letter.isupper() else '-lc-'}{letter}"] = format_guid(guid, letter)
         return format_guid(guid, fmt[0])
     if gen in ("port", "random"):
         low = _int(p, "low", 1024 if gen == "port" else 0, f"{pwhere}.low")
