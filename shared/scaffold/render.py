@@ -277,6 +277,7 @@ def render(source: TemplateSource, parameters: Mapping[str, Any] | None = None,
     }
     if source.config_root:
         template["configRoot"] = source.config_root
+    digests = {p: sha256_hex(d) for p, d in files.items()}
     manifest: dict[str, Any] = {
         "engineVersion": ENGINE_VERSION,
         "template": template,
@@ -288,10 +289,10 @@ def render(source: TemplateSource, parameters: Mapping[str, Any] | None = None,
         "bindings": dict(sorted(options.bindings.items())),
         "inputParameters": {k: jsonable(v) for k, v in sorted(parameters.items())},
         "parameters": resolved.jsonable(),
-        "files": [{"path": p, "sha256": sha256_hex(d), "size": len(d), "binary": p in binary}
+        "files": [{"path": p, "sha256": digests[p], "size": len(d), "binary": p in binary}
                   for p, d in files.items()],
         "fileCount": len(files),
-        "treeHash": tree_hash(files),
+        "treeHash": tree_hash(files, digests),
         "primaryOutputs": primary,
         "postActions": post,
         "warnings": warnings,
