@@ -296,7 +296,8 @@ def _split_lines(text: str) -> list[tuple[str, str]]:
 
 
 def process(text: str, ops: FileOps, variables: Mapping[str, Any], path: str = "<text>",
-            warn: Callable[[str], None] | None = None) -> Processed:
+            warn: Callable[[str], None] | None = None,
+            memo: dict[tuple[str, str], tuple[bool, str | None]] | None = None) -> Processed:
     """Resolve the conditional blocks and flags of ``text`` with ``variables``.
 
     Emulates upstream's token stream: a directive consumes its whole line (what precedes the token on
@@ -318,7 +319,13 @@ def process(text: str, ops: FileOps, variables: Mapping[str, Any], path: str = "
         return text.count("\n", 0, pos) + 1
 
     def evaluate(style: Style, expr: str, pos: int) -> bool:
-        value, fault = evaluate_faulted(expr, variables, style.evaluator)
+        key = (expr, style.evaluator)
+        found = memo.get(key) if memo is not None else None
+        if found is None:
+            found = evaluate_faulted(expr, variables, style.evaluator)
+            if memo is not None:
+                memo[key] = found
+        value, fault = found
         if fault is not None:
             if style.evaluator.upper() == "C++":
                 raise ConditionalError(f"{path}:{line_no(pos)}: {fault}")

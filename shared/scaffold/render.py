@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -98,9 +99,29 @@ def manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
     return (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
 
 
+class _Globs:
+    """gitignore-style globs (``pathspec``); without negations they are one compiled regex."""
+
+    def __init__(self, patterns: tuple[str, ...]) -> None:
+        self._spec = pathspec.PathSpec.from_lines("gitignore", patterns)
+        self._rx: re.Pattern[str] | None = None
+        regexes = [p.regex for p in self._spec.patterns if p.include is not None]
+        if all(p.include for p in self._spec.patterns if p.include is not None):
+            sources = [r.pattern for r in regexes if r is not None and isinstance(r.pattern, str)]
+            try:
+                self._rx = re.compile("|".join(f"(?:{src})" for src in sources) if sources else r"(?!x)x")
+            except re.error:
+                self._rx = None
+
+    def match_file(self, path: str) -> bool:
+        if self._rx is not None:
+            return self._rx.search(path) is not None
+        return bool(self._spec.match_file(path))
+
+
 @lru_cache(maxsize=512)
-def _spec(patterns: tuple[str, ...]) -> pathspec.PathSpec[Any]:
-    return pathspec.PathSpec.from_lines("gitignore", patterns)
+def _spec(patterns: tuple[str, ...]) -> _Globs:
+    return _Globs(patterns)
 
 
 _ALWAYS = _spec(ALWAYS_EXCLUDE)
@@ -143,6 +164,7 @@ class _Content:
         self.warnings = warnings
         self.resolver = OperationsResolver(config, resolved.variables)
         self._replacers: dict[FileOps, Replacer] = {}
+        self._memo: dict[tuple[str, str], tuple[bool, str | None]] = {}  # the variables do not change
 
     def replacer(self, ops: FileOps) -> Replacer:
         if not ops.replacements:
@@ -158,7 +180,7 @@ class _Content:
         if not ops.styles and not ops.msbuild and "+:" not in text and "-:" not in text:
             return replace(text)
         try:
-            processed = process(text, ops, self.variables, source_path, self.warnings.append)
+            processed = process(text, ops, self.variables, source_path, self.warnings.append, self._memo)
         except ConditionalError as err:
             raise UnsupportedTemplateError([Problem(str(err), path=source_path)], "bad conditional block") from err
         if ops.msbuild:

@@ -18,6 +18,7 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from shared.scaffold.conditionals import Replacement
@@ -46,6 +47,7 @@ class Replacer:
     _rx: re.Pattern[str] | None = None
     _table: dict[str, str] = field(default_factory=dict)
     _contextual: dict[str, list[_Entry]] = field(default_factory=dict)
+    _order: tuple[str, ...] = ()
 
     def add(self, token: str, value: str, owner: str, after: str = "", before: str = "") -> None:
         if not token:
@@ -70,6 +72,7 @@ class Replacer:
                 parts.append(look)
             self._rx = re.compile("|".join(parts))
             self._table = {e.token: e.value for e in self.entries if not e.after and not e.before}
+            self._order = tuple(sorted(self._table, key=lambda t: (-len(t), t)))
             self._contextual = {}
             for e in self.entries:
                 if e.after or e.before:
@@ -88,13 +91,50 @@ class Replacer:
         rx = self._compile()
         if rx is None:
             return value
-        if not self._contextual:
-            table = self._table
-            return rx.sub(lambda m: table[m.group(0)], value)
-        return rx.sub(self._value, value)
+        if self._contextual:
+            return rx.sub(self._value, value)
+        table = self._table
+        if len(table) <= _FAST_TOKENS:
+            present = tuple(t for t in self._order if t in value)
+            if not present:
+                return value
+            if len(present) == 1:
+                return value.replace(present[0], table[present[0]])
+            if _disjoint(present):
+                return _split_replace(value, present, table)
+        return rx.sub(lambda m: table[m.group(0)], value)
 
     def __bool__(self) -> bool:
         return bool(self.entries)
+
+
+#: up to this many plain tokens, occurrences are found with ``str`` operations instead of the regex
+_FAST_TOKENS = 48
+
+
+@lru_cache(maxsize=1024)
+def _disjoint(tokens: tuple[str, ...]) -> bool:
+    """No token contains another or overlaps it (a suffix of one is a prefix of another): then
+    replacing them one after the other on split pieces equals one leftmost-longest pass."""
+    for a in tokens:
+        for b in tokens:
+            if a is b:
+                continue
+            if a in b or any(a.endswith(b[:k]) for k in range(1, min(len(a), len(b)))):
+                return False
+    return True
+
+
+def _split_replace(value: str, tokens: tuple[str, ...], table: Mapping[str, str]) -> str:
+    """Single-pass replacement of disjoint tokens: split on the first, recurse into the pieces
+    (inserted values are never scanned again)."""
+    if not tokens:
+        return value
+    first, rest = tokens[0], tokens[1:]
+    pieces = value.split(first)
+    if rest:
+        pieces = [_split_replace(p, tuple(t for t in rest if t in p), table) if p else p for p in pieces]
+    return table[first].join(pieces)
 
 
 def _formed(forms: FormRegistry, names: tuple[str, ...], token: str, value: str, where: str
