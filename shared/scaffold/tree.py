@@ -80,33 +80,48 @@ def read_tree(root: Path, max_file_size: int = DEFAULT_MAX_FILE_SIZE) -> dict[st
     def inside(target: str) -> bool:
         return target == real_root or target.startswith(real_root + os.sep)
 
-    def walk(folder: str, prefix: str) -> None:
-        with os.scandir(folder) as entries:
+    dir_flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
+    file_flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+
+    def walk(folder_fd: int, prefix: str) -> None:
+        # descriptors relative to the parent folder: one path lookup per file
+        with os.scandir(folder_fd) as entries:
             listing = sorted(entries, key=lambda e: e.name)
         for entry in listing:
             rel = prefix + entry.name
             if entry.is_symlink():
-                target = os.path.realpath(entry.path)
+                target = os.path.realpath(os.path.join(real_root, rel))
                 if not inside(target):
                     problems.append(Problem(f"is a symlink to {target}, outside {root}", path=rel))
                     continue
                 if os.path.isdir(target):
                     continue
+                with open(target, "rb") as handle:
+                    data = handle.read(max_file_size + 1)
             elif entry.is_dir(follow_symlinks=False):
                 if entry.name not in SKIPPED_DIRS:
-                    walk(entry.path, rel + "/")
+                    child = os.open(entry.name, dir_flags, dir_fd=folder_fd)
+                    try:
+                        walk(child, rel + "/")
+                    finally:
+                        os.close(child)
                 continue
             elif not entry.is_file(follow_symlinks=False):
                 continue
-            with open(entry.path, "rb") as handle:
-                data = handle.read(max_file_size + 1)
+            else:
+                fd = os.open(entry.name, file_flags, dir_fd=folder_fd)
+                with os.fdopen(fd, "rb") as handle:
+                    data = handle.read(max_file_size + 1)
             if len(data) > max_file_size:
-                size = os.stat(entry.path).st_size
-                problems.append(Problem(f"is {size} bytes, over the {max_file_size}-byte limit", path=rel))
+                problems.append(Problem(f"is over the {max_file_size}-byte limit", path=rel))
                 continue
             files[rel] = data
 
-    walk(real_root, "")
+    root_fd = os.open(real_root, dir_flags & ~getattr(os, "O_NOFOLLOW", 0))
+    try:
+        walk(root_fd, "")
+    finally:
+        os.close(root_fd)
     if problems:
         raise UnsafePathError(problems, f"cannot read {root}")
     return dict(sorted(files.items()))
