@@ -8,12 +8,16 @@ parameter takes a list or ``a|b`` / ``a,b`` text. Validation reports every probl
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.scaffold.config import NAME, Symbol, TemplateConfig
-from shared.scaffold.errors import Problem
+from shared.scaffold.errors import ParameterError, Problem, ScaffoldError
 from shared.scaffold.expressions import referenced_names
+from shared.scaffold.symbols import resolve
 from shared.scaffold.values import JSON_TYPES, convert, parse_bool
+
+_EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 
 
 def name_used(config: TemplateConfig) -> bool:
@@ -126,4 +130,11 @@ def validate_parameters(config: TemplateConfig, parameters: Mapping[str, Any]) -
                 if str(item).lower() not in allowed:
                     from_problems.append(Problem(f"{item!r} is not one of the choices", parameter=name,
                                                  allowed=[c.choice for c in sym.choices]))
+    if not from_problems and any(isinstance(sym.required, str) or sym.enabled for sym in params.values()):
+        try:  # conditional isRequired / isEnabled need the other parameters' values
+            resolve(config, parameters, seed="validation", now=_EPOCH)
+        except ParameterError as exc:
+            from_problems.extend(exc.problems)
+        except ScaffoldError:
+            pass  # a template problem, reported when rendering
     return sorted(from_problems, key=lambda p: (p.parameter or "", p.message))

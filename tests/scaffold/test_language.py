@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from shared.cli.templates import register
 from shared.scaffold.errors import ParameterError
 from shared.scaffold.output import write_result
+from shared.scaffold.parameters import validate_parameters
 from shared.scaffold.render import RenderOptions, render
 from shared.scaffold.update import update
 from tests.scaffold.memory_templates import base_config, make_source
@@ -117,3 +118,12 @@ def test_update_rebuilds_a_deterministic_render_with_its_bindings(tmp_path: Path
     assert result.files["a.txt"] == b"12345678-1234-1234-1234-1234567890AB ada\n"  # default format D
     write_result(result, tmp_path / "o", source)
     assert update(tmp_path / "o").plan.write == {}
+
+
+def test_validation_reports_a_conditionally_required_parameter_before_rendering() -> None:
+    cfg = base_config(symbols={
+        "db": {"type": "parameter", "datatype": "choice", "defaultValue": "none",
+               "choices": [{"choice": "none"}, {"choice": "sql"}]},
+        "conn": {"type": "parameter", "isRequired": "db == \"sql\""}})
+    problems = validate_parameters(make_source(cfg).config, {"db": "sql"})
+    assert [(p.parameter, p.message) for p in problems] == [("conn", "is required and has no default")]
