@@ -71,7 +71,7 @@ class EventPublisher:
         for index, emit in enumerate(emits):
             env = self.envelope(
                 emit, source=consumer, tenant_id=cause.tenant_id, trace_id=cause.trace_id,
-                id=output_event_id(consumer, seed, index),
+                id=output_event_id(consumer, emit.key, 0) if emit.key else output_event_id(consumer, seed, index),
                 project_id=cause.project_id, causation_id=cause.id,
                 correlation_id=cause.correlation_id or cause.id,
             )

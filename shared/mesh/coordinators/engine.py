@@ -10,6 +10,7 @@ a no-op; ``AgentFailed`` retries the agent up to ``retry.maxAttempts`` with back
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -136,7 +137,15 @@ def _move(flow: FlowDefinition, inst: dict[str, Any], target: str, trigger: str,
         change["reason"] = reason
     if actor:
         change["actor"] = actor
-    return [Emit("CoordinatorStateChanged", change), *_enter(flow, inst, target, now)]
+    entered = _enter(flow, inst, target, now)
+    return [Emit("CoordinatorStateChanged", change, key=_entry_key(inst, "moved")), *entered]
+
+
+def _entry_key(inst: Mapping[str, Any], what: str) -> str:
+    """The identity of what entering a state emits: the instance and its version, not the event that caused
+    it. A join (``always: when: [...]``) is completed by whichever event comes last, which differs from run to
+    run; its outputs, and every id downstream of them, stay the same."""
+    return f"{inst['instanceId']}:v{inst['version']}:{what}"
 
 
 def _enter(flow: FlowDefinition, inst: dict[str, Any], target: str, now: str) -> list[Emit]:
@@ -144,10 +153,12 @@ def _enter(flow: FlowDefinition, inst: dict[str, Any], target: str, now: str) ->
     inst["version"] = int(inst.get("version", 0)) + 1
     inst["enteredAt"] = now
     state = flow.states[target]
-    emits = [ACTIONS[a](inst) for a in state.actions]
+    emits = [dataclasses.replace(ACTIONS[a](inst), key=_entry_key(inst, f"action{i}"))
+             for i, a in enumerate(state.actions)]
     if state.timeout_seconds:
         emits.append(Emit("FlowTimeout", {"flow": flow.id, "instanceId": inst["instanceId"], "state": target,
-                                          "stateVersion": inst["version"]}, delay_seconds=state.timeout_seconds))
+                                          "stateVersion": inst["version"]}, delay_seconds=state.timeout_seconds,
+                          key=_entry_key(inst, "timeout")))
     return emits
 
 
