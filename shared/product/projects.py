@@ -114,6 +114,11 @@ def list_projects(runtime: ProjectRuntime) -> list[dict[str, Any]]:
     return sorted(docs, key=lambda b: (str(b.get("startedAt", "")), str(b.get("projectId"))), reverse=True)
 
 
+#: the flow that announces ``ProjectCompleted``, and its final states (contracts/flows/project-lifecycle.yaml)
+LIFECYCLE_FLOW = "project-lifecycle"
+LIFECYCLE_ENDS = ("completed", "failed", "cancelled")
+
+
 @dataclass
 class ProjectStatus:
     project_id: str
@@ -138,6 +143,9 @@ def project_status(runtime: ProjectRuntime, project_id: str) -> ProjectStatus:
         doc = runtime.state.get(f"{name}:{project_id}", "instance")
         if doc is not None:
             flows[name] = doc.body
+    lifecycle = flows.get(LIFECYCLE_FLOW)
+    if done is not None and lifecycle is not None and lifecycle.get("state") not in LIFECYCLE_ENDS:
+        done = None  # `flow retry` re-opened the project after it had finished: it is running again
     tests = next((e for e in reversed(events) if e["type"] in ("TestsPassed", "TestsFailed")), None)
     reason = done["data"].get("reason") if done else None
     if done and done["data"].get("outcome") == "failed" and not reason:

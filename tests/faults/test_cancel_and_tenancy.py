@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
+from shared.adapters.filesystem.artifacts import FilesystemArtifactStore
 from shared.bootstrap import Runtime, bootstrap
-from shared.host.local import LocalHost, build_host
+from shared.host.local import LocalHost, build_host, drive
+from shared.ports import ArtifactRef
 from shared.ports.skills import Emit
 from shared.product.approvals import ApprovalError, decide_release
 from shared.product.intent import load_intent
@@ -77,3 +80,36 @@ def test_a_signed_command_from_another_tenant_is_refused_and_dead_lettered_with_
     assert rt.dead_letter_queue is not None
     refused = [d for d in rt.dead_letter_queue.dead_letters() if d.reason == "TenantBoundaryViolation"]
     assert refused and all("mallory" in d.description for d in refused), refused
+
+
+class ReadOnlyArtifacts(FilesystemArtifactStore):
+    """The embedded artifact store on a file system that can turn read-only (EROFS), like a full or remounted disk."""
+
+    read_only = False
+
+    def put(self, data: bytes, media_type: str = "application/octet-stream") -> ArtifactRef:
+        if self.read_only:
+            raise OSError(errno.EROFS, "Read-only file system", str(self.root))
+        return super().put(data, media_type)
+
+
+def test_an_infrastructure_failure_fails_the_project_with_the_reason_and_flow_retry_restarts_it(
+        tmp_path: Path) -> None:
+    store = ReadOnlyArtifacts(tmp_path / "artifacts")
+    store.read_only = True
+    rt = bootstrap(Settings(FACTORY_HOME=tmp_path, FACTORY_MAX_DELIVERY_COUNT=2),  # type: ignore[call-arg]
+                   artifacts=store)
+    host, _ = build_host(rt)
+    try:
+        project = start_project(rt, load_intent(INTENT))
+        failed = drive(rt, host, project.project_id, timeout=120, stall_after=5)
+        assert failed.outcome == "failed" and "Read-only file system" in (failed.reason or ""), failed.reason
+        assert failed.flows["project-lifecycle"]["state"] == "failed"
+        store.read_only = False  # the operator fixed the disk
+        control(rt, project.project_id, "project-lifecycle", "retry", tenant="acme", trace_id=project.trace_id)
+        host.run_until_idle()  # the retry re-opens the project; then it runs to its end
+        released = drive(rt, host, project.project_id, timeout=300, stall_after=30)
+    finally:
+        host.close()
+    assert released.outcome == "released", (released.outcome, released.reason,
+                                            released.flows["project-lifecycle"]["history"])
