@@ -318,7 +318,7 @@ def bootstrap(
     catalog = catalog or TemplateCatalog(roots=default_roots())
     signing_key = signing_key_of(settings)
     publisher = EventPublisher(bus=bus, state=state, registry=registry, signing_key=signing_key, clock=clock,
-                               metrics=metrics, tracer=tracer)
+                               metrics=metrics, tracer=tracer, max_message_bytes=settings.max_message_bytes)
     handlers = build_handlers(consumers, flows=flows, catalog=catalog,
                               scaffolds_dir=settings.scaffolds_path, clock=clock)
     return Runtime(

@@ -18,6 +18,7 @@ import azure.functions as func
 from shared.api import views
 from shared.bootstrap import Runtime
 from shared.contracts.envelope import make_envelope, new_trace_id, valid_id
+from shared.contracts.errors import MessageTooLargeError
 from shared.handling.traceview import build_tree
 from shared.mesh.steps import execution_id_for, load_execution
 from shared.ports import ResubmitTooEarlyError
@@ -157,8 +158,11 @@ def create_project(req: func.HttpRequest) -> func.HttpResponse:
     environment = req.params.get("environment") or rt.settings.release_environment
     if not (0 < len(environment) <= 40):
         return problem(422, "Invalid environment", "environment must be 1 to 40 characters, e.g. dev, staging, prod")
-    started = start_project(rt, intent, run_id=req.params.get("runId", ""), source="http-api",
-                            release=release_for(rt, environment))
+    try:
+        started = start_project(rt, intent, run_id=req.params.get("runId", ""), source="http-api",
+                                release=release_for(rt, environment))
+    except MessageTooLargeError as exc:
+        return problem(413, "Intent too large", str(exc))
     return _json(202, {"projectId": started.project_id, "traceId": started.trace_id,
                        "status": f"/api/projects/{started.project_id}"},
                  {"Location": f"/api/projects/{started.project_id}"})
