@@ -4,8 +4,8 @@ can be read). Both work on a home whose databases a normal start refuses."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -14,7 +14,10 @@ from shared.cli.common import console, fail
 from shared.settings import load_settings
 
 
-def doctor() -> None:
+def doctor(
+    json_out: Annotated[Path | None, typer.Option("--json", help="also write the report as JSON to FILE",
+                                                  metavar="FILE")] = None,
+) -> None:
     """The state of FACTORY_HOME: each database (schema version, integrity), locks held by hosts that are gone,
     and what killed processes left behind. Exits 1 when something needs `factory repair` or a restore."""
     report = home_report(load_settings())
@@ -24,8 +27,8 @@ def doctor() -> None:
                       + (f"\n        {db['problem']}" if db["problem"] else ""), markup=False, highlight=False)
     for line in report["notes"]:
         console.print(f"  note  {line}", markup=False, highlight=False)
-    if os.environ.get("FACTORY_DOCTOR_JSON"):
-        Path(os.environ["FACTORY_DOCTOR_JSON"]).write_text(json.dumps(report, default=str, indent=2))
+    if json_out is not None:
+        json_out.write_text(json.dumps(report, default=str, indent=2) + "\n", encoding="utf-8")
     if not all(db["healthy"] for db in report["databases"]):
         raise fail("the home has a broken database", "see the lines marked BROKEN above",
                    "stop every `factory host`, then restore the file from a backup or run `factory repair`")
