@@ -15,7 +15,7 @@ from datetime import timedelta
 from shared.adapters.azure.clients import blob_artifact_store, cosmos_state_store, servicebus_publisher
 from shared.adapters.filesystem.artifacts import FilesystemArtifactStore
 from shared.adapters.memory.spans import MemorySpanStore
-from shared.adapters.process.sandbox import SubprocessTestRunner
+from shared.adapters.process.runner import SubprocessTestRunner
 from shared.adapters.sqlite.bus import SqliteBus
 from shared.adapters.sqlite.spans import SqliteSpanStore
 from shared.adapters.sqlite.state import SqliteStateStore

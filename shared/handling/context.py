@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from shared.contracts.envelope import Envelope
 from shared.ports import ArtifactStore, Clock, StateStore
-from shared.ports.test_runner import TestReport, TestRunner
+from shared.ports.test_runner import SmokeCheck, SmokeReport, TestReport, TestRunner
 
 
 class HandlingContext:
@@ -75,3 +75,6 @@ class HandlingContext:
 
     def run_tests(self, project_dir: Path, *, timeout_s: float, lint: bool = False) -> TestReport:
         return self._test_runner.run(project_dir, timeout_s=timeout_s, lint=lint)
+
+    def smoke_test(self, project_dir: Path, checks: Sequence[SmokeCheck], *, timeout_s: float) -> SmokeReport:
+        return self._test_runner.smoke(project_dir, checks, timeout_s=timeout_s)

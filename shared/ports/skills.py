@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from shared.ports.test_runner import TestReport
+from shared.ports.test_runner import SmokeCheck, SmokeReport, TestReport
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,10 @@ class SkillContext(Protocol):
 
     def run_tests(self, project_dir: Path, *, timeout_s: float, lint: bool = False) -> TestReport:
         """Run a materialized project's tests through the test-runner port (the release gate)."""
+        ...
+
+    def smoke_test(self, project_dir: Path, checks: Sequence[SmokeCheck], *, timeout_s: float) -> SmokeReport:
+        """Host a materialized service on a local port and run ``checks`` against it over HTTP."""
         ...
 
 

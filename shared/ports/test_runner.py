@@ -1,12 +1,15 @@
 """The test-runner port: run a generated project's tests somewhere isolated and report the outcome.
 
 The release gate (devops-engineer) materializes a service into a scratch folder and asks the
-runner for a ``TestReport``. Embedded, ``shared/adapters/process/sandbox.py`` runs pytest in a
-sandboxed subprocess; on Azure, an isolated runner made for untrusted code takes its place.
+runner for a ``TestReport`` (pytest, and ``ruff check`` with ``lint=True``); before the release it
+asks for a ``SmokeReport``: the service hosted on a local HTTP port and called over HTTP.
+Embedded, ``shared/adapters/process/`` runs both in sandboxed subprocesses; on Azure, an isolated
+runner made for untrusted code takes their place.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -80,7 +83,56 @@ class TestReport:
         return out
 
 
+@dataclass(frozen=True)
+class SmokeCheck:
+    """One HTTP call of a smoke test. ``{name}`` in ``path``/``body`` strings is replaced by the id an
+    earlier check saved under ``save_as`` (the ``id`` of its JSON response)."""
+
+    name: str
+    method: str
+    path: str
+    expect: int = 200
+    body: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    save_as: str | None = None
+
+
+@dataclass(frozen=True)
+class SmokeResult:
+    name: str
+    method: str
+    path: str
+    expected: int
+    status: int | None
+    passed: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class SmokeReport:
+    """The service was hosted at ``url``; each check's outcome; messages its output bindings sent."""
+
+    url: str
+    results: list[SmokeResult]
+    published: int
+    output: str = ""
+
+    __test__ = False
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.results) and all(r.passed for r in self.results)
+
+    def reason(self) -> str:
+        failed = [r for r in self.results if not r.passed]
+        return "; ".join(f"{r.name}: {r.method} {r.path} gave {r.status}, expected {r.expected} {r.detail}".strip()
+                         for r in failed[:5]) or "no check ran"
+
+
 class TestRunner(Protocol):
-    """Runs ``pytest`` (and optionally ``ruff check``) for the project in ``project_dir``."""
+    """Runs ``pytest`` (and optionally ``ruff check``) for the project in ``project_dir``, and hosts the
+    service on a local port to smoke-test it over HTTP."""
 
     def run(self, project_dir: Path, *, timeout_s: float, lint: bool = False) -> TestReport: ...
+
+    def smoke(self, project_dir: Path, checks: Sequence[SmokeCheck], *, timeout_s: float) -> SmokeReport: ...

@@ -256,17 +256,3 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-
-
-class SubprocessTestRunner:
-    """The embedded ``TestRunner``: ``run_tests`` with this runner's interpreter and limits."""
-
-    def __init__(self, *, python: str | None = None, base_env: Mapping[str, str] | None = None,
-                 fresh_venv: bool = False) -> None:
-        self.python = python or sys.executable
-        self.base_env = base_env
-        self.fresh_venv = fresh_venv
-
-    def run(self, project_dir: Path, *, timeout_s: float, lint: bool = False) -> TestReport:
-        return run_tests(project_dir, python=self.python, timeout_s=timeout_s, lint=lint,
-                         base_env=self.base_env, fresh_venv=self.fresh_venv)

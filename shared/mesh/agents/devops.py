@@ -1,10 +1,15 @@
-"""devops-engineer: the release gate (run the generated tests in the sandbox) and the release itself.
+"""devops-engineer: the release gate, the local deployment smoke test, and the release itself.
 
-The test report ``reports/<service>-tests.json`` is deterministic: counts, exit code and
-per-test outcomes with project paths normalised, no timings and no raw output, so equal runs
-store equal bytes (and the same ``reportDigest``). ``reports/<service>-tests.junit.xml`` is
-pytest's own XML and carries timings and a timestamp, so it differs from run to run.
-``durationMs`` travels only in the event.
+The gate runs the generated tests *and* ``ruff check`` in the sandbox: a lint failure blocks the
+release like a failing test. The test report ``reports/<service>-tests.json`` is deterministic:
+counts, exit code, per-test outcomes with project paths normalised and the ruff result, no
+timings and no raw pytest output, so equal runs store equal bytes (and the same
+``reportDigest``). ``reports/<service>-tests.junit.xml`` is pytest's own XML and carries timings
+and a timestamp, so it differs from run to run. ``durationMs`` travels only in the event.
+
+After the tests pass, ``deploy_locally`` hosts the service on a local port (the embedded stand-in
+for a deployment), checks ``/api/health`` and creates, reads and lists an item of each entity over
+HTTP, and announces ``ServiceDeployed`` with the URL; the release manager waits for it.
 """
 
 from __future__ import annotations
@@ -14,11 +19,14 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from shared.generators.service.smoke import smoke_checks
 from shared.mesh.agents.project import (
     all_events,
+    find_service,
     latest,
     load_json,
     manifest_files,
+    project_blueprint,
     required,
     service_relative,
 )
@@ -27,6 +35,7 @@ from shared.ports.test_runner import TestRunnerError
 
 RELEASE_VERSION = "0.1.0"
 GATE_TIMEOUT_S = 240.0
+SMOKE_TIMEOUT_S = 60.0
 
 
 def _safe_relative(path: str) -> PurePosixPath:
@@ -68,10 +77,11 @@ def run_test_gate(event: IncomingEvent, ctx: SkillContext) -> SkillResult:
     files = gather_service_files(ctx, service, list(event.data.get("artifacts", [])))
     project = materialize(ctx, files, Path(ctx.work_dir) / "test-gate" / service)
     try:
-        report = ctx.run_tests(project, timeout_s=GATE_TIMEOUT_S)
+        report = ctx.run_tests(project, timeout_s=GATE_TIMEOUT_S, lint=True)
     except TestRunnerError as exc:
         raise SkillError(f"the test sandbox could not run for {service}: {exc}") from exc
-    body = {"service": service, **report.to_dict(deterministic=True)}
+    lint = {"tool": "ruff check", "exitCode": report.lint_exit_code, "output": report.lint_output[-4000:]}
+    body = {"service": service, **report.to_dict(deterministic=True), "lint": lint}
     report_json = Artifact.json(f"reports/{service}-tests.json", body)
     artifacts = [report_json]
     if report.junit_xml:
@@ -89,6 +99,35 @@ def run_test_gate(event: IncomingEvent, ctx: SkillContext) -> SkillResult:
         return SkillResult(events=[Emit("TestsPassed", payload)], artifacts=artifacts)
     payload["reason"] = report.reason()
     return SkillResult(events=[Emit("TestsFailed", payload)], artifacts=artifacts)
+
+
+def deploy_locally(event: IncomingEvent, ctx: SkillContext) -> SkillResult:
+    """TestsPassed -> host the service locally, smoke-test it over HTTP -> ServiceDeployed."""
+    service_name = str(required(event.data, "service", event.type))
+    blueprint, _ = project_blueprint(ctx)
+    service = find_service(blueprint, service_name)
+    files = gather_service_files(ctx, service_name, [])
+    project = materialize(ctx, files, Path(ctx.work_dir) / "deploy" / service_name)
+    checks = smoke_checks(blueprint, service)
+    try:
+        report = ctx.smoke_test(project, checks, timeout_s=SMOKE_TIMEOUT_S)
+    except TestRunnerError as exc:
+        raise SkillError(f"{service_name} could not be hosted locally: {exc}") from exc
+    if not report.ok:
+        raise SkillError(f"the local smoke test of {service_name} at {report.url} failed: {report.reason()}. "
+                         f"Host output: {report.output[-1000:]}", permanent=True)
+    health = report.results[0]
+    payload: dict[str, Any] = {
+        "projectId": ctx.project_id,
+        "service": service_name,
+        "environment": "local",
+        "url": report.url,
+        "healthCheck": {"path": health.path, "status": health.status, "passed": health.passed},
+        "checks": [{"name": r.name, "method": r.method, "path": r.path, "expected": r.expected,
+                    "status": r.status, "passed": r.passed} for r in report.results],
+        "eventsPublished": report.published,
+    }
+    return SkillResult(events=[Emit("ServiceDeployed", payload)])
 
 
 def provenance(ctx: SkillContext, service: str) -> list[dict[str, Any]]:
