@@ -31,6 +31,7 @@ from shared.product.entities import (
     DEFAULT_MAX_LENGTH,
     DEFAULT_NUMBER_BOUND,
     python_name,
+    snake,
 )
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -74,6 +75,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters["py"] = py
     env.filters["py_block"] = py_block
+    env.filters["snake"] = snake
     return env
 
 
@@ -275,7 +277,7 @@ def _imports(views: list[EntityView]) -> list[str]:
 DEFAULTS = {
     "string": DEFAULT_MAX_LENGTH["string"],
     "text": DEFAULT_MAX_LENGTH["text"],
-    "items": DEFAULT_MAX_ITEMS,
+    "list_items": DEFAULT_MAX_ITEMS,
     "integer": DEFAULT_INTEGER_BOUND,
     "number": f"{DEFAULT_NUMBER_BOUND:g}",
 }

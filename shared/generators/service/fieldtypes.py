@@ -222,12 +222,16 @@ def coercible_value(f: EntityField) -> Any:
 
 @dataclass(frozen=True)
 class Limits:
-    """The limits a test can probe on one entity: text lengths, numeric bounds, list sizes."""
+    """The limits a test can probe on one entity: text lengths, numeric bounds, list sizes.
 
-    too_long: dict[str, Any] = field(default_factory=dict)
+    ``too_long`` maps a field to (type, length, is a list); ``too_many`` to (an item, count): the
+    tests build the values, so the generated code stays short.
+    """
+
+    too_long: dict[str, tuple[str, int, bool]] = field(default_factory=dict)
     below: dict[str, Any] = field(default_factory=dict)
     above: dict[str, Any] = field(default_factory=dict)
-    too_many: dict[str, Any] = field(default_factory=dict)
+    too_many: dict[str, tuple[Any, int]] = field(default_factory=dict)
     too_precise: dict[str, Any] = field(default_factory=dict)
 
 
@@ -236,8 +240,7 @@ def limits(entity: Entity) -> Limits:
     for f in entity.fields:
         if f.value_type in ("string", "text", "email"):
             limit = f.length_limit()[0]
-            text = ("a" * limit + "@example.com") if f.value_type == "email" else "x" * (limit + 1)
-            out.too_long[f.name] = [text] if f.type == "list" else text
+            out.too_long[f.name] = (f.value_type, limit + 1, f.type == "list")
         if f.type in ("integer", "number", "decimal", "money"):
             low = below_minimum(f)
             high = above_maximum(f)
@@ -255,5 +258,5 @@ def limits(entity: Entity) -> Limits:
             _, scale = f.digits()
             out.too_precise[f.name] = "1." + "1" * (scale + 1)
         if f.type == "list":
-            out.too_many[f.name] = [_sample(f)] * ((f.max_items or DEFAULT_MAX_ITEMS) + 1)
+            out.too_many[f.name] = (_sample(f), (f.max_items or DEFAULT_MAX_ITEMS) + 1)
     return out

@@ -53,8 +53,10 @@ def gather_service_files(ctx: SkillContext, service: str, tests: list[Mapping[st
     )
     files = {service_relative(p, service): d for p, d in manifest_files(manifest).items()}
     code = latest(ctx, "CodeGenerated", service=service)
+    prefix = f"services/{service}/"
     for ref in [*code.get("artifacts", []), *tests]:
-        files[service_relative(str(ref["path"]), service)] = str(ref["digest"])
+        if str(ref["path"]).startswith(prefix):  # repository-root files are not part of the service
+            files[service_relative(str(ref["path"]), service)] = str(ref["digest"])
     return dict(sorted(files.items()))
 
 

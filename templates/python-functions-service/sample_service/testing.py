@@ -68,8 +68,19 @@ def error_fields(body: dict[str, Any], *, top_level: bool = False) -> list[str]:
     return [name.split(".")[0] for name in fields] if top_level else fields
 
 
-def service_bus_message(events: list[dict[str, Any]]) -> func.ServiceBusMessage:
-    """A Service Bus message as the trigger receives it, carrying a CloudEvents batch."""
-    return ServiceBusMessage(body=json.dumps(events).encode(), content_type="application/cloudevents-batch+json",
+def service_bus_message(events: list[dict[str, Any]] | None = None, *, raw: bytes | None = None
+                        ) -> func.ServiceBusMessage:
+    """A Service Bus message as the trigger receives it, carrying a CloudEvents batch (or ``raw`` bytes)."""
+    body = raw if raw is not None else json.dumps(events or []).encode()
+    return ServiceBusMessage(body=body, content_type="application/cloudevents-batch+json",
                              message_id=str(uuid.uuid4()), application_properties={}, user_properties={},
                              delivery_count=1)
+
+
+def deliver(published: CapturedOut, on_events: Callable[[func.ServiceBusMessage, func.Out[str]], None]
+            ) -> CapturedOut:
+    """What the topic does: hand the batch a function published to a subscriber's trigger."""
+    out = CapturedOut()
+    if published.value:
+        on_events(service_bus_message(raw=published.value.encode()), out)
+    return out
