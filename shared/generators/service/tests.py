@@ -166,7 +166,7 @@ def _samples_context(blueprint: ServiceBlueprint, service: Service) -> dict[str,
     unique: dict[str, dict[str, tuple[str, int]]] = {}
     for entity in service.entities:
         names = {name for group in entity.unique_fields() for name in group}
-        fields = {f.name: (f.type, f.length_limit()[0]) for f in entity.fields if f.name in names}
+        fields = {f.name: (str(f.type), f.length_limit()[0]) for f in entity.fields if f.name in names}
         if fields:
             unique[entity.name] = fields
     return {

@@ -162,13 +162,31 @@ def provenance(ctx: SkillContext, service: str) -> list[dict[str, Any]]:
     return sorted(entries.values(), key=lambda e: (e["path"], e["digest"]))
 
 
+def release_findings(ctx: SkillContext, service: str) -> dict[str, Any]:
+    """What the gates found, committed with the release: tests and ruff, security review, infrastructure policies."""
+    tests = latest(ctx, "TestsPassed", service=service)
+    review = latest(ctx, "SecurityReviewCompleted", service=service)
+    infra = latest(ctx, "InfrastructureBlueprintCreated", service=service)
+    report = load_json(ctx, str(required(tests, "reportDigest", "TestsPassed")), "test report")
+    return {
+        "service": service,
+        "tests": {"passed": tests.get("passed"), "failed": tests.get("failed"), "errors": tests.get("errors"),
+                  "report": f"reports/{service}-tests.json", "reportDigest": tests.get("reportDigest")},
+        "lint": {"tool": "ruff check", "exitCode": (report.get("lint") or {}).get("exitCode")},
+        "security": {"highestSeverity": review.get("highestSeverity"), "findings": list(review.get("findings", []))},
+        "infrastructure": {"environment": infra.get("environment"), "blueprintVersion": infra.get("blueprintVersion"),
+                           "findings": list(infra.get("findings", []))},
+    }
+
+
 def render_release_notes(
-    service: str, product: str, data: Mapping[str, Any], items: list[dict[str, Any]]
+    service: str, product: str, data: Mapping[str, Any], items: list[dict[str, Any]], findings: Mapping[str, Any]
 ) -> str:
     kinds: dict[str, int] = {}
     for item in items:
         top = item["path"].split("/", 1)[0]
         kinds[top] = kinds.get(top, 0) + 1
+    tests, security, infra = findings["tests"], findings["security"], findings["infrastructure"]
     lines = [
         f"# {service} {RELEASE_VERSION} — release notes",
         "",
@@ -176,8 +194,14 @@ def render_release_notes(
         "",
         "## Gates",
         "",
-        f"- Tests report: `{data['testsReportDigest']}`",
-        f"- Security review: `{data['securityReviewDigest']}`",
+        f"- Tests: {tests['passed']} passed, {tests['failed']} failed, {tests['errors']} errors "
+        f"(`{tests['report']}`, `{data['testsReportDigest']}`); `ruff check` exit code {findings['lint']['exitCode']}",
+        f"- Security review: highest severity {security['highestSeverity']}, {len(security['findings'])} finding(s) "
+        f"(`{data['securityReviewDigest']}`)",
+        f"- Infrastructure ({infra['environment']}, {infra['blueprintVersion']}): "
+        f"{len(infra['findings'])} policy finding(s)",
+        "",
+        f"Every finding is in `release/{service}-findings.json`.",
         "",
         "## Contents",
         "",
@@ -201,6 +225,7 @@ def trigger_release(event: IncomingEvent, ctx: SkillContext) -> SkillResult:
     security_digest = str(required(data, "securityReviewDigest", event.type))
     items = provenance(ctx, service)
     product = str(latest(ctx, "ProjectInitialized").get("productName", service))
+    findings = release_findings(ctx, service)
     manifest = {
         "service": service,
         "version": RELEASE_VERSION,
@@ -214,9 +239,10 @@ def trigger_release(event: IncomingEvent, ctx: SkillContext) -> SkillResult:
     artifacts = [
         Artifact.text(
             f"release/{service}-release-notes.md",
-            render_release_notes(service, product, data, items),
+            render_release_notes(service, product, data, items, findings),
             "text/markdown; charset=utf-8",
         ),
+        Artifact.json(f"release/{service}-findings.json", findings),
         Artifact.json(f"release/{service}-provenance.json", manifest),
     ]
     payload = {

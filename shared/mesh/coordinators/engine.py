@@ -57,6 +57,10 @@ def apply(flow: FlowDefinition, instance: Mapping[str, Any] | None, event: Mappi
     if state.terminal:
         return Step(inst if instance is None else None, emits)
     inst["seen"][etype] = {"id": event["id"], "data": _compact(data)}
+    if isinstance(data.get("service"), str):  # which services an event type was seen for (guards count them)
+        services = inst.setdefault("services", {}).setdefault(etype, [])
+        if data["service"] not in services:
+            services.append(data["service"])
     if etype == "AgentFailed" and etype not in state.on:
         return _agent_failed(flow, inst, data, now, find_event, emits)
     transition = state.on.get(etype)

@@ -76,6 +76,8 @@ class FlowDefinition:
     backoff_seconds: float = 1.0
     on_exhausted: str = "failed"
     source_file: str = ""
+    #: "service": one instance per (project, service) — events carry ``data.service``; None: one per project
+    instance_per: str | None = None
 
     @property
     def handled_events(self) -> set[str]:
@@ -106,6 +108,8 @@ def parse_flow(doc: Mapping[str, Any], source: str = "<flow>", known_events: set
     for key in ("id", "version", "initial", "states", "subscribesTo"):
         if key not in doc:
             raise FlowDefinitionError(f"{where}: missing required field '{key}'")
+    if doc.get("instancePer") not in (None, "service"):
+        raise FlowDefinitionError(f"{where}: instancePer must be 'service' (or absent for one instance per project)")
     states: dict[str, State] = {}
     for name, spec in (doc["states"] or {}).items():
         spec = dict(spec or {})
@@ -127,7 +131,7 @@ def parse_flow(doc: Mapping[str, Any], source: str = "<flow>", known_events: set
         initial=doc["initial"], states=states, subscribes_to=tuple(doc["subscribesTo"]),
         supervises=tuple(doc.get("supervises", ())), max_attempts=int(retry.get("maxAttempts", 2)),
         backoff_seconds=float(retry.get("backoffSeconds", 1.0)),
-        on_exhausted=retry.get("onExhausted", "failed"), source_file=source,
+        on_exhausted=retry.get("onExhausted", "failed"), source_file=source, instance_per=doc.get("instancePer"),
     )
     validate_flow(flow, known_events)
     return flow

@@ -29,6 +29,22 @@ def _is_other_flow_failed(data: Mapping[str, Any], inst: Mapping[str, Any]) -> b
     return data.get("flow") != inst.get("flow") and data.get("to") in ("failed", CANCELLED)
 
 
+def _every_service(event_type: str) -> Guard:
+    """True once ``event_type`` was seen for every service of the blueprint (``BlueprintCreated.services``)."""
+
+    def guard(data: Mapping[str, Any], inst: Mapping[str, Any]) -> bool:
+        wanted = set(_seen_data(inst, "BlueprintCreated").get("services") or [])
+        seen = set(inst.get("services", {}).get(event_type, []))
+        return bool(wanted) and wanted <= seen
+
+    return guard
+
+
+def project_of(instance_id: str) -> str:
+    """The project of a flow instance: ``<project>`` or ``<project>/<service>``."""
+    return instance_id.split("/", 1)[0]
+
+
 def _seen_data(inst: Mapping[str, Any], event_type: str) -> Mapping[str, Any]:
     seen = inst.get("seen", {}).get(event_type)
     return seen.get("data", {}) if seen else {}
@@ -40,7 +56,7 @@ def _release_approved(inst: Mapping[str, Any]) -> Emit:
     review_digest = next((a["digest"] for a in review.get("artifacts", []) if a["path"].endswith(".json")),
                          (review.get("artifacts") or [{"digest": ""}])[0]["digest"])
     return Emit("ReleaseApproved", {
-        "projectId": inst["instanceId"],
+        "projectId": project_of(inst["instanceId"]),
         "service": tests.get("service", review.get("service", "")),
         "testsReportDigest": tests.get("reportDigest", ""),
         "securityReviewDigest": review_digest,
@@ -59,6 +75,8 @@ def _project_failed(inst: Mapping[str, Any]) -> Emit:
 GUARDS: dict[str, Guard] = {
     "noHighFindings": _no_high_findings,
     "otherFlowFailed": _is_other_flow_failed,
+    "everyServiceReleased": _every_service("ReleaseTriggered"),
+    "everyServiceDocumented": _every_service("DocumentationGenerated"),
 }
 ACTIONS: dict[str, Action] = {
     "approveRelease": _release_approved,
