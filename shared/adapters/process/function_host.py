@@ -71,8 +71,8 @@ def build(project: Path) -> Any:
         methods = [str(getattr(m, "value", m)).upper() for m in (trigger.methods or ["GET", "POST"])]
         path = "/" + "/".join(p for p in (prefix, trigger.route or function.get_function_name()) if p)
         name = function.get_function_name()
-        outs = [b.name for b in function.get_bindings()
-                if str(getattr(b, "direction", "")).lower().endswith("out") and b.name != "$return"]
+        bindings = json.loads(function.get_function_json())["bindings"]  # what the Functions host reads
+        outs = [b["name"] for b in bindings if str(b.get("direction")).upper() == "OUT" and b["name"] != "$return"]
         handlers[name] = (function.get_user_function(), outs)
         rules.append(Rule(path.replace("{", "<").replace("}", ">"), methods=methods, endpoint=name))
     url_map = Map(rules)

@@ -139,6 +139,18 @@ class EntityView:
     unique: list[list[str]] = field(default_factory=list)
     lifecycles: list[LifecycleView] = field(default_factory=list)
 
+    @property
+    def registrations(self) -> list[tuple[str, str, str, bool]]:
+        """(route, method, function, publishes events) of each HTTP function."""
+        item = f"{self.plural}/{{id}}"
+        return [
+            (self.plural, "GET", f"list_{self.collection}", False),
+            (self.plural, "POST", f"create_{self.snake}", True),
+            (item, "GET", f"read_{self.snake}", False),
+            (item, "PATCH", f"update_{self.snake}", True),
+            (item, "DELETE", f"delete_{self.snake}", True),
+        ]
+
 
 @dataclass(frozen=True)
 class ReplicaView:

@@ -54,8 +54,8 @@ def _rows(blueprint: ServiceBlueprint, entity: Entity) -> list[dict[str, str]]:
         on_delete = "cascade" if where else r.delete_rule
         rows.append({"name": r.field_name, "type": "ids" if r.kind == "many" else "id",
                      "required": "yes" if r.required else "no",
-                     "rules": f"{'ids' if r.kind == 'many' else 'id'} of an existing {r.target}{where}; when it is "
-                              f"deleted: {on_delete}"})
+                     "rules": (f"ids of existing {r.target} items" if r.kind == "many" else
+                               f"id of an existing {r.target}") + f"{where}; when it is deleted: {on_delete}"})
     return rows
 
 
