@@ -15,7 +15,7 @@ import pytest
 from shared.mesh.agents import backend, devops, security
 from shared.mesh.agents.project import manifest_files
 from shared.ports.skills import Artifact, SkillError
-from tests.skills.conftest import EXAMPLE_NAMES
+from tests.skills.conftest import EXAMPLE_NAMES, _run
 from tests.skills.simulation import FakeEvent, ProjectSimulation
 
 Completed = Callable[[str], ProjectSimulation]
@@ -339,3 +339,18 @@ def test_scaffold_manifest_without_files_is_a_permanent_error() -> None:
         manifest_files({"entries": []})
 
     assert caught.value.permanent
+
+
+def test_reserved_words_unicode_and_fifteen_entities_still_give_a_released_clean_service(tmp_path: Path) -> None:
+    """Entities called Field and BaseModel, fields called from/json/class/copy, unicode text, 15 entities."""
+    sim = _run("edge-cases", tmp_path, Path(__file__).parent / "fixtures" / "edge-cases.yaml")
+
+    passed = sim.of("TestsPassed", "edge-cases")
+    assert passed is not None and passed.data["failed"] == 0
+    report = json.loads(sim.ctx.load_artifact(passed.data["reportDigest"]))
+    assert report["lint"]["exitCode"] == 0
+    assert sim.of("ReleaseTriggered", "edge-cases") is not None
+    models = next(sim.ctx.load_artifact(r["digest"]).decode() for r in sim.by_type["CodeGenerated"].data["artifacts"]
+                  if r["path"].endswith("models.py"))
+    assert "class Field(_t.Body)" not in models and "class Field(_t.Stored)" in models
+    assert 'from_: _Field_from = _pd.Field(alias="from")' in models

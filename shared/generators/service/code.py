@@ -63,6 +63,15 @@ def py_block(value: Any, indent: str = "") -> str:
     return py(value)
 
 
+def py_tuple(values: Any, indent: str = "") -> str:
+    """A tuple literal, one item per line when it would be long."""
+    items = [py(v) for v in values]
+    flat = "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+    if len(flat) <= 60:
+        return flat
+    return "(\n" + "".join(f"{indent}    {item},\n" for item in items) + indent + ")"
+
+
 @cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -75,6 +84,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters["py"] = py
     env.filters["py_block"] = py_block
+    env.filters["py_tuple"] = py_tuple
     env.filters["snake"] = snake
     return env
 
