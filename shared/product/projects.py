@@ -140,6 +140,8 @@ def project_files(runtime: ProjectRuntime, project_id: str) -> dict[str, str]:
             manifest = json.loads(runtime.artifacts.get(data["manifestDigest"]))
             for rel, digest in manifest_files(manifest).items():
                 files[f"services/{data['service']}/{rel}"] = digest
+        if event["type"] in ("TestsPassed", "TestsFailed") and data.get("reportDigest"):
+            files[f"reports/{data['service']}-tests.json"] = data["reportDigest"]  # the gate's report
         for ref in data.get("artifacts", []) or []:
             files[ref["path"]] = ref["digest"]
     return dict(sorted(files.items()))
