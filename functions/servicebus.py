@@ -1,6 +1,10 @@
-"""Registers one Service Bus topic trigger per consumer manifest on a blueprint."""
+"""Registers one Service Bus topic trigger per consumer manifest on a blueprint.
 
-from __future__ import annotations
+Each trigger takes the invocation's ``context`` (a parameter the Python worker fills by that exact name;
+it is not a binding) and hands its ``trace_context`` on, so the handling's span is a child of the host's
+span for the invocation. No ``from __future__ import annotations`` here: the worker checks that the
+``context`` annotation is the ``azure.functions.Context`` class itself, not a string.
+"""
 
 import azure.functions as func
 
@@ -14,10 +18,10 @@ CONNECTION = "ServiceBusConnection"
 def _trigger_for(consumer: Consumer):  # type: ignore[no-untyped-def]
     name = consumer.name
 
-    def trigger(msg: func.ServiceBusMessage) -> None:
+    def trigger(msg: func.ServiceBusMessage, context: func.Context) -> None:
         from shared.runtime import handle  # imported on first message: keeps `import function_app` fast
 
-        handle(name, msg)
+        handle(name, msg, context)
 
     trigger.__name__ = consumer.function_name
     trigger.__qualname__ = consumer.function_name

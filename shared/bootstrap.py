@@ -12,7 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from shared.adapters.azure.clients import blob_artifact_store, cosmos_state_store, servicebus_publisher
+from shared.adapters.azure.clients import (
+    blob_artifact_store,
+    cosmos_state_store,
+    servicebus_dead_letter_queue,
+    servicebus_publisher,
+)
 from shared.adapters.filesystem.artifacts import FilesystemArtifactStore
 from shared.adapters.memory.spans import MemorySpanStore
 from shared.adapters.process.runner import SubprocessTestRunner
@@ -26,7 +31,7 @@ from shared.handling.context import HandlingContext
 from shared.handling.decisions import Handler, Settlement
 from shared.handling.pipeline import Pipeline, PipelineConfig
 from shared.handling.publishing import EventPublisher
-from shared.handling.settlement import BusSettlement, RecordAndCompleteSettlement
+from shared.handling.settlement import BusSettlement, RecordAndCompleteSettlement, RecordedDeadLetters
 from shared.handling.telemetry import Metrics, Tracer, configure_azure_monitor
 from shared.mesh.coordinators.flow import FlowDefinition, load_flows
 from shared.mesh.handlers import build_handlers
@@ -34,6 +39,7 @@ from shared.ports import (
     ArtifactStore,
     Bus,
     Clock,
+    DeadLetterQueue,
     MessagePublisher,
     MessageReceiver,
     SpanSink,
@@ -65,20 +71,29 @@ class Runtime:
     catalog: TemplateCatalog
     publisher: EventPublisher
     handlers: Mapping[str, Handler]
+    #: the bus's own dead-letter queues (embedded bus, or Service Bus's sub-queues); None without a bus
+    dead_letter_queue: DeadLetterQueue | None = None
     pipeline: Pipeline = field(init=False)
 
     def __post_init__(self) -> None:
         self.pipeline = self.pipeline_with(self.handlers)
 
     @property
+    def recorded_dead_letters(self) -> RecordedDeadLetters:
+        """Dead letters recorded in the state store by ``RecordAndCompleteSettlement`` (on Azure)."""
+        return RecordedDeadLetters(
+            self.state, self.bus, clock=self.clock, tracer=self.tracer,
+            duplicate_detection_window=timedelta(seconds=self.settings.duplicate_detection_window_seconds))
+
+    @property
     def signing_key(self) -> bytes:
         return self.settings.signing_key.get_secret_value().encode()
 
     def handling_context(self, event: Envelope, consumer: str) -> HandlingContext:
-        """The context of one handling: reads through this runtime's stores, scratch under FACTORY_HOME."""
+        """The context of one handling: reads through this runtime's stores, scratch under ``scratch_path``."""
         return HandlingContext(event, consumer, clock=self.clock, state=self.state, artifacts=self.artifacts,
                                test_runner=self.test_runner,
-                               scratch_root=self.settings.factory_home / "work" / consumer)
+                               scratch_root=self.settings.scratch_path / "work" / consumer)
 
     def pipeline_with(self, handlers: Mapping[str, Handler]) -> Pipeline:
         """A handling pipeline over this runtime's parts for ``handlers`` (the mesh's, or a test's)."""
@@ -94,7 +109,7 @@ class Runtime:
         )
 
     def close(self) -> None:
-        for part in (self.bus, self.receiver, self.state):
+        for part in (self.bus, self.receiver, self.state, self.dead_letter_queue):
             close = getattr(part, "close", None)
             if close:
                 close()
@@ -127,7 +142,8 @@ def _artifacts(settings: Settings) -> ArtifactStore:
 
 
 def _spans(settings: Settings) -> SpanSink:
-    if settings.applicationinsights_connection_string is not None:
+    # with Application Insights (the trace store there) or the Azure state (no local folder), in memory only
+    if settings.applicationinsights_connection_string is not None or settings.factory_state is StateKind.cosmos:
         return MemorySpanStore()
     settings.factory_home.mkdir(parents=True, exist_ok=True)
     return SqliteSpanStore(settings.factory_home / "traces.db")
@@ -135,6 +151,15 @@ def _spans(settings: Settings) -> SpanSink:
 
 def _test_runner(settings: Settings) -> TestRunner:
     return SubprocessTestRunner(base_env=settings.process_environment())
+
+
+def _dead_letter_queue(settings: Settings, receiver: MessageReceiver | None, consumers: tuple[Consumer, ...],
+                       clock: Clock) -> DeadLetterQueue | None:
+    if receiver is not None:  # the embedded bus keeps its own
+        return receiver
+    if settings.factory_bus is BusKind.servicebus:
+        return servicebus_dead_letter_queue(settings, [c.subscription for c in consumers], clock=clock)
+    return None
 
 
 def _settlement(receiver: MessageReceiver | None, state: StateStore, clock: Clock) -> Settlement:
@@ -168,21 +193,24 @@ def bootstrap(
         receiver = bus
     state = state or _state(settings, clock)
     artifacts = artifacts or _artifacts(settings)
-    otel = False
+    exporting = False
     if settings.applicationinsights_connection_string is not None:
-        otel = configure_azure_monitor(settings.applicationinsights_connection_string.get_secret_value())
-    tracer = Tracer(spans or _spans(settings), otel=otel)
+        exporting = configure_azure_monitor(settings.applicationinsights_connection_string.get_secret_value(),
+                                            sampling_ratio=settings.trace_sampling_ratio,
+                                            logger_name=settings.telemetry_logger)
+    tracer = Tracer(spans or _spans(settings), exporting=exporting, topic=settings.topic_name)
     metrics = Metrics()
     settlement = settlement or _settlement(receiver, state, clock)
     test_runner = test_runner or _test_runner(settings)
     catalog = catalog or TemplateCatalog(roots=default_roots())
     signing_key = settings.signing_key.get_secret_value().encode()
     publisher = EventPublisher(bus=bus, state=state, registry=registry, signing_key=signing_key, clock=clock,
-                               metrics=metrics)
+                               metrics=metrics, tracer=tracer)
     handlers = build_handlers(consumers, flows=flows, catalog=catalog,
-                              scaffolds_dir=settings.factory_home / "scaffolds", clock=clock)
+                              scaffolds_dir=settings.scaffolds_path, clock=clock)
     return Runtime(
         settings=settings, clock=clock, registry=registry, consumers=consumers, flows=flows, bus=bus,
         receiver=receiver, state=state, artifacts=artifacts, tracer=tracer, metrics=metrics,
         settlement=settlement, test_runner=test_runner, catalog=catalog, publisher=publisher, handlers=handlers,
+        dead_letter_queue=_dead_letter_queue(settings, receiver, consumers, clock),
     )

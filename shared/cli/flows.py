@@ -14,7 +14,8 @@ app = typer.Typer(no_args_is_help=True, help="Coordinator flows: status and manu
 
 
 
-def _control(action: str, instance: str, flow: str, target: str | None, reason: str | None) -> None:
+def _control(action: str, instance: str, flow: str, target: str | None, reason: str | None,
+             actor: str = "operator") -> None:
 
     rt = open_runtime()
     st = project_status(rt, instance)
@@ -26,7 +27,7 @@ def _control(action: str, instance: str, flow: str, target: str | None, reason: 
                     "check the project id with `factory status`; name a per-service flow as flow/service", 2)
     name, _, service = flow.partition("/")
     data = {"flow": name, "instanceId": f"{instance}/{service}" if service else instance, "action": action,
-            "actor": "operator"}
+            "actor": actor}
     if target:
         data["targetState"] = target
     if reason:
@@ -49,29 +50,34 @@ def flow_status(instance: str) -> None:
             console.print(f"   {h['from']} → {h['to']} on {h['trigger']}{by}")
 
 
-FlowOpt = Annotated[str, typer.Option(help="flow id, e.g. microservice-assembly (or microservice-assembly/<service>)")]
+FlowOpt = Annotated[str, typer.Option(help="flow id, e.g. microservice-assembly (of one service: flow/service)")]
+ActorOpt = Annotated[str, typer.Option("--as", help="who asks (recorded in the audit trail)")]
 
 
 @app.command("skip")
-def flow_skip(instance: str, flow: FlowOpt = "microservice-assembly", reason: str | None = None) -> None:
+def flow_skip(instance: str, flow: FlowOpt = "microservice-assembly", reason: str | None = None,
+              actor: ActorOpt = "operator") -> None:
     """Move the flow to its next state."""
-    _control("skip", instance, flow, None, reason)
+    _control("skip", instance, flow, None, reason, actor)
 
 
 @app.command("force")
 def flow_force(instance: str, to: Annotated[str, typer.Option(help="target state")],
-               flow: FlowOpt = "microservice-assembly", reason: str | None = None) -> None:
+               flow: FlowOpt = "microservice-assembly", reason: str | None = None,
+               actor: ActorOpt = "operator") -> None:
     """Force the flow into a state."""
-    _control("force", instance, flow, to, reason)
+    _control("force", instance, flow, to, reason, actor)
 
 
 @app.command("retry")
-def flow_retry(instance: str, flow: FlowOpt = "microservice-assembly", reason: str | None = None) -> None:
+def flow_retry(instance: str, flow: FlowOpt = "microservice-assembly", reason: str | None = None,
+              actor: ActorOpt = "operator") -> None:
     """Retry the last failed agent step (re-opens a failed flow)."""
-    _control("retry", instance, flow, None, reason)
+    _control("retry", instance, flow, None, reason, actor)
 
 
 @app.command("cancel")
-def flow_cancel(instance: str, flow: FlowOpt = "microservice-assembly", reason: str | None = None) -> None:
+def flow_cancel(instance: str, flow: FlowOpt = "microservice-assembly", reason: str | None = None,
+              actor: ActorOpt = "operator") -> None:
     """Cancel the flow."""
-    _control("cancel", instance, flow, None, reason)
+    _control("cancel", instance, flow, None, reason, actor)

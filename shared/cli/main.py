@@ -1,6 +1,7 @@
 """``factory``: the command line of the software factory (embedded by default).
 
-Every sub-command is registered here, explicitly: the root commands from ``run`` and ``inspect``,
+Every sub-command is registered here, explicitly: the root commands from ``run``, ``inspect`` and
+``approval``,
 and one group per module (``events``, ``dlq``, ``flow``, ``templates``, ``infra``).
 """
 
@@ -10,13 +11,14 @@ import sys
 
 import typer
 
-from shared.cli import dlq, events, flows, generate, infra, inspect, messaging, run, templates
+from shared.cli import approval, dlq, events, flows, generate, infra, inspect, messaging, run, templates
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="The event-driven software factory: run intents, host functions, inspect traces.")
 run.register(app)
 inspect.register(app)
 generate.register(app)
+approval.register(app)
 app.add_typer(events.app, name="events")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(flows.app, name="flow")

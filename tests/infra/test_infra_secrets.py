@@ -65,10 +65,28 @@ def _role_ids(tree: Tree, resource: Tree) -> list[str]:
     return [tree["variables"][role_ref]["value"]]
 
 
+#: the one grant to someone else: the user running azd may read the signing-key secret, so that the next
+#: `azd up` passes the same key again (main.parameters.json: secretOrRandomPassword) instead of a new one
+DEPLOYER_GRANT = ("modules/keyvault.bicep", "deployerReadsSigningKey")
+
+
+def test_the_deployer_may_only_read_the_signing_key_secret(trees: dict[str, Tree]) -> None:
+    rel, name = DEPLOYER_GRANT
+    tree = trees[rel]
+    resource = resources(tree, "Microsoft.Authorization/roleAssignments")[name]
+    props = body(resource)["properties"]
+    assert props["principalId"] == "deployerPrincipalId" and props["principalType"] == "User"
+    assert body(resource)["scope"] == "signingKeySecret"  # the secret, not the vault
+    assert _role_ids(tree, resource) == ["4633458b-17de-408a-b874-0445c86b69e6"]  # Key Vault Secrets User
+    assert tree["parameters"]["deployerPrincipalId"]["default"] == ""  # no grant unless azd passes one
+
+
 def test_role_assignments_grant_exactly_the_listed_roles_to_the_identity(trees: dict[str, Tree]) -> None:
     granted: list[str] = []
     for rel, tree in trees.items():
         for name, resource in resources(tree, "Microsoft.Authorization/roleAssignments").items():
+            if (rel, name) == DEPLOYER_GRANT:
+                continue
             props = body(resource)["properties"]
             assert props["principalId"] == "principalId", f"{rel}:{name} grants to someone else"
             assert props["principalType"] == "ServicePrincipal"

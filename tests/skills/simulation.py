@@ -175,10 +175,10 @@ class ProjectSimulation:
         if event.type == "GenerateScaffold":
             self._scaffold(event)
         service = event.data.get("service")
-        if event.type in RELEASE_NEEDS and service and service not in self.approved:
-            if all(self.of(t, service) for t in RELEASE_NEEDS):
-                self.approved.add(service)
-                self._approve(service)
+        ready = event.type in RELEASE_NEEDS and service and service not in self.approved
+        if ready and all(self.of(t, service) for t in RELEASE_NEEDS):
+            self.approved.add(service)
+            self._approve(service)
 
     def _approve(self, service: str) -> None:
         review = self.of("SecurityReviewCompleted", service)

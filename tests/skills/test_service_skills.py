@@ -136,7 +136,8 @@ def test_the_gate_folder_of_each_service_is_ruff_clean(completed: Completed, nam
 def test_a_lint_failure_blocks_the_release_like_a_failing_test(completed: Completed, tmp_path: Path) -> None:
     sim = completed("task-tracker")
     unused = Artifact.text("services/task-tracker/tests/test_lint.py", "import os\n\n\ndef test_ok():\n    pass\n")
-    ctx = dataclasses.replace(sim.ctx, work_dir=tmp_path, artifacts={**sim.ctx.artifacts, unused.digest: unused.content})
+    ctx = dataclasses.replace(sim.ctx, work_dir=tmp_path,
+                              artifacts={**sim.ctx.artifacts, unused.digest: unused.content})
     refs = [*_data(sim, "TestSuiteGenerated")["artifacts"], unused.ref()]
     event = FakeEvent("e-lint", "TestSuiteGenerated", {**_data(sim, "TestSuiteGenerated"), "artifacts": refs})
 
@@ -165,7 +166,8 @@ def test_a_smoke_test_that_fails_stops_the_service_with_the_reason(completed: Co
     broken = Artifact.text("services/task-tracker/task_tracker/health.py",
                            "import azure.functions as func\n\nbp = func.Blueprint()\n")
     code = _data(sim, "CodeGenerated")
-    ctx = dataclasses.replace(sim.ctx, work_dir=tmp_path, artifacts={**sim.ctx.artifacts, broken.digest: broken.content})
+    ctx = dataclasses.replace(sim.ctx, work_dir=tmp_path,
+                              artifacts={**sim.ctx.artifacts, broken.digest: broken.content})
     ctx.events = [e if e["type"] != "CodeGenerated" else {**e, "data": {**code, "artifacts": [*code["artifacts"],
                                                                                              broken.ref()]}}
                   for e in sim.ctx.events]

@@ -136,7 +136,8 @@ def test_a_non_mapping_document_is_rejected() -> None:
 
 
 def _intent(entities: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-    return {"product": {"name": "edge", "displayName": "Édge — ünïcode ✓"}, "purpose": "Names that meet generated code.",
+    return {"product": {"name": "edge", "displayName": "Édge — ünïcode ✓"},
+            "purpose": "Names that meet generated code.",
             "tenant": {"tenantId": "t1", "mode": "single"}, "features": [{"name": "f", "description": "d"}],
             "entities": entities, **extra}
 

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from shared.adapters.process.sandbox import TRUNCATION_MARK, SandboxError, parse_junit, run_tests, scrubbed_env
+from shared.adapters.process.sandbox import (
+    TRUNCATION_MARK,
+    SandboxError,
+    package_paths,
+    parse_junit,
+    run_tests,
+    scrubbed_env,
+)
 
 
 def _project(root: Path, tests: str, *, conftest: str = "") -> Path:
@@ -184,3 +191,28 @@ def test_junit_messages_have_the_project_path_normalised(tmp_path: Path) -> None
 
     assert case.outcome == "failed"
     assert case.message == "<project>/x.py:1: boom"
+
+
+def test_package_folders_of_the_app_reach_the_tests_and_nothing_else_of_its_path(tmp_path: Path) -> None:
+    """On Azure the app's packages are in ``.python_packages/lib/site-packages`` on the worker's ``sys.path``,
+    not in the interpreter's own site: the gate hands exactly those folders on."""
+    packages = tmp_path / "app" / ".python_packages" / "lib" / "site-packages"
+    (packages / "only_in_the_app").mkdir(parents=True)
+    (packages / "only_in_the_app" / "__init__.py").write_text("VALUE = 42\n")
+    code = tmp_path / "app"
+    assert package_paths([str(code), str(packages), ""]) == (str(packages),)
+    project = tmp_path / "project"
+    (project / "tests").mkdir(parents=True)
+    (project / "tests" / "test_import.py").write_text(textwrap.dedent("""
+        import sys
+        import only_in_the_app
+
+        def test_the_app_package_is_importable():
+            assert only_in_the_app.VALUE == 42
+
+        def test_the_app_code_folder_is_not_on_the_path():
+            assert not any(p.endswith("/app") for p in sys.path)
+        """))
+    report = run_tests(project, timeout_s=60, python_path=package_paths([str(code), str(packages)]))
+    assert report.ok and report.passed == 2, report.output
+    assert not run_tests(project, timeout_s=60).ok  # without them the package is not importable

@@ -13,4 +13,4 @@ class MemorySpanStore:
         self.spans.append(span)
 
     def spans_for_trace(self, trace_id: str) -> list[SpanRecord]:
-        return [s for s in self.spans if s.trace_id == trace_id]
+        return sorted((s for s in self.spans if s.trace_id == trace_id), key=lambda s: s.start)

@@ -6,10 +6,17 @@ as working directory and ``HOME``, a scrubbed environment (only allow-listed var
 ``resource.setrlimit``, a wall-clock limit (the whole group is killed, ``timed_out`` is set) and
 a cap on captured output. Results come from pytest's junit XML.
 
-By default the interpreter given (the factory's own) runs the tests: the factory's venv holds
-what a generated service needs (azure-functions, pydantic, pytest). ``fresh_venv=True`` builds
-a virtual environment from the project's ``requirements*.txt`` first (needs PyPI; slower; used
-by the end-to-end tests).
+By default the interpreter given (the factory's own) runs the tests with the factory's packages:
+``requirements.txt`` holds what a generated service needs (azure-functions, pydantic, pytest), so the
+gate also runs in a deployed function app. There the packages sit in the app's
+``.python_packages/lib/site-packages``, which the Functions worker puts on ``sys.path`` (not the
+interpreter's own site): ``package_paths()`` hands those directories to the child as ``PYTHONPATH``,
+and nothing else of the parent's path (not the factory's code folder). ``fresh_venv=True`` builds a
+virtual environment from the project's ``requirements*.txt`` first (needs PyPI; slower; used by the
+end-to-end tests).
+
+This runs generated code, not untrusted code: the isolation is a process, limits and a scrubbed
+environment. A runner for untrusted code belongs behind the same port (``shared/ports/test_runner.py``).
 """
 
 from __future__ import annotations
@@ -60,6 +67,12 @@ def scrubbed_env(
         }
     )
     return env
+
+
+def package_paths(path: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The package directories on this process's import path (``site-packages``/``dist-packages``)."""
+    entries = sys.path if path is None else path
+    return tuple(dict.fromkeys(e for e in entries if e and Path(e).name in ("site-packages", "dist-packages")))
 
 
 def _limits(cpu_seconds: int, memory_bytes: int, file_bytes: int) -> Any:
@@ -153,6 +166,7 @@ def run_tests(
     base_env: Mapping[str, str] | None = None,
     plugin_autoload: bool = False,
     lint: bool = False,
+    python_path: Sequence[str] = (),
 ) -> TestReport:
     """Run ``pytest`` for ``project_dir`` in a sandboxed subprocess and report the outcome.
 
@@ -160,6 +174,7 @@ def run_tests(
     process environment from settings; only the names in ``env_allow`` are ever passed on). Installed pytest plugins are
     not auto-loaded unless ``plugin_autoload`` is set. ``lint`` also runs ``ruff check`` with the
     same interpreter (the project's venv must provide ruff, as ``requirements-dev.txt`` does).
+    ``python_path``: package directories the interpreter needs beyond its own (``package_paths()``).
     """
     project_dir = Path(project_dir).resolve()
     if not project_dir.is_dir():
@@ -169,6 +184,8 @@ def run_tests(
     with tempfile.TemporaryDirectory(prefix="factory-sandbox-") as tmp:
         home = Path(tmp)
         env = scrubbed_env(source_env, env_allow, home, plugin_autoload=plugin_autoload)
+        if python_path and not fresh_venv:
+            env["PYTHONPATH"] = os.pathsep.join(python_path)
         if fresh_venv:
             net_env = {**env, **{k: v for k, v in source_env.items() if k.upper().startswith("PIP_")}}
             interpreter = create_venv(

@@ -16,7 +16,7 @@ from typing import Any
 
 from shared.contracts.manifests import RETRY_COMMAND
 from shared.mesh.coordinators.flow import FlowDefinition, FlowDefinitionError, FlowVersionError, Transition
-from shared.mesh.coordinators.guards import ACTIONS, CANCELLED, GUARDS
+from shared.mesh.coordinators.guards import CANCELLED, GUARDS, run_action
 from shared.ports.skills import Emit
 
 
@@ -57,10 +57,9 @@ def apply(flow: FlowDefinition, instance: Mapping[str, Any] | None, event: Mappi
     if state.terminal:
         return Step(inst if instance is None else None, emits)
     inst["seen"][etype] = {"id": event["id"], "data": _compact(data)}
-    if isinstance(data.get("service"), str):  # which services an event type was seen for (guards count them)
-        services = inst.setdefault("services", {}).setdefault(etype, [])
-        if data["service"] not in services:
-            services.append(data["service"])
+    if isinstance(data.get("service"), str):  # per service too: guards count services, actions read their data
+        inst.setdefault("byService", {}).setdefault(etype, {})[data["service"]] = {
+            "id": event["id"], "data": _compact(data)}
     if etype == "AgentFailed" and etype not in state.on:
         return _agent_failed(flow, inst, data, now, find_event, emits)
     transition = state.on.get(etype)
@@ -87,11 +86,16 @@ def _take(flow: FlowDefinition, inst: dict[str, Any], t: Transition, data: Mappi
         target = t.otherwise
         if target is None:
             return []
-    emits = [ACTIONS[a](inst) for a in t.actions]
+    emits = [e for a in t.actions for e in run_action(a, inst)]
     if target is not None and target != inst["state"]:
-        if flow.states[target].terminal and (t.reason or data.get("reason")):
-            inst["failure"] = t.reason or data.get("reason")
-        emits += _move(flow, inst, target, trigger, now, reason=t.reason or data.get("reason"))
+        # a person's decision (an approval event) carries who and why: both go into the audit trail
+        actor = str(data["actor"]) if data.get("actor") else None
+        reason = t.reason or data.get("reason")
+        if actor and t.reason and data.get("reason"):
+            reason = f"{t.reason} by {actor}: {data['reason']}"
+        if flow.states[target].terminal and reason:
+            inst["failure"] = reason
+        emits += _move(flow, inst, target, trigger, now, reason=reason, actor=actor)
     return emits
 
 
@@ -136,7 +140,7 @@ def _enter(flow: FlowDefinition, inst: dict[str, Any], target: str, now: str) ->
     inst["version"] = int(inst.get("version", 0)) + 1
     inst["enteredAt"] = now
     state = flow.states[target]
-    emits = [ACTIONS[a](inst) for a in state.actions]
+    emits = [e for a in state.actions for e in run_action(a, inst)]
     if state.timeout_seconds:
         emits.append(Emit("FlowTimeout", {"flow": flow.id, "instanceId": inst["instanceId"], "state": target,
                                           "stateVersion": inst["version"]}, delay_seconds=state.timeout_seconds))

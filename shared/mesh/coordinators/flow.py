@@ -24,7 +24,7 @@ import yaml
 
 from shared.contracts import CONTRACTS_DIR
 from shared.contracts.manifests import RETRY_COMMAND
-from shared.mesh.coordinators.guards import ACTIONS, CANCELLED, GUARDS, probe_instance
+from shared.mesh.coordinators.guards import ACTIONS, CANCELLED, GUARDS, probe_instance, run_action
 
 CONTROL_EVENTS = ("FlowTimeout", "FlowControlRequested", "AgentFailed")
 
@@ -210,4 +210,4 @@ def emitted_events(flow: FlowDefinition) -> set[str]:
         out.add(RETRY_COMMAND)
     actions = {a for s in flow.states.values() for a in s.actions}
     actions |= {a for s in flow.states.values() for t in [*s.on.values(), *s.always] for a in t.actions}
-    return out | {ACTIONS[a](probe_instance()).type for a in actions}
+    return out | {e.type for a in actions for e in run_action(a, probe_instance())}
