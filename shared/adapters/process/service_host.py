@@ -9,6 +9,7 @@ messages the output bindings sent, and stops the host. Nothing is left running.
 from __future__ import annotations
 
 import json
+import os
 import re
 import selectors
 import subprocess
@@ -85,12 +86,16 @@ def _call(url: str, check: SmokeCheck, saved: dict[str, str], timeout_s: float) 
 
 def smoke_test(project_dir: Path, checks: Sequence[SmokeCheck], *, python: str, timeout_s: float = 60,
                base_env: Mapping[str, str] | None = None, env_allow: Sequence[str] = DEFAULT_ENV_ALLOW,
-               memory_bytes: int = 4 * GIB) -> SmokeReport:
+               memory_bytes: int = 4 * GIB, python_path: Sequence[str] = ()) -> SmokeReport:
+    """Host ``project_dir`` and run ``checks``; ``python_path``: package folders the interpreter needs
+    beyond its own (werkzeug and azure-functions when the app runs from a read-only package)."""
     project_dir = Path(project_dir).resolve()
     if not (project_dir / "function_app.py").is_file():
         raise SandboxError(f"{project_dir} has no function_app.py; materialize the service first")
     with tempfile.TemporaryDirectory(prefix="factory-host-") as tmp:
         env = scrubbed_env(base_env or {}, env_allow, Path(tmp))
+        if python_path:
+            env["PYTHONPATH"] = os.pathsep.join(python_path)
         proc = subprocess.Popen(
             [python, str(HOST_SCRIPT), str(project_dir)],
             cwd=tmp, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
