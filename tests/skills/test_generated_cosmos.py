@@ -22,8 +22,8 @@ from tests.cosmosdb_server import CosmosServer
 from tests.skills.simulation import TEMPLATE_DIR
 
 sys.path.insert(0, str(TEMPLATE_DIR))
-from sample_service.query import FieldSpec, Filter, parse_query  # noqa: E402 - the template's package
-from sample_service.repository import CosmosRepository  # noqa: E402
+from sample_service.query import FieldSpec, Filter, parse_query
+from sample_service.repository import CosmosRepository
 
 FIELDS = {
     "title": FieldSpec("title", "string"),
