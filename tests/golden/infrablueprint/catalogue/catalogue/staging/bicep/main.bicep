@@ -1,9 +1,12 @@
 // generated-by: software-factory/infrablueprint (do not edit by hand; regenerate)
 // traceId: 4bf92f3577b34da6a3ce929d0e0e4736
-// blueprintVersion: 1.0.0+528c68f2f25c
-// contentHash: sha256:528c68f2f25c074bab52eed0d9d1f4248d8a511697db6ddd695cc913117e503f
+// blueprintVersion: 1.0.0+3e352f6a94f9
+// contentHash: sha256:3e352f6a94f94e90492d75ce673ce42d51d71fb0adc9d7905924f50c496c1972
 // catalogue as a container on Azure Container Apps: the image is built from the generated
 // Dockerfile (services/catalogue/Dockerfile), which runs the Functions host.
+// Defaults: the intent did not state these, the generator chose them:
+//   functions.maximumInstanceCount: 100, the Flex Consumption default
+//   functions.instanceMemoryMb: 2048, the Flex Consumption default
 targetScope = 'resourceGroup'
 
 @description('Azure region; the first region of the intent')
@@ -14,8 +17,8 @@ param image string = 'factoryacr.azurecr.io/catalogue/catalogue:sha-f40a48d7e535
 param serviceBusNamespace string = 'sb-catalogue-staging'
 
 var tags = {
-  blueprintVersion: '1.0.0+528c68f2f25c'
-  contentHash: 'sha256:528c68f2f25c074bab52eed0d9d1f4248d8a511697db6ddd695cc913117e503f'
+  blueprintVersion: '1.0.0+3e352f6a94f9'
+  contentHash: 'sha256:3e352f6a94f94e90492d75ce673ce42d51d71fb0adc9d7905924f50c496c1972'
   environment: 'staging'
   managedBy: 'software-factory'
   product: 'catalogue'

@@ -1,10 +1,13 @@
 // generated-by: software-factory/infrablueprint (do not edit by hand; regenerate)
 // traceId: 4bf92f3577b34da6a3ce929d0e0e4736
-// blueprintVersion: 1.0.0+88204547b5d8
-// contentHash: sha256:88204547b5d8e95d01e28a84c69a1aa4ed3803035d5f9a46e4b534110836cdac
+// blueprintVersion: 1.0.0+5f93f18da087
+// contentHash: sha256:5f93f18da0874e1f3d39ae9bc0a08033e9afd1438422105b97320824f9a1869c
 // invoice-reminders on Azure Functions Flex Consumption (FC1, Python 3.11): the generated service is a
 // Functions app, so this is its default target. Everything it reaches, it reaches as its user-assigned
 // managed identity: no key or connection string is in an app setting.
+// Defaults: the intent did not state these, the generator chose them:
+//   functions.maximumInstanceCount: 100, the Flex Consumption default
+//   functions.instanceMemoryMb: 2048, the Flex Consumption default
 targetScope = 'resourceGroup'
 
 @description('Azure region; the first region of the intent')
@@ -17,8 +20,8 @@ param authClientId string
 param authIssuer string = 'https://login.microsoftonline.com/organizations/v2.0'
 
 var tags = {
-  blueprintVersion: '1.0.0+88204547b5d8'
-  contentHash: 'sha256:88204547b5d8e95d01e28a84c69a1aa4ed3803035d5f9a46e4b534110836cdac'
+  blueprintVersion: '1.0.0+5f93f18da087'
+  contentHash: 'sha256:5f93f18da0874e1f3d39ae9bc0a08033e9afd1438422105b97320824f9a1869c'
   environment: 'prod'
   managedBy: 'software-factory'
   product: 'invoicing'

@@ -1,9 +1,12 @@
 // generated-by: software-factory/infrablueprint (do not edit by hand; regenerate)
 // traceId: 4bf92f3577b34da6a3ce929d0e0e4736
-// blueprintVersion: 1.0.0+8d6ec42a93c5
-// contentHash: sha256:8d6ec42a93c52746e2891c1c401836d72aa503fa5966852f7132b9c390be5b3d
+// blueprintVersion: 1.0.0+e429e3b01968
+// contentHash: sha256:e429e3b01968349e3838138c617475bf7accd5b6b029b67e8c5c33b19c788d14
 // invoices as a container on Azure Container Apps: the image is built from the generated
 // Dockerfile (services/invoices/Dockerfile), which runs the Functions host.
+// Defaults: the intent did not state these, the generator chose them:
+//   functions.maximumInstanceCount: 100, the Flex Consumption default
+//   functions.instanceMemoryMb: 2048, the Flex Consumption default
 targetScope = 'resourceGroup'
 
 @description('Azure region; the first region of the intent')
@@ -14,8 +17,8 @@ param image string = 'factoryacr.azurecr.io/invoicing/invoices:sha-25789a4d2218'
 param serviceBusNamespace string = 'sb-invoicing-prod'
 
 var tags = {
-  blueprintVersion: '1.0.0+8d6ec42a93c5'
-  contentHash: 'sha256:8d6ec42a93c52746e2891c1c401836d72aa503fa5966852f7132b9c390be5b3d'
+  blueprintVersion: '1.0.0+e429e3b01968'
+  contentHash: 'sha256:e429e3b01968349e3838138c617475bf7accd5b6b029b67e8c5c33b19c788d14'
   environment: 'prod'
   managedBy: 'software-factory'
   product: 'invoicing'

@@ -1,18 +1,21 @@
 // generated-by: software-factory/infrablueprint (do not edit by hand; regenerate)
 // traceId: 4bf92f3577b34da6a3ce929d0e0e4736
-// blueprintVersion: 1.0.0+e9722e260a57
-// contentHash: sha256:e9722e260a570cf93e2b5396452eeb0b8197c00d3c22846353f88c39694f8c65
+// blueprintVersion: 1.0.0+1556b7f09f41
+// contentHash: sha256:1556b7f09f414473c7783c11c1b7508d844f9bc1abc154183f73d7080d2455b1
 // tasks on Azure Functions Flex Consumption (FC1, Python 3.11): the generated service is a
 // Functions app, so this is its default target. Everything it reaches, it reaches as its user-assigned
 // managed identity: no key or connection string is in an app setting.
+// Defaults: the intent did not state these, the generator chose them:
+//   functions.maximumInstanceCount: 100, the Flex Consumption default
+//   functions.instanceMemoryMb: 2048, the Flex Consumption default
 targetScope = 'resourceGroup'
 
 @description('Azure region; the first region of the intent')
 param location string = 'westeurope'
 
 var tags = {
-  blueprintVersion: '1.0.0+e9722e260a57'
-  contentHash: 'sha256:e9722e260a570cf93e2b5396452eeb0b8197c00d3c22846353f88c39694f8c65'
+  blueprintVersion: '1.0.0+1556b7f09f41'
+  contentHash: 'sha256:1556b7f09f414473c7783c11c1b7508d844f9bc1abc154183f73d7080d2455b1'
   environment: 'dev'
   managedBy: 'software-factory'
   product: 'task-tracker'

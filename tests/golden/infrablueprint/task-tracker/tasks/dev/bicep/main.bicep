@@ -1,9 +1,12 @@
 // generated-by: software-factory/infrablueprint (do not edit by hand; regenerate)
 // traceId: 4bf92f3577b34da6a3ce929d0e0e4736
-// blueprintVersion: 1.0.0+62ae4699b5a3
-// contentHash: sha256:62ae4699b5a3339e07ad7eca37330ed811acb49797f1b4f4d1fe3f33063a4b67
+// blueprintVersion: 1.0.0+146a4ee00130
+// contentHash: sha256:146a4ee001307744d919e2140ac488f8999458851672d67f4531f7f347bad2fc
 // tasks as a container on Azure Container Apps: the image is built from the generated
 // Dockerfile (services/tasks/Dockerfile), which runs the Functions host.
+// Defaults: the intent did not state these, the generator chose them:
+//   functions.maximumInstanceCount: 100, the Flex Consumption default
+//   functions.instanceMemoryMb: 2048, the Flex Consumption default
 targetScope = 'resourceGroup'
 
 @description('Azure region; the first region of the intent')
@@ -12,8 +15,8 @@ param location string = 'westeurope'
 param image string = 'factoryacr.azurecr.io/task-tracker/tasks:sha-7180128cbc97'
 
 var tags = {
-  blueprintVersion: '1.0.0+62ae4699b5a3'
-  contentHash: 'sha256:62ae4699b5a3339e07ad7eca37330ed811acb49797f1b4f4d1fe3f33063a4b67'
+  blueprintVersion: '1.0.0+146a4ee00130'
+  contentHash: 'sha256:146a4ee001307744d919e2140ac488f8999458851672d67f4531f7f347bad2fc'
   environment: 'dev'
   managedBy: 'software-factory'
   product: 'task-tracker'

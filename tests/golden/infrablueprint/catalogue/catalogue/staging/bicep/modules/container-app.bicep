@@ -1,7 +1,7 @@
 // generated-by: software-factory/infrablueprint (do not edit by hand; regenerate)
 // traceId: 4bf92f3577b34da6a3ce929d0e0e4736
-// blueprintVersion: 1.0.0+528c68f2f25c
-// contentHash: sha256:528c68f2f25c074bab52eed0d9d1f4248d8a511697db6ddd695cc913117e503f
+// blueprintVersion: 1.0.0+3e352f6a94f9
+// contentHash: sha256:3e352f6a94f94e90492d75ce673ce42d51d71fb0adc9d7905924f50c496c1972
 @description('Container app name')
 param name string
 param location string

@@ -1,7 +1,7 @@
 // generated-by: software-factory/infrablueprint (do not edit by hand; regenerate)
 // traceId: 4bf92f3577b34da6a3ce929d0e0e4736
-// blueprintVersion: 1.0.0+62ae4699b5a3
-// contentHash: sha256:62ae4699b5a3339e07ad7eca37330ed811acb49797f1b4f4d1fe3f33063a4b67
+// blueprintVersion: 1.0.0+146a4ee00130
+// contentHash: sha256:146a4ee001307744d919e2140ac488f8999458851672d67f4531f7f347bad2fc
 @description('Container app name')
 param name string
 param location string
