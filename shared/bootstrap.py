@@ -8,7 +8,7 @@ loads them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -17,10 +17,13 @@ from shared.adapters.azure.clients import (
     cosmos_state_store,
     servicebus_dead_letter_queue,
     servicebus_publisher,
+    sessions_test_runner,
 )
 from shared.adapters.filesystem.artifacts import FilesystemArtifactStore
 from shared.adapters.memory.spans import MemorySpanStore
-from shared.adapters.process.runner import SubprocessTestRunner
+from shared.adapters.process.sandbox import SandboxedTestRunner, refusal
+from shared.adapters.process.service_host import JailedServiceHost
+from shared.adapters.process.session_server import SessionServer
 from shared.adapters.sqlite.bus import SqliteBus
 from shared.adapters.sqlite.spans import SqliteSpanStore
 from shared.adapters.sqlite.state import SqliteStateStore
@@ -46,9 +49,10 @@ from shared.ports import (
     StateStore,
     SystemClock,
 )
+from shared.ports.service_host import ServiceHost
 from shared.ports.test_runner import TestRunner
 from shared.scaffold.catalog import TemplateCatalog, default_roots
-from shared.settings import ArtifactKind, BusKind, Settings, StateKind, load_settings
+from shared.settings import ArtifactKind, BusKind, GateRunnerKind, Settings, StateKind, load_settings
 
 
 @dataclass
@@ -73,6 +77,8 @@ class Runtime:
     handlers: Mapping[str, Handler]
     #: the bus's own dead-letter queues (embedded bus, or Service Bus's sub-queues); None without a bus
     dead_letter_queue: DeadLetterQueue | None = None
+    #: hosts a generated service for its smoke test before the release (the local deployment)
+    service_host: ServiceHost | None = None
     pipeline: Pipeline = field(init=False)
 
     def __post_init__(self) -> None:
@@ -92,7 +98,7 @@ class Runtime:
     def handling_context(self, event: Envelope, consumer: str) -> HandlingContext:
         """The context of one handling: reads through this runtime's stores, scratch under ``scratch_path``."""
         return HandlingContext(event, consumer, clock=self.clock, state=self.state, artifacts=self.artifacts,
-                               test_runner=self.test_runner,
+                               test_runner=self.test_runner, service_host=self.service_host,
                                scratch_root=self.settings.scratch_path / "work" / consumer)
 
     def pipeline_with(self, handlers: Mapping[str, Handler]) -> Pipeline:
@@ -109,7 +115,7 @@ class Runtime:
         )
 
     def close(self) -> None:
-        for part in (self.bus, self.receiver, self.state, self.dead_letter_queue):
+        for part in (self.bus, self.receiver, self.state, self.dead_letter_queue, self.test_runner):
             close = getattr(part, "close", None)
             if close:
                 close()
@@ -149,8 +155,33 @@ def _spans(settings: Settings) -> SpanSink:
     return SqliteSpanStore(settings.factory_home / "traces.db")
 
 
+def _local_test_runner(settings: Settings) -> SandboxedTestRunner:
+    return SandboxedTestRunner(base_env=settings.process_environment(), allow_unsafe=settings.allow_unsafe_sandbox)
+
+
+def _service_host(settings: Settings) -> ServiceHost:
+    return JailedServiceHost(base_env=settings.process_environment(), allow_unsafe=settings.allow_unsafe_sandbox)
+
+
 def _test_runner(settings: Settings) -> TestRunner:
-    return SubprocessTestRunner(base_env=settings.process_environment())
+    if settings.test_runner is GateRunnerKind.sessions:
+        return sessions_test_runner(settings)
+    return _local_test_runner(settings)
+
+
+def sandbox_check(settings: Settings | None = None) -> tuple[bool, str]:
+    """Whether this machine's test sandbox works, and what it is or why not (``factory sandbox check``)."""
+    verdict = _local_test_runner(settings or load_settings()).verdict()
+    return verdict.usable, verdict.describe() if verdict.usable else refusal(verdict)
+
+
+def session_server_app(settings: Settings | None = None, *, on_exit: Callable[[], None] | None = None,
+                       isolation: str = "Azure Container Apps dynamic session (Hyper-V)") -> SessionServer:
+    """The WSGI app the test-runner image serves inside a dynamic session (``factory sandbox serve``)."""
+    settings = settings or load_settings()
+    runner = _local_test_runner(settings)
+    return SessionServer(runner, settings.factory_home / "session-runs", isolation=isolation, on_exit=on_exit,
+                         close_runner=runner.close)
 
 
 def _dead_letter_queue(settings: Settings, receiver: MessageReceiver | None, consumers: tuple[Consumer, ...],
@@ -182,6 +213,7 @@ def bootstrap(
     settlement: Settlement | None = None,
     test_runner: TestRunner | None = None,
     catalog: TemplateCatalog | None = None,
+    service_host: ServiceHost | None = None,
 ) -> Runtime:
     settings = settings or load_settings()
     clock = clock or SystemClock()
@@ -213,4 +245,5 @@ def bootstrap(
         receiver=receiver, state=state, artifacts=artifacts, tracer=tracer, metrics=metrics,
         settlement=settlement, test_runner=test_runner, catalog=catalog, publisher=publisher, handlers=handlers,
         dead_letter_queue=_dead_letter_queue(settings, receiver, consumers, clock),
+        service_host=service_host or _service_host(settings),
     )

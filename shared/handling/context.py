@@ -11,20 +11,23 @@ from typing import Any
 
 from shared.contracts.envelope import Envelope
 from shared.ports import ArtifactStore, Clock, StateStore
-from shared.ports.test_runner import SmokeCheck, SmokeReport, TestReport, TestRunner
+from shared.ports.service_host import ServiceHost, ServiceHostError, SmokeCheck, SmokeReport
+from shared.ports.test_runner import TestReport, TestRunner
 
 
 class HandlingContext:
     """Implements ``SkillContext`` over the stores for one event handled by one consumer."""
 
     def __init__(self, event: Envelope, consumer: str, *, clock: Clock, state: StateStore,
-                 artifacts: ArtifactStore, test_runner: TestRunner, scratch_root: Path) -> None:
+                 artifacts: ArtifactStore, test_runner: TestRunner, scratch_root: Path,
+                 service_host: ServiceHost | None = None) -> None:
         self._event = event
         self._consumer = consumer
         self._clock = clock
         self._state = state
         self._artifacts = artifacts
         self._test_runner = test_runner
+        self._service_host = service_host
         self._scratch_root = scratch_root
         self._work_dir: Path | None = None
 
@@ -77,4 +80,7 @@ class HandlingContext:
         return self._test_runner.run(project_dir, timeout_s=timeout_s, lint=lint)
 
     def smoke_test(self, project_dir: Path, checks: Sequence[SmokeCheck], *, timeout_s: float) -> SmokeReport:
-        return self._test_runner.smoke(project_dir, checks, timeout_s=timeout_s)
+        if self._service_host is None:
+            raise ServiceHostError("this runtime has no service host for the local deployment; bootstrap() "
+                                   "builds one", permanent=True)
+        return self._service_host.smoke(project_dir, checks, timeout_s=timeout_s)

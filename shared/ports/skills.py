@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from shared.ports.test_runner import SmokeCheck, SmokeReport, TestReport
+from shared.ports.service_host import SmokeCheck, SmokeReport
+from shared.ports.test_runner import TestReport
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ class SkillContext(Protocol):
         ...
 
     def smoke_test(self, project_dir: Path, checks: Sequence[SmokeCheck], *, timeout_s: float) -> SmokeReport:
-        """Host a materialized service on a local port and run ``checks`` against it over HTTP."""
+        """Host a materialized service (the service-host port) and run ``checks`` against it over HTTP."""
         ...
 
 

@@ -19,17 +19,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared.adapters.process.runner import SubprocessTestRunner
+from shared.adapters.process.sandbox import SandboxedTestRunner
+from shared.adapters.process.service_host import JailedServiceHost
 from shared.contracts.manifests import consumer, load_consumers
 from shared.mesh.agents import skills_of
+from shared.ports.service_host import SmokeCheck, SmokeReport
 from shared.ports.skills import Emit, Skill, SkillResult
-from shared.ports.test_runner import SmokeCheck, SmokeReport, TestReport
+from shared.ports.test_runner import TestReport
 from shared.product.intent import load_intent
 from shared.scaffold.render import TemplateSource, render
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_DIR = ROOT / "templates" / "python-functions-service"
 _NS = uuid.UUID("6f1d1c55-8a53-4c47-9d1e-0d3f0a3e2b10")
+#: the real sandbox the release gate uses (one instance: its probe runs once)
+SANDBOX = SandboxedTestRunner(base_env={"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"})
+HOST = JailedServiceHost(base_env={"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"})
 
 
 @dataclass(frozen=True)
@@ -38,10 +43,6 @@ class FakeEvent:
     type: str
     data: Mapping[str, Any]
     version: str = "1.0.0"
-
-
-def _runner() -> SubprocessTestRunner:
-    return SubprocessTestRunner(base_env={"PATH": os.environ.get("PATH", "")})
 
 
 @dataclass
@@ -62,10 +63,10 @@ class FakeSkillContext:
         return [e for e in self.events if not types or e["type"] in types]
 
     def run_tests(self, project_dir: Path, *, timeout_s: float, lint: bool = False) -> TestReport:
-        return _runner().run(project_dir, timeout_s=timeout_s, lint=lint)
+        return SANDBOX.run(project_dir, timeout_s=timeout_s, lint=lint)
 
     def smoke_test(self, project_dir: Path, checks: Sequence[SmokeCheck], *, timeout_s: float) -> SmokeReport:
-        return _runner().smoke(project_dir, checks, timeout_s=timeout_s)
+        return HOST.smoke(project_dir, checks, timeout_s=timeout_s)
 
     def record(self, event_type: str, data: Mapping[str, Any], source: str = "test") -> FakeEvent:
         event_id = str(uuid.uuid5(_NS, f"{len(self.events)}:{event_type}"))

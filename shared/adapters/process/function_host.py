@@ -1,11 +1,12 @@
 """Host an Azure Functions Python app's HTTP functions on a local port: the embedded stand-in for a deployment.
 
-Run as a script, never imported by the factory: ``python function_host.py PROJECT_DIR``. It loads
-``PROJECT_DIR/function_app.py`` (Python v2 programming model), serves every HTTP-triggered
-function under the route prefix of ``host.json`` (``api`` by default) with werkzeug on
-``127.0.0.1`` and a free port, prints ``LISTENING <url>`` and serves until its standard input
-closes. Function keys are not checked (like ``func start``); output bindings get an ``Out`` that
-records what the function set, readable at ``GET /.factory/published``.
+Run as a script, never imported by the factory: ``python function_host.py PROJECT_DIR SOCKET``. It
+loads ``PROJECT_DIR/function_app.py`` (Python v2 programming model), serves every HTTP-triggered
+function under the route prefix of ``host.json`` (``api`` by default) with werkzeug on the Unix
+socket ``SOCKET`` (it runs in a jail without a network; the factory forwards a loopback port to
+the socket), prints ``LISTENING`` and serves until it is killed. Function keys are not checked
+(like ``func start``); output bindings get an ``Out`` that records what the function set,
+readable at ``GET /.factory/published``.
 """
 
 from __future__ import annotations
@@ -99,15 +100,9 @@ def build(project: Path) -> Any:
 
 
 def main() -> None:
-    project = Path(sys.argv[1]).resolve()
-    server = make_server("127.0.0.1", 0, build(project), threaded=True)
-    print(f"LISTENING http://127.0.0.1:{server.server_port}", flush=True)
-
-    def stop_when_stdin_closes() -> None:
-        sys.stdin.read()
-        server.shutdown()
-
-    threading.Thread(target=stop_when_stdin_closes, daemon=True).start()
+    project, socket_path = Path(sys.argv[1]).resolve(), sys.argv[2]
+    server = make_server(f"unix://{socket_path}", 0, build(project), threaded=True)
+    print(f"LISTENING unix://{socket_path}", flush=True)
     server.serve_forever()
 
 

@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from shared.generators.service.fieldtypes import sample_value
-from shared.ports.test_runner import SmokeCheck
+from shared.ports.service_host import SmokeCheck
 from shared.product.blueprint import Entity, Service, ServiceBlueprint
 
 TENANT_CLAIM = "http://schemas.microsoft.com/identity/claims/tenantid"

@@ -30,6 +30,7 @@ from shared.mesh.agents.project import (
     required,
     service_relative,
 )
+from shared.ports.service_host import ServiceHostError
 from shared.ports.skills import Artifact, Emit, IncomingEvent, SkillContext, SkillError, SkillResult
 from shared.ports.test_runner import TestRunnerError
 
@@ -81,7 +82,7 @@ def run_test_gate(event: IncomingEvent, ctx: SkillContext) -> SkillResult:
     try:
         report = ctx.run_tests(project, timeout_s=GATE_TIMEOUT_S, lint=True)
     except TestRunnerError as exc:
-        raise SkillError(f"the test sandbox could not run for {service}: {exc}") from exc
+        raise SkillError(f"the test sandbox could not run for {service}: {exc}", permanent=exc.permanent) from exc
     lint = {"tool": "ruff check", "exitCode": report.lint_exit_code, "output": report.lint_output[-4000:]}
     body = {"service": service, **report.to_dict(deterministic=True), "lint": lint}
     report_json = Artifact.json(f"reports/{service}-tests.json", body)
@@ -113,8 +114,8 @@ def deploy_locally(event: IncomingEvent, ctx: SkillContext) -> SkillResult:
     checks = smoke_checks(blueprint, service)
     try:
         report = ctx.smoke_test(project, checks, timeout_s=SMOKE_TIMEOUT_S)
-    except TestRunnerError as exc:
-        raise SkillError(f"{service_name} could not be hosted locally: {exc}") from exc
+    except ServiceHostError as exc:
+        raise SkillError(f"{service_name} could not be hosted locally: {exc}", permanent=exc.permanent) from exc
     if not report.ok:
         raise SkillError(f"the local smoke test of {service_name} at {report.url} failed: {report.reason()}. "
                          f"Host output: {report.output[-1000:]}", permanent=True)
