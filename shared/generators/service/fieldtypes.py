@@ -24,6 +24,8 @@ from shared.product.entities import (
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 ID_MAX_LENGTH = 64
+#: the template's fieldtypes.ID_PATTERN: what an id (and a reference to one) looks like
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
 
 
 def decimal_pattern(precision: int, scale: int) -> str:
@@ -104,7 +106,7 @@ def json_schema(f: EntityField) -> dict[str, Any]:
 
 
 def relation_schema(r: Relation) -> dict[str, Any]:
-    one = {"type": "string", "minLength": 1, "maxLength": ID_MAX_LENGTH, "description": f"id of a {r.target}"}
+    one = {"type": "string", "pattern": ID_PATTERN, "maxLength": ID_MAX_LENGTH, "description": f"id of a {r.target}"}
     if r.kind == "many":
         schema = {"type": "array", "items": one, "maxItems": DEFAULT_MAX_ITEMS}
         if r.required:

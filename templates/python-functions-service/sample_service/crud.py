@@ -15,6 +15,7 @@ cascades here).
 """
 
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,10 +26,13 @@ import azure.functions as func
 from pydantic import BaseModel
 
 from sample_service.events import Outbox, read_batch
+from sample_service.fieldtypes import ID_PATTERN
 from sample_service.problems import Problem, field_problem, guarded, json_response, not_found, read_body
 from sample_service.query import FieldSpec, Filter, parse_query, parse_value
 from sample_service.repository import DuplicateError, Item, Repository, repository_for
 from sample_service.tenancy import tenant_of
+
+_ID = re.compile(ID_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,14 @@ def _tenant(req: func.HttpRequest, service: Service) -> str:
 
 def _subject(col: Collection, item_id: str) -> str:
     return f"{col.name}/{item_id}"
+
+
+def _item_id(req: func.HttpRequest, col: Collection) -> str:
+    """The id in the route; one that cannot be an id of this service is simply not found."""
+    item_id = req.route_params.get("id", "")
+    if not _ID.fullmatch(item_id):
+        raise not_found(col.entity, item_id[:100])
+    return item_id
 
 
 # --------------------------------------------------------------------------- checks
@@ -267,7 +279,7 @@ def create_item(req: func.HttpRequest, out: func.Out[str], service: Service, col
 def read_item(req: func.HttpRequest, service: Service, col: Collection) -> func.HttpResponse:
     def run() -> func.HttpResponse:
         tenant = _tenant(req, service)
-        item_id = req.route_params.get("id", "")
+        item_id = _item_id(req, col)
         item = col.repository().get(tenant, item_id)
         if item is None:
             raise not_found(col.entity, item_id)
@@ -279,7 +291,7 @@ def read_item(req: func.HttpRequest, service: Service, col: Collection) -> func.
 def update_item(req: func.HttpRequest, out: func.Out[str], service: Service, col: Collection) -> func.HttpResponse:
     def run() -> func.HttpResponse:
         tenant = _tenant(req, service)
-        item_id = req.route_params.get("id", "")
+        item_id = _item_id(req, col)
         current = col.repository().get(tenant, item_id)
         if current is None:
             raise not_found(col.entity, item_id)
@@ -307,7 +319,7 @@ def update_item(req: func.HttpRequest, out: func.Out[str], service: Service, col
 def delete_item(req: func.HttpRequest, out: func.Out[str], service: Service, col: Collection) -> func.HttpResponse:
     def run() -> func.HttpResponse:
         tenant = _tenant(req, service)
-        item_id = req.route_params.get("id", "")
+        item_id = _item_id(req, col)
         current = col.repository().get(tenant, item_id)
         if current is None:
             raise not_found(col.entity, item_id)
@@ -341,7 +353,7 @@ def apply_events(body: bytes, out: func.Out[str], service: Service) -> int:
         if replica is None:
             continue
         tenant, item_id = event["tenantid"], event["data"].get("id")
-        if not isinstance(item_id, str) or not item_id:
+        if not isinstance(item_id, str) or not _ID.fullmatch(item_id):
             continue
         store = replica.repository()
         known = store.get(tenant, item_id)

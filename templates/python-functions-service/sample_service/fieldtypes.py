@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-_DECIMAL_TEXT = re.compile(r"^-?\d{1,28}(\.\d{1,28})?$")
+_DECIMAL_TEXT = re.compile(r"^-?[0-9]{1,28}(\.[0-9]{1,28})?$")
 
 
 class Body(BaseModel):
@@ -42,5 +42,7 @@ def utc(value: dt.datetime) -> dt.datetime:
 
 
 Email = Annotated[str, Field(pattern=EMAIL_PATTERN, max_length=254)]
-ItemId = Annotated[str, Field(min_length=1, max_length=64)]
+#: ids the service hands out are UUIDs; a reference must look like an id (nothing a store would misread)
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+ItemId = Annotated[str, Field(pattern=ID_PATTERN)]
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(utc)]

@@ -31,8 +31,9 @@ from sample_service.problems import Problem
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 RANGE_OPERATORS = ("lt", "lte", "gt", "gte")
-_INTEGER = re.compile(r"^-?\d{1,16}$")
-_DECIMAL = re.compile(r"^-?\d{1,28}(\.\d{1,28})?$")
+_INTEGER = re.compile(r"^-?[0-9]{1,16}$")
+_DECIMAL = re.compile(r"^-?[0-9]{1,28}(\.[0-9]{1,28})?$")
+_LIMIT = re.compile(r"^[0-9]{1,4}$")  # ASCII digits only: str.isdigit() also says yes to "²"
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,7 @@ def parse_query(params: Mapping[str, str], fields: Mapping[str, FieldSpec]) -> Q
     sort, descending, limit, token = None, False, DEFAULT_LIMIT, None
     for name, text in sorted(params.items()):
         if name == "limit":
-            if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+            if not _LIMIT.fullmatch(text) or not 1 <= int(text) <= MAX_LIMIT:
                 raise _bad("limit", f"must be a whole number from 1 to {MAX_LIMIT}")
             limit = int(text)
         elif name == "sort":
