@@ -25,6 +25,7 @@ from shared.adapters.filesystem.artifacts import FilesystemArtifactStore
 from shared.adapters.filesystem.keys import SigningKeyFileError, home_secret, home_signing_key
 from shared.adapters.memory.spans import MemorySpanStore
 from shared.adapters.process.sandbox import SandboxedTestRunner, refusal
+from shared.adapters.process.service_host import JailedServiceHost
 from shared.adapters.process.session_server import SessionServer
 from shared.adapters.sqlite.bus import SqliteBus
 from shared.adapters.sqlite.integrity import DatabaseCorruptError, inspect_database, repair_database
@@ -53,6 +54,7 @@ from shared.ports import (
     StateStore,
     SystemClock,
 )
+from shared.ports.service_host import ServiceHost
 from shared.ports.test_runner import TestRunner
 from shared.scaffold.catalog import TemplateCatalog, default_roots
 from shared.settings import ArtifactKind, BusKind, GateRunnerKind, Settings, StateKind, load_settings
@@ -85,6 +87,8 @@ class Runtime:
     handlers: Mapping[str, Handler]
     #: the bus's own dead-letter queues (embedded bus, or Service Bus's sub-queues); None without a bus
     dead_letter_queue: DeadLetterQueue | None = None
+    #: hosts a generated service for its smoke test before the release (the local deployment)
+    service_host: ServiceHost | None = None
     #: the HMAC key events are signed and checked with (``signing_key_of(settings)``)
     key: bytes = b""
     pipeline: Pipeline = field(init=False)
@@ -108,7 +112,7 @@ class Runtime:
     def handling_context(self, event: Envelope, consumer: str) -> HandlingContext:
         """The context of one handling: reads through this runtime's stores, scratch under ``scratch_path``."""
         return HandlingContext(event, consumer, clock=self.clock, state=self.state, artifacts=self.artifacts,
-                               test_runner=self.test_runner,
+                               test_runner=self.test_runner, service_host=self.service_host,
                                scratch_root=self.settings.scratch_path / "work" / consumer)
 
     def pipeline_with(self, handlers: Mapping[str, Handler]) -> Pipeline:
@@ -174,6 +178,10 @@ def _spans(settings: Settings) -> SpanSink:
 
 def _local_test_runner(settings: Settings) -> SandboxedTestRunner:
     return SandboxedTestRunner(base_env=settings.process_environment(), allow_unsafe=settings.allow_unsafe_sandbox)
+
+
+def _service_host(settings: Settings) -> ServiceHost:
+    return JailedServiceHost(base_env=settings.process_environment(), allow_unsafe=settings.allow_unsafe_sandbox)
 
 
 def _test_runner(settings: Settings) -> TestRunner:
@@ -295,6 +303,7 @@ def bootstrap(
     settlement: Settlement | None = None,
     test_runner: TestRunner | None = None,
     catalog: TemplateCatalog | None = None,
+    service_host: ServiceHost | None = None,
 ) -> Runtime:
     settings = settings or load_settings()
     clock = clock or SystemClock()
@@ -325,5 +334,6 @@ def bootstrap(
         settings=settings, clock=clock, registry=registry, consumers=consumers, flows=flows, bus=bus,
         receiver=receiver, state=state, artifacts=artifacts, tracer=tracer, metrics=metrics,
         settlement=settlement, test_runner=test_runner, catalog=catalog, publisher=publisher, handlers=handlers,
-        dead_letter_queue=_dead_letter_queue(settings, receiver, consumers, clock), key=signing_key,
+        dead_letter_queue=_dead_letter_queue(settings, receiver, consumers, clock),
+        service_host=service_host or _service_host(settings), key=signing_key,
     )

@@ -89,8 +89,10 @@ class Envelope(BaseModel):
     def _ids_in_data(cls, value: dict[str, Any]) -> dict[str, Any]:
         for key in ID_FIELDS:
             # a non-string or empty value is the payload schema's to refuse; a string must be an id
-            if isinstance(value.get(key), str) and value[key] and not valid_id(value[key]):
-                raise ValueError(f"data.{key} {str(value[key])[:80]!r} is not an id: use letters, digits, '.', '_' "
+            raw = value.get(key)
+            parts = raw.split("/", 1) if key == "instanceId" and isinstance(raw, str) else [raw]  # <project>/<svc>
+            if isinstance(raw, str) and raw and not all(valid_id(p) for p in parts):
+                raise ValueError(f"data.{key} {raw[:80]!r} is not an id: use letters, digits, '.', '_' "
                                  "and '-' (at most 128, not starting with '.', '_' or '-')")
         return value
 

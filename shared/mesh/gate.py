@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from shared.contracts.envelope import Envelope
-from shared.mesh.coordinators.guards import CANCELLED
+from shared.mesh.coordinators.guards import CANCELLED, project_of
 from shared.ports import StateStore
 
 LIFECYCLE_FLOW = "project-lifecycle"
@@ -45,7 +45,9 @@ def project_owner(state: StateStore, project_id: str) -> tuple[str | None, str |
 
 def project_gate(state: StateStore) -> ProjectGate:
     def gate(event: Envelope) -> GateVerdict | None:
-        project_ids = {p for p in (event.project_id, event.data.get("instanceId")) if isinstance(p, str) and p}
+        instance = event.data.get("instanceId")
+        project_ids = {p for p in (event.project_id, project_of(instance) if isinstance(instance, str) else None)
+                       if isinstance(p, str) and p}
         for project_id in sorted(project_ids):
             tenant, lifecycle = project_owner(state, project_id)
             if tenant is not None and tenant != event.tenant_id:

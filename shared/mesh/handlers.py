@@ -25,6 +25,7 @@ from shared.mesh.agents import skills_of
 from shared.mesh.coordinators.engine import apply
 from shared.mesh.coordinators.engine import fail as fail_flow
 from shared.mesh.coordinators.flow import FlowDefinition, FlowDefinitionError, FlowVersionError
+from shared.mesh.coordinators.guards import project_of
 from shared.mesh.steps import StepHandler
 from shared.ports import Clock, Document
 from shared.ports.skills import Skill, SkillError
@@ -73,9 +74,14 @@ class CoordinatorHandler:
         return event
 
     def instance_id(self, event: Envelope) -> str:
+        """``<project>`` or, for a flow with ``instancePer: service``, ``<project>/<service>``."""
         if event.type in INSTANCE_COMMANDS:
             return str(event.data.get("instanceId"))
-        return event.project_id or event.tenant_id
+        project = event.project_id or event.tenant_id
+        service = event.data.get("service")
+        if self.flow.instance_per == "service" and isinstance(service, str) and service:
+            return f"{project}/{service}"
+        return project
 
     def route(self, event: Envelope) -> Route:
         return Route(f"{self.consumer.name}:{self.instance_id(event)}", "instance")
@@ -83,6 +89,9 @@ class CoordinatorHandler:
     def decide(self, event: Envelope, state: Document | None, ctx: HandlerContext) -> Decision:
         if event.type in INSTANCE_COMMANDS and event.data.get("flow") != self.consumer.name:
             return Decision()
+        if self.flow.instance_per == "service" and event.type not in INSTANCE_COMMANDS \
+                and not event.data.get("service"):
+            return Decision()  # about no service in particular: not an event for a per-service instance
         history: dict[str, Mapping[str, Any]] | None = None
 
         def find_event(event_id: str) -> Mapping[str, Any] | None:
@@ -96,7 +105,8 @@ class CoordinatorHandler:
             raise PermanentMessageError(
                 "TenantBoundaryViolation", f"{event.type} {event.id} is from tenant '{event.tenant_id}' but "
                 f"{self.flow.id}/{self.instance_id(event)} belongs to another tenant: refused")
-        if event.type in INSTANCE_COMMANDS and event.project_id and event.data.get("instanceId") != event.project_id:
+        if event.type in INSTANCE_COMMANDS and event.project_id \
+                and project_of(str(event.data.get("instanceId"))) != event.project_id:
             raise PermanentMessageError(
                 "InstanceMismatch", f"{event.type} {event.id} names instance {event.data.get('instanceId')!r} "
                 f"but project {event.project_id!r}: a command acts on its own project only")
