@@ -25,8 +25,9 @@ def runtime(home: Path) -> tuple[Runtime, LocalHost]:
     return rt, host
 
 
-def control(rt: Runtime, project_id: str, flow: str, action: str, *, tenant: str, trace_id: str) -> str:
-    env = rt.publisher.publish_new(Emit("FlowControlRequested", {"flow": flow, "instanceId": project_id,
+def control(rt: Runtime, project_id: str, flow: str, action: str, *, tenant: str, trace_id: str,
+            instance: str | None = None) -> str:
+    env = rt.publisher.publish_new(Emit("FlowControlRequested", {"flow": flow, "instanceId": instance or project_id,
                                                                  "action": action, "actor": "alice"}),
                                    source="operator", tenant_id=tenant, trace_id=trace_id, project_id=project_id)
     return env.id
@@ -39,8 +40,10 @@ def test_a_cancelled_project_publishes_nothing_further_and_ends_cancelled(tmp_pa
         host.run_until_idle()
         before = project_status(rt, project.project_id)
         assert before.flows["release-manager"]["state"] == "awaitingApproval", before.flows
+        service = next(e["data"]["service"] for e in before.events if e["type"] == "TestsPassed")
+        # `flow cancel` of the service's assembly flow (an instance per service: <project>/<service>)
         cancel_id = control(rt, project.project_id, "microservice-assembly", "cancel", tenant="acme",
-                            trace_id=project.trace_id)
+                            trace_id=project.trace_id, instance=f"{project.project_id}/{service}")
         host.run_until_idle()
         status = project_status(rt, project.project_id)
         assert status.outcome == "cancelled", (status.outcome, status.reason)
