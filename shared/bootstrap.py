@@ -8,10 +8,12 @@ loads them.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from shared.adapters.azure.clients import (
@@ -22,6 +24,7 @@ from shared.adapters.azure.clients import (
     sessions_test_runner,
 )
 from shared.adapters.filesystem.artifacts import FilesystemArtifactStore
+from shared.adapters.filesystem.hosts import hosts, registered_host
 from shared.adapters.filesystem.keys import SigningKeyFileError, home_secret, home_signing_key
 from shared.adapters.memory.spans import MemorySpanStore
 from shared.adapters.process.sandbox import SandboxedTestRunner, refusal
@@ -219,12 +222,18 @@ def home_report(settings: Settings) -> dict[str, Any]:
             bus.close()
         locked = sum(c.locked for c in counts.values())
         dead = sum(c.dead_lettered for c in counts.values())
+        running = [h for h in hosts(home / "hosts") if h["alive"] is not False]
         if locked:
-            notes.append(f"{locked} message(s) are locked by a host; if no `factory host` runs, that host is gone and "
-                         f"they come back when their locks expire (FACTORY_LOCK_DURATION_SECONDS="
-                         f"{settings.lock_duration_seconds:g})")
+            whose = (f"by {len(running)} running host(s) (pid {', '.join(str(h['pid']) for h in running)})" if running
+                     else "by hosts that are gone")
+            notes.append(f"{locked} message(s) are locked {whose}; a dead host's come back when their locks expire "
+                         f"(FACTORY_LOCK_DURATION_SECONDS={settings.lock_duration_seconds:g})")
         if dead:
             notes.append(f"{dead} dead-lettered message(s): `factory dlq list`")
+    for h in hosts(home / "hosts"):
+        if h["alive"] is False:
+            notes.append(f"host pid {h['pid']} was killed or crashed (its record {h['path']} remains; the next start "
+                         "of a host removes it)")
     partial = list(settings.artifacts_path.glob("sha256/*/.*.tmp"))
     if partial:
         notes.append(f"{len(partial)} partial artifact file(s) (.tmp) from killed writers: the next host start sweeps "
@@ -249,11 +258,22 @@ def repair_home(settings: Settings) -> list[str]:
     return lines
 
 
+def host_registration(settings: Settings) -> contextlib.AbstractContextManager[Path]:
+    """``FACTORY_HOME/hosts/<pid>.json`` while a ``factory host`` runs (``factory doctor`` tells dead ones)."""
+    return registered_host(settings.factory_home / "hosts")
+
+
 def sweep_leftovers(runtime: Runtime) -> list[str]:
-    """What a killed process left behind and nothing else uses: partial artifact files (``.tmp``, unlocked).
-    A host calls it at start; the test sandbox sweeps its own ``factory-sandbox-*`` folders before its first run."""
+    """What a killed process left behind and nothing else uses: partial artifact files (``.tmp``, unlocked) and
+    the records of hosts that are gone. A host calls it at start; the test sandbox sweeps its own
+    ``factory-sandbox-*`` folders before its first run."""
     sweep = getattr(runtime.artifacts, "sweep_partial", None)
     removed = [str(p) for p in sweep()] if callable(sweep) else []
+    if runtime.settings.factory_state is StateKind.sqlite:
+        for h in hosts(runtime.settings.factory_home / "hosts"):
+            if h["alive"] is False:
+                Path(h["path"]).unlink(missing_ok=True)
+                removed.append(h["path"])
     if removed:
         log.info("swept %d partial artifact file(s) a killed writer left", len(removed))
     return removed

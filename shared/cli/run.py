@@ -13,7 +13,7 @@ import yaml
 from rich.live import Live
 from rich.table import Table
 
-from shared.bootstrap import api_token_of
+from shared.bootstrap import api_token_of, host_registration
 from shared.cli.common import console, err, fail, install_sigint, open_runtime
 from shared.contracts.errors import ContractError
 from shared.contracts.manifests import Consumer
@@ -173,10 +173,11 @@ def host(
                   f"({rt.settings.factory_home}); Ctrl-C to stop")
     install_sigint(lh)
     try:
-        if until_idle:
-            lh.run_until_idle()
-        else:
-            lh.run()
+        with host_registration(rt.settings):
+            if until_idle:
+                lh.run_until_idle()
+            else:
+                lh.run()
     finally:
         lh.close()
         if server is not None:

@@ -96,9 +96,12 @@ def test_repeated_sigkill_of_the_host_loses_and_doubles_nothing(tmp_path: Path) 
     projects = start(tmp_path)
     for kill in range(KILLS):
         host_killed_after(tmp_path, 5 + 7 * kill)
+    doctor = subprocess.run([FACTORY, "doctor"], env=env_for(tmp_path), capture_output=True, text=True, timeout=60)
+    assert doctor.returncode == 0 and "was killed or crashed" in doctor.stdout, doctor.stdout + doctor.stderr
     done = host(tmp_path, "--until-idle")
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert TRACEBACK not in done.stdout + done.stderr
+    assert not list((tmp_path / "hosts").glob("*.json"))  # the dead hosts' records were swept, its own removed
     for pid, st in final_states(tmp_path, projects).items():
         assert st["outcome"] == "released", (pid, st["reason"])
         assert st["doubled"] == {}, st["doubled"]
