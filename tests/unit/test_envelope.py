@@ -381,7 +381,8 @@ def test_masking_without_the_sensitive_field_changes_nothing() -> None:
 # --------------------------------------------------------------------------- ids never become paths
 
 
-@pytest.mark.parametrize("bad", ["../../../../victim", "a/b", "a/../b", "..", ".hidden", "a\\b", "", "x" * 129, "-rf", "a b"])
+@pytest.mark.parametrize("bad", ["../../../../victim", "a/b", "a/../b", "..", ".hidden", "a\\b", "", "x" * 129,
+                                 "-rf", "a b"])
 def test_event_tenant_and_project_ids_that_could_become_paths_are_refused_at_the_envelope(bad: str) -> None:
     good = minimal().to_dict()
     for field in ("id", "tenantId", "projectId"):
