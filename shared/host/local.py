@@ -561,10 +561,13 @@ class LocalHost:
         for fut in futures:
             with contextlib.suppress(Exception):
                 fut.result()
-        with self._lock:  # backed-off messages are left locked: they come back when their locks expire
-            for item in self._backing_off:
+        with self._lock:
+            waiting, self._backing_off = self._backing_off, []
+        for item in waiting:  # a stopping host hands its backed-off messages back now (or they expire)
+            with contextlib.suppress(Exception):
+                self.receiver.abandon(item.message.lock_token)
+            with self._lock:
                 self._inflight.pop(item.message.lock_token, None)
-            self._backing_off.clear()
         with contextlib.suppress(Exception):  # a failing bus: the unsettled messages come back, nothing is lost
             self.flush_completions()
 
