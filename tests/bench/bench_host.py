@@ -166,17 +166,18 @@ def profile_host(home: Path, count: int, top: int = 14) -> dict[str, Any]:
     cum = sorted(stats.stats.items(), key=lambda kv: kv[1][3], reverse=True)  # type: ignore[attr-defined]
     by_cum = [{"function": f"{Path(file).name}:{line}({name})", "cumtimeS": round(ct, 3), "calls": nc}
               for (file, line, name), (_cc, nc, _tt, ct, _callers) in cum
-              if "localhost.py" in file or "sqlite_bus.py" in file or "diagnostics.py" in file][:12]
+              if file.endswith(_HOST_FILES)][:12]
     return {"messages": count, "profiledSeconds": round(seconds, 3), "threadsNote":
             "cProfile sees the host (pump) thread only; worker-thread time appears as waits",
             "hostThreadShares": _shares(stats, seconds), "topOwnTime": hot, "hostAndBusCumulative": by_cum}
 
 
+_HOST_FILES = ("host/local.py", "sqlite/bus.py", "bench/noop_function.py")
 _PHASES = {  # (file suffix, function name) -> phase of the host thread's loop
-    ("sqlite_bus.py", "receive"): "receive",
-    ("localhost.py", "flush_completions"): "settle (batched completes)",
-    ("localhost.py", "_dispatch"): "hand to worker threads",
-    ("localhost.py", "_renew_locks"): "renew locks",
+    ("bus.py", "receive"): "receive",
+    ("local.py", "flush_completions"): "settle (batched completes)",
+    ("local.py", "_dispatch"): "hand to worker threads",
+    ("local.py", "_renew_locks"): "renew locks",
     ("threading.py", "wait"): "sleep in run() back-off",
 }
 

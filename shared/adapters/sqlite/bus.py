@@ -28,9 +28,9 @@ a power loss may lose the last transactions (the outbox republishes them; dedup 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -130,6 +130,20 @@ _COLUMNS = (
 )
 
 
+# the receivable head of a subscription as one JSON array (bodies hex-encoded, properties inline)
+_CLAIMABLE = (
+    "SELECT json_group_array(json_array(seq, subscription, message_id, hex(body), json(properties), "
+    "content_type, subject, correlation_id, enqueued_at, scheduled_at, expires_at, ttl_us, delivery_count)) "
+    "FROM (SELECT * FROM bus_messages INDEXED BY bus_messages_fifo "
+    "WHERE subscription = ? AND active = 1 AND available_at <= ? ORDER BY seq LIMIT ?)"
+)
+
+
+def _row_of(item: list[Any]) -> tuple[Any, ...]:
+    item[3] = bytes.fromhex(item[3])
+    return tuple(item)
+
+
 class SubscriptionNotFoundError(LookupError):
     """The subscription does not exist on this bus."""
 
@@ -164,6 +178,12 @@ def _us(moment: datetime) -> int:
 
 def _dt(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
+
+
+def _token_prefix() -> str:
+    """The first 24 characters of a version-4 GUID; the claim appends 12 hex digits of the sequence number."""
+    h = os.urandom(10).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[12:15]}-{'89ab'[int(h[15], 16) & 3]}{h[16:19]}-"
 
 
 def _span_us(span: timedelta) -> int:
@@ -387,16 +407,18 @@ class SqliteBus:
             raise ValueError(f"max_messages must be at least 1, got {max_messages}")
         delivered: list[ReceivedMessage] = []
         with self._lock:
-            self._sub(subscription)
+            sub = self._sub(subscription)
             # fast path without the write lock: idle polling must not serialise host processes
             if self._db.execute(
                 "SELECT 1 FROM bus_messages WHERE subscription = ? AND available_at <= ? LIMIT 1",
                 (subscription, self._now_us()),
             ).fetchone() is None:
                 return delivered
+        lock_us = _span_us(lock_duration if lock_duration is not None else sub.spec.lock_duration)
+        # one random prefix per claim + the sequence number: unique, GUID-shaped lock tokens computed
+        # by SQLite in the same statement that takes the locks (no per-message round trip)
+        prefix = _token_prefix()
         with self._tx() as db:
-            sub = self._sub(subscription)
-            lock_us = _span_us(lock_duration if lock_duration is not None else sub.spec.lock_duration)
             now = self._now_us()
             locked_until = now + lock_us
             db.execute(
@@ -404,14 +426,11 @@ class SqliteBus:
                 (subscription, now),
             )
             while len(delivered) < max_messages:
-                updates: list[tuple[Any, ...]] = []
                 want = max_messages - len(delivered)
-                rows = db.execute(
-                    f"SELECT {_COLUMNS} FROM bus_messages INDEXED BY bus_messages_fifo "
-                    "WHERE subscription = ? AND active = 1 AND available_at <= ? ORDER BY seq LIMIT ?",
-                    (subscription, now, want),
-                ).fetchall()
-                moved = 0
+                # one row holding the whole batch as JSON: one SQLite step (one GIL hand-off) per claim
+                (batch_json,) = db.execute(_CLAIMABLE, (subscription, now, want)).fetchone()
+                rows = [_row_of(item) for item in json.loads(batch_json)]
+                claimed: list[tuple[Any, ...]] = []
                 for row in rows:
                     seq, delivery_count, expires_at = row[0], row[12], row[10]
                     if expires_at <= now:
@@ -421,22 +440,22 @@ class SqliteBus:
                                               "before it was delivered", now)
                         else:
                             db.execute("DELETE FROM bus_messages WHERE seq = ?", (seq,))
-                        moved += 1
                     elif delivery_count >= sub.spec.max_delivery_count:
                         self._move_to_dlq(db, seq, MAX_DELIVERY_COUNT_EXCEEDED,
                                           f"message was delivered {delivery_count} times, the subscription's "
                                           f"max_delivery_count is {sub.spec.max_delivery_count}", now)
-                        moved += 1
                     else:
-                        token = str(uuid.uuid4())
-                        updates.append((token, locked_until, locked_until, lock_us, seq))
-                        delivered.append(self._received(row, token, locked_until))
-                db.executemany(
-                    "UPDATE bus_messages SET delivery_count = delivery_count + 1, lock_token = ?, "
-                    "locked_until = ?, available_at = ?, lock_us = ? WHERE seq = ?",
-                    updates,
-                )
-                if len(rows) < want or moved == 0:
+                        claimed.append(row)
+                for i in range(0, len(claimed), _CHUNK):
+                    chunk = [row[0] for row in claimed[i : i + _CHUNK]]
+                    db.execute(
+                        "UPDATE bus_messages SET delivery_count = delivery_count + 1, "
+                        "lock_token = ? || printf('%012x', seq), locked_until = ?, available_at = ?, lock_us = ? "
+                        f"WHERE seq IN ({','.join('?' * len(chunk))})",
+                        (prefix, locked_until, locked_until, lock_us, *chunk),
+                    )
+                delivered.extend(self._received(row, f"{prefix}{row[0]:012x}", locked_until) for row in claimed)
+                if len(rows) < want or len(claimed) == len(rows):
                     break
         return delivered
 
@@ -449,7 +468,7 @@ class SqliteBus:
             sequence_number=seq,
             message_id=message_id,
             body=bytes(body),
-            application_properties=json.loads(props),
+            application_properties=props if isinstance(props, dict) else json.loads(props),
             content_type=content_type,
             subject=subject,
             correlation_id=correlation_id,
@@ -527,15 +546,21 @@ class SqliteBus:
 
         Not part of the ``MessageReceiver`` port: an optional fast path for the embedded host.
         Returns the tokens whose lock was already lost; those messages are, or will be, redelivered.
+        A few statements per call whatever its size (each SQLite step lets other threads run).
         """
         lost: list[str] = []
+        unique = list(dict.fromkeys(lock_tokens))
         with self._tx() as db:
             now = self._now_us()
-            for token in lock_tokens:
-                if db.execute(
-                    "DELETE FROM bus_messages WHERE lock_token = ? AND locked_until > ?", (token, now)
-                ).rowcount == 0:
-                    lost.append(token)
+            for i in range(0, len(unique), _CHUNK):
+                chunk = unique[i : i + _CHUNK]
+                where = f"lock_token IN ({','.join('?' * len(chunk))}) AND locked_until > ?"
+                (held,) = db.execute(f"SELECT COUNT(*) FROM bus_messages WHERE {where}", (*chunk, now)).fetchone()
+                if held != len(chunk):  # some locks were lost: name them (rare)
+                    valid = {t for (t,) in db.execute(f"SELECT lock_token FROM bus_messages WHERE {where}",
+                                                      (*chunk, now))}
+                    lost.extend(t for t in chunk if t not in valid)
+                db.execute(f"DELETE FROM bus_messages WHERE {where}", (*chunk, now))
         return lost
 
     def abandon(self, lock_token: str) -> None:
