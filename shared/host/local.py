@@ -294,12 +294,12 @@ class LocalHost:
         return self._stop.is_set()
 
     def pump_once(self) -> int:
-        """Settle what finished, receive what is due on every subscription and queue it for the workers.
+        """Receive what is due on every subscription and queue it for the workers, then settle what finished.
 
         Returns the number of messages received and queued."""
         dispatched = 0
-        self.flush_completions()
         if self._stop.is_set():
+            self.flush_completions()
             return 0
         due = self._due() if self._due is not None else None
         batch = max(1, self.options.batch_size)
@@ -317,6 +317,8 @@ class LocalHost:
                 dispatched += len(received)
             if self._stop.is_set():
                 break
+        # settled after receiving: what was just received is already running meanwhile
+        self.flush_completions()
         self._renew_locks()
         return dispatched
 

@@ -31,6 +31,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from shared.adapters.sqlite.doorbell import Doorbell
 from shared.adapters.sqlite.sql_filter import Filter, compile_filter, system_properties
 from shared.ports import (
     Clock,
@@ -56,6 +58,8 @@ TTL_EXPIRED = "TTLExpiredException"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CHUNK = 500  # rows per IN (...) lookup, well under SQLite's variable limit
+_FIRST_RETRY_S = 0.00005  # first wait for a write lock another connection holds
+_LAST_RETRY_S = 0.002
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS bus_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -212,6 +216,7 @@ class SqliteBus:
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._busy_s = busy_timeout.total_seconds()
         self._db = sqlite3.connect(
             str(path), isolation_level=None, check_same_thread=False,
             timeout=busy_timeout.total_seconds(),
@@ -227,9 +232,12 @@ class SqliteBus:
                 if statement.strip():
                     self._db.execute(statement)
             self._db.execute("INSERT OR IGNORE INTO bus_meta (key, value) VALUES ('subs_version', 0)")
+        # from here on, ``_execute`` waits for locks in finer steps than SQLite's busy handler
+        self._db.execute("PRAGMA busy_timeout = 0")
         self._subs: dict[str, _Sub] = {}
         self._subs_version = -1
         self._listeners: list[Callable[[], None]] = []
+        self._doorbell = Doorbell(self.path) if str(path) != ":memory:" else None
 
     # ----------------------------------------------------------------- plumbing
 
@@ -237,22 +245,45 @@ class SqliteBus:
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, taken up front (``BEGIN IMMEDIATE``) so claims never race."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+            self._execute("COMMIT")
+
+    def _execute(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
+        """Run one statement, retrying while another connection holds the write lock.
+
+        SQLite's own busy handler sleeps 1, 2, 5, 10... ms between attempts; a transaction on this bus
+        lasts well under a millisecond, so retrying from 50 us up (doubling, at most 2 ms apart) keeps
+        a publish from another process waiting microseconds instead of milliseconds."""
+        delay, deadline = _FIRST_RETRY_S, 0.0
+        while True:
+            try:
+                return self._db.execute(sql, args)
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc):
+                    raise
+                now = time.monotonic()
+                if not deadline:
+                    deadline = now + self._busy_s
+                elif now >= deadline:
+                    raise sqlite3.OperationalError(
+                        f"{exc} after {self._busy_s:.0f} s: another process holds the bus file {self.path} "
+                        "in a write transaction; stop it or raise busy_timeout") from exc
+                time.sleep(delay)
+                delay = min(delay * 2, _LAST_RETRY_S)
 
     def _now_us(self) -> int:
         return _us(self.clock.now())
 
     def _load_subs(self) -> dict[str, _Sub]:
         """Subscriptions with compiled filters, re-read only when another bus instance changed them."""
-        (version,) = self._db.execute("SELECT value FROM bus_meta WHERE key = 'subs_version'").fetchone()
+        (version,) = self._execute("SELECT value FROM bus_meta WHERE key = 'subs_version'").fetchone()
         if version != self._subs_version:
-            rows = self._db.execute(
+            rows = self._execute(
                 "SELECT name, sql_filter, max_delivery_count, lock_us, dlq_on_expiration "
                 "FROM bus_subscriptions WHERE topic = ? ORDER BY name",
                 (self.topic,),
@@ -276,6 +307,8 @@ class SqliteBus:
         return subs[name]
 
     def close(self) -> None:
+        if self._doorbell is not None:
+            self._doorbell.close()
         with self._lock:
             self._db.close()
 
@@ -346,17 +379,30 @@ class SqliteBus:
                 [(self.topic, mid, at) for mid, at in accepted],
             )
             db.executemany(_INSERT, rows)
+        self._published()
+
+    def _published(self) -> None:
+        for listener in self._listeners:
+            listener()
+        if self._doorbell is not None:
+            self._doorbell.ring()
+
+    def _heard_publish(self) -> None:
         for listener in self._listeners:
             listener()
 
     def add_publish_listener(self, listener: Callable[[], None]) -> None:
-        """Call ``listener`` after every publish through this instance (a local host wakes on it)."""
+        """Call ``listener`` after every publish on this bus file: at once for publishes through this
+        instance, and through the doorbell (``doorbell.py``) for publishes by other instances and
+        processes. A local host wakes on it instead of polling."""
         self._listeners.append(listener)
+        if self._doorbell is not None:
+            self._doorbell.listen(self._heard_publish)
 
     def due_subscriptions(self) -> set[str]:
         """Subscriptions that have a message receivable now: one query, using the due index."""
         with self._lock:
-            rows = self._db.execute(
+            rows = self._execute(
                 "SELECT s.name FROM bus_subscriptions s WHERE s.topic = ? AND EXISTS ("
                 "SELECT 1 FROM bus_messages m WHERE m.subscription = s.name AND m.available_at <= ?)",
                 (self.topic, self._now_us()),
@@ -409,7 +455,7 @@ class SqliteBus:
         with self._lock:
             sub = self._sub(subscription)
             # fast path without the write lock: idle polling must not serialise host processes
-            if self._db.execute(
+            if self._execute(
                 "SELECT 1 FROM bus_messages WHERE subscription = ? AND available_at <= ? LIMIT 1",
                 (subscription, self._now_us()),
             ).fetchone() is None:
@@ -493,7 +539,7 @@ class SqliteBus:
         db.execute("DELETE FROM bus_messages WHERE seq = ?", (seq,))
 
     def _lock_lost(self, lock_token: str, action: str) -> LockLostError:
-        row = self._db.execute(
+        row = self._execute(
             "SELECT locked_until, subscription, message_id FROM bus_messages WHERE lock_token = ?",
             (lock_token,),
         ).fetchone()
@@ -519,13 +565,13 @@ class SqliteBus:
     def _settle(self, sql: str, args: tuple[Any, ...], lock_token: str, action: str) -> None:
         """One statement guarded by ``lock_token = ? AND locked_until > now`` (its own transaction)."""
         with self._lock:
-            if self._db.execute(sql, args).rowcount == 0:
+            if self._execute(sql, args).rowcount == 0:
                 raise self._lock_lost(lock_token, action)
 
     def renew_lock(self, lock_token: str) -> datetime:
         now = self._now_us()
         with self._lock:
-            rows = self._db.execute(
+            rows = self._execute(
                 "UPDATE bus_messages SET locked_until = ? + lock_us, available_at = ? + lock_us "
                 "WHERE lock_token = ? AND locked_until > ? RETURNING locked_until",
                 (now, now, lock_token, now),
@@ -587,9 +633,9 @@ class SqliteBus:
         )
         with self._lock:
             if subscription is None:
-                rows = self._db.execute(query + " ORDER BY seq").fetchall()
+                rows = self._execute(query + " ORDER BY seq").fetchall()
             else:
-                rows = self._db.execute(
+                rows = self._execute(
                     query + " WHERE subscription = ? ORDER BY seq", (subscription,)
                 ).fetchall()
         return [
@@ -622,6 +668,7 @@ class SqliteBus:
                  now, None, now, 1, now, now + ttl_us, ttl_us),
             )
             db.execute("DELETE FROM bus_dead_letters WHERE seq = ?", (sequence_number,))
+        self._published()
 
     # ----------------------------------------------------------------- status
 
@@ -629,7 +676,7 @@ class SqliteBus:
         """Now if a message is receivable, else the earliest scheduled time or lock expiry; None if empty."""
         with self._lock:
             self._sub(subscription)
-            (earliest,) = self._db.execute(
+            (earliest,) = self._execute(
                 "SELECT MIN(available_at) FROM bus_messages WHERE subscription = ?", (subscription,)
             ).fetchone()
         if earliest is None:
@@ -641,7 +688,7 @@ class SqliteBus:
         with self._lock:
             self._sub(subscription)
             now = self._now_us()
-            active, scheduled, locked = self._db.execute(
+            active, scheduled, locked = self._execute(
                 "SELECT "
                 "COALESCE(SUM(available_at <= ?), 0), "
                 "COALESCE(SUM(available_at > ? AND (locked_until IS NULL OR locked_until <= ?)), 0), "
@@ -649,7 +696,7 @@ class SqliteBus:
                 "FROM bus_messages WHERE subscription = ?",
                 (now, now, now, now, subscription),
             ).fetchone()
-            (dead,) = self._db.execute(
+            (dead,) = self._execute(
                 "SELECT COUNT(*) FROM bus_dead_letters WHERE subscription = ?", (subscription,)
             ).fetchone()
         return SubscriptionCounts(subscription, active, scheduled, locked, dead)
