@@ -31,7 +31,6 @@ import json
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from shared.adapters.sqlite import locking
 from shared.adapters.sqlite.doorbell import Doorbell
 from shared.adapters.sqlite.sql_filter import Filter, compile_filter, system_properties
 from shared.ports import (
@@ -58,8 +58,6 @@ TTL_EXPIRED = "TTLExpiredException"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CHUNK = 500  # rows per IN (...) lookup, well under SQLite's variable limit
-_FIRST_RETRY_S = 0.00005  # first wait for a write lock another connection holds
-_LAST_RETRY_S = 0.002
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS bus_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -232,7 +230,7 @@ class SqliteBus:
                 if statement.strip():
                     self._db.execute(statement)
             self._db.execute("INSERT OR IGNORE INTO bus_meta (key, value) VALUES ('subs_version', 0)")
-        # from here on, ``_execute`` waits for locks in finer steps than SQLite's busy handler
+        # from here on, ``_execute`` waits for locks in finer steps than SQLite's busy handler (locking.py)
         self._db.execute("PRAGMA busy_timeout = 0")
         self._subs: dict[str, _Sub] = {}
         self._subs_version = -1
@@ -254,27 +252,8 @@ class SqliteBus:
             self._execute("COMMIT")
 
     def _execute(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
-        """Run one statement, retrying while another connection holds the write lock.
-
-        SQLite's own busy handler sleeps 1, 2, 5, 10... ms between attempts; a transaction on this bus
-        lasts well under a millisecond, so retrying from 50 us up (doubling, at most 2 ms apart) keeps
-        a publish from another process waiting microseconds instead of milliseconds."""
-        delay, deadline = _FIRST_RETRY_S, 0.0
-        while True:
-            try:
-                return self._db.execute(sql, args)
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc):
-                    raise
-                now = time.monotonic()
-                if not deadline:
-                    deadline = now + self._busy_s
-                elif now >= deadline:
-                    raise sqlite3.OperationalError(
-                        f"{exc} after {self._busy_s:.0f} s: another process holds the bus file {self.path} "
-                        "in a write transaction; stop it or raise busy_timeout") from exc
-                time.sleep(delay)
-                delay = min(delay * 2, _LAST_RETRY_S)
+        """One statement, waiting for another connection's write lock in fine steps (``locking.py``)."""
+        return locking.execute(self._db, sql, args, busy_s=self._busy_s, path=self.path)
 
     def _now_us(self) -> int:
         return _us(self.clock.now())
