@@ -77,7 +77,7 @@ def serve(functions: Sequence[HttpFunction], port: int, host: str = "127.0.0.1")
             for k, v in resp.headers.items():
                 if k.lower() != "content-length":
                     self.send_header(k, v)
-            if resp.mimetype and "content-type" not in {k.lower() for k in resp.headers}:
+            if resp.mimetype and "content-type" not in {k.lower() for k, _ in resp.headers.items()}:
                 self.send_header("Content-Type", resp.mimetype)
             payload = resp.get_body()
             self.send_header("Content-Length", str(len(payload)))

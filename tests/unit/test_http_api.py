@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from shared.api import http as http_api
 from shared.bootstrap import Runtime
 from shared.contracts.envelope import parse_wire
 from shared.host.local import HttpFunction
-from shared.host.serving import _Router, compile_route, handle
+from shared.host.serving import _Router, compile_route, handle, serve
 from shared.ports import SubscriptionSpec
 from shared.runtime import set_runtime
 
@@ -257,3 +258,24 @@ def test_unknown_path_is_404_problem() -> None:
 def test_function_that_raises_is_500_problem_naming_it() -> None:
     doc = assert_problem(handle(ROUTER, "GET", "/api/fails", {}, b""), 500)
     assert "failing raised RuntimeError: boom" in doc["detail"]
+
+
+def test_served_response_keeps_the_functions_headers_over_a_real_socket() -> None:
+    # regression: azure.functions' HttpResponseHeaders iterate as (name, value) pairs; a response
+    # with a header (POST /api/projects answers 202 with Location) closed the connection instead
+    def created(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse('{"ok":true}', status_code=202, mimetype="application/json",
+                                 headers={"Location": "/api/projects/p1"})
+
+    server = serve([HttpFunction("create", "projects", ("POST",), "req", created)], 0)
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=10)
+        conn.request("POST", "/api/projects", body=b"{}")
+        resp = conn.getresponse()
+        assert (resp.status, resp.getheader("Location"), resp.getheader("Content-Type")) == (
+            202, "/api/projects/p1", "application/json")
+        assert json.loads(resp.read()) == {"ok": True}
+        conn.close()
+    finally:
+        server.shutdown()
+        server.server_close()
