@@ -343,7 +343,6 @@ def main(argv: list[str] | None = None) -> int:
     d = result["details"]
     seq = (d.get("sequential") or {}).get("projectsPerMinute")
     one = (d.get("one-host") or {}).get("projectsPerMinute")
-    two = (d.get("two-hosts") or {}).get("projectsPerMinute")
     for label, base, base_label, goal in (("sequential", None, None, None),
                                          ("one-host", seq, "sequential", None),
                                          ("two-hosts", one, "one host, all at once", TWO_HOST_GOAL)):
