@@ -65,6 +65,11 @@ def handle(router: _Router, method: str, raw_path: str, headers: dict[str, str],
     return resp
 
 
+class _Server(ThreadingHTTPServer):
+    # the default listen backlog (5) resets connections when many clients submit at once
+    request_queue_size = 128
+
+
 def serve(functions: Sequence[HttpFunction], port: int, host: str = "127.0.0.1") -> Any:
     router = _Router(functions)
 
@@ -89,6 +94,6 @@ def serve(functions: Sequence[HttpFunction], port: int, host: str = "127.0.0.1")
         def log_message(self, *_args: Any) -> None:
             return
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    server = _Server((host, port), Handler)
     threading.Thread(target=server.serve_forever, daemon=True, name="factory-http").start()
     return server

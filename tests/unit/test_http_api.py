@@ -279,3 +279,25 @@ def test_served_response_keeps_the_functions_headers_over_a_real_socket() -> Non
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_burst_of_concurrent_clients_is_served_not_reset() -> None:
+    # regression: the listen backlog was 5, so the 6th simultaneous connection could be reset
+    def ok(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse("ok")
+
+    server = serve([HttpFunction("ok", "ok", ("GET",), "req", ok)], 0)
+    assert server.request_queue_size >= 100
+    try:
+        port = server.server_address[1]
+        conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(50)]
+        for conn in conns:
+            conn.connect()  # all connected before any is served: they wait in the backlog
+        for conn in conns:
+            conn.request("GET", "/api/ok")
+        assert [c.getresponse().read() for c in conns] == [b"ok"] * 50
+        for conn in conns:
+            conn.close()
+    finally:
+        server.shutdown()
+        server.server_close()
