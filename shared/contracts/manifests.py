@@ -28,6 +28,12 @@ ConsumerKind = Literal["agent", "coordinator", "step"]
 #: every agent also takes retry commands addressed to it by a coordinator
 RETRY_COMMAND = "AgentRetryRequested"
 
+#: a flow's timeouts carry its name in this application property; each coordinator's subscription
+#: takes only its own (every coordinator taking every timeout cost a delivery, a function execution
+#: and Cosmos DB reads and writes per coordinator, for nothing)
+TIMEOUT_EVENT = "FlowTimeout"
+TIMEOUT_TARGET = "targetFlow"
+
 
 #: a skill's name in an agent manifest: ``<module>.<function>`` of ``shared/mesh/agents/``
 SKILL_NAME = re.compile(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*")
@@ -72,10 +78,13 @@ class Consumer:
     @property
     def sql_filter(self) -> str:
         """The Service Bus SQL filter for this consumer's subscription."""
-        types = ", ".join(f"'{t}'" for t in sorted(self.subscribes_to))
+        addressed = self.kind == "coordinator" and TIMEOUT_EVENT in self.subscribes_to
+        types = ", ".join(f"'{t}'" for t in sorted(self.subscribes_to) if not (addressed and t == TIMEOUT_EVENT))
         expr = f"type IN ({types})"
         if self.kind == "agent":
             expr = f"({expr} OR (type = '{RETRY_COMMAND}' AND targetAgent = '{self.name}'))"
+        elif addressed:
+            expr = f"({expr} OR (type = '{TIMEOUT_EVENT}' AND {TIMEOUT_TARGET} = '{self.name}'))"
         if self.tenant_scope:
             expr = f"{expr} AND tenantId = '{self.tenant_scope}'"
         return expr
