@@ -243,6 +243,9 @@ class LocalHost:
     clock: Callable[[], float] = time.monotonic
     metrics: Metrics | None = None
     wall_clock: Clock | None = None
+    #: per subscription, the most messages it may have in flight (the manifests' ``concurrency``);
+    #: one without an entry may hold ``max_concurrent_calls + prefetch_count``
+    concurrency: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -308,7 +311,8 @@ class LocalHost:
             sub = fn.subscription
             if due is not None and sub not in due:
                 continue
-            room = min(batch, limit - self._held.get(sub, 0))
+            cap = self.concurrency.get(sub)
+            room = min(batch, (min(cap, limit) if cap else limit) - self._held.get(sub, 0))
             if room <= 0:
                 continue
             received = self.receiver.receive(sub, max_messages=room)
@@ -623,7 +627,8 @@ def build_host(runtime: Runtime, app: func.FunctionApp | None = None, *, project
                                 lock_duration=timedelta(seconds=runtime.settings.lock_duration_seconds))
     settled = runtime.settlement.settled if isinstance(runtime.settlement, BusSettlement) else set()
     host = LocalHost(runtime.receiver, sb, filters, options, settled=settled, on_delivery=on_delivery,
-                     metrics=runtime.metrics, wall_clock=runtime.clock)
+                     metrics=runtime.metrics, wall_clock=runtime.clock,
+                     concurrency={c.subscription: c.max_concurrency for c in runtime.consumers})
     host.ensure_subscriptions()
     set_runtime(runtime)
     return host, http
