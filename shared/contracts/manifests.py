@@ -9,8 +9,9 @@ agree by construction.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -198,3 +199,19 @@ def load_entrypoints(contracts_dir: Path = CONTRACTS_DIR) -> dict[str, tuple[str
     if not isinstance(doc, dict):
         raise ManifestError(f"{path}: expected a mapping of source name to the event types it may publish")
     return {str(source): _names(doc, source, path) for source in doc}
+
+
+#: the triggers ``functions/servicebus.py`` registers, derived from the manifests by ``factory generate``
+#: (read with ``json`` at import: ``import function_app`` loads neither YAML nor this module)
+TRIGGER_INDEX = Path("functions") / "triggers.json"
+
+
+def render_trigger_index(consumers: Sequence[Consumer]) -> str:
+    """The content of ``functions/triggers.json``: one entry per consumer, in manifest order."""
+    doc = {
+        "generatedBy": "factory generate (from contracts/agents, contracts/flows, contracts/steps); do not edit",
+        "triggers": [{"kind": c.kind, "name": c.name, "subscription": c.subscription,
+                      "functionName": c.function_name, "description": c.description or f"{c.kind} {c.name}"}
+                     for c in consumers],
+    }
+    return json.dumps(doc, indent=2) + "\n"
