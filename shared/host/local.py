@@ -348,15 +348,16 @@ class LocalHost:
 
     def _work(self) -> None:
         item: _Item | None = None
-        outcome: tuple[str, Delivery | None] | None = None
+        delivered, completion = False, None
         while True:
             with self._lock:
                 if item is not None:
-                    self._book(item, outcome)
+                    self.deliveries += delivered
+                    self._book(item, completion)
                 item = self._take()
             if item is None:
                 return
-            outcome = self._invoke(item)
+            delivered, completion = self._invoke(item)
 
     def _take(self) -> _Item | None:
         """The next message for this worker (called with the lock held); ``None`` when closing.
@@ -421,13 +422,13 @@ class LocalHost:
         """Invoke the function as the Python worker does: the trigger's argument by name."""
         fn.call(**{fn.arg_name: message})
 
-    def _invoke(self, item: _Item) -> tuple[str, Delivery | None] | None:
-        """Run one message; returns its completion when that is batched (see ``flush_completions``)."""
+    def _invoke(self, item: _Item) -> tuple[bool, tuple[str, Delivery | None] | None]:
+        """Run one message: (whether the function ran, its completion when that is batched)."""
         m, fn = item[1], item[0].function
         if self._stop.is_set():  # received but never started: give it back at once
             with contextlib.suppress(LockLostError):
                 self.receiver.abandon(m.lock_token)
-            return None
+            return False, None
         if self.metrics is not None and self.wall_clock is not None:
             start_at = m.scheduled_enqueue_time or m.enqueued_time
             self.metrics.delivery_latency(fn.subscription, (self.wall_clock.now() - max(start_at, m.enqueued_time))
@@ -437,23 +438,17 @@ class LocalHost:
         try:
             self._call(fn, to_functions_message(m))
             outcome = self._settle(m, ok=True)
-        except BaseException as exc:  # the Functions host abandons on any exception
+        except BaseException as exc:  # the Functions host abandons on any exception (a worker thread lives on)
             error = f"{type(exc).__name__}: {exc}"
             outcome = self._settle(m, ok=False)
-            if not isinstance(exc, Exception):
-                with self._lock:
-                    self._book(item, None)
-                raise
-        with self._lock:
-            self.deliveries += 1
         delivery = None if self.on_delivery is None else Delivery(
             fn.name, fn.subscription, m.message_id, str(m.application_properties.get("type") or m.subject or ""),
             m.delivery_count, outcome or "completed", (time.perf_counter() - t0) * 1000.0, error)
         if outcome is None:  # completed in the next batch: reported once the completion took
-            return (m.lock_token, delivery)
+            return True, (m.lock_token, delivery)
         if delivery is not None and self.on_delivery is not None:
             self.on_delivery(delivery)
-        return None
+        return True, None
 
     def _settle(self, m: ReceivedMessage, *, ok: bool) -> str | None:
         """Settle one message; ``None`` when its completion is batched (see ``flush_completions``)."""
