@@ -44,7 +44,7 @@ def execute(db: sqlite3.Connection, sql: str, args: Sequence[Any] = (), *, busy_
                 deadline = now + busy_s
             elif now >= deadline:
                 raise sqlite3.OperationalError(
-                    f"{exc} after {busy_s:.0f} s: another connection holds {path} in a write transaction; "
+                    f"{exc} after {busy_s:g} s: another connection holds {path} in a write transaction; "
                     "stop the process that holds it (another host?) or raise the busy timeout") from exc
             time.sleep(delay)
             delay = min(delay * 2, LAST_RETRY_S)
