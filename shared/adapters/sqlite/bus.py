@@ -132,20 +132,6 @@ _COLUMNS = (
 )
 
 
-# the receivable head of a subscription as one JSON array (bodies hex-encoded, properties inline)
-_CLAIMABLE = (
-    "SELECT json_group_array(json_array(seq, subscription, message_id, hex(body), json(properties), "
-    "content_type, subject, correlation_id, enqueued_at, scheduled_at, expires_at, ttl_us, delivery_count)) "
-    "FROM (SELECT * FROM bus_messages INDEXED BY bus_messages_fifo "
-    "WHERE subscription = ? AND active = 1 AND available_at <= ? ORDER BY seq LIMIT ?)"
-)
-
-
-def _row_of(item: list[Any]) -> tuple[Any, ...]:
-    item[3] = bytes.fromhex(item[3])
-    return tuple(item)
-
-
 class SubscriptionNotFoundError(LookupError):
     """The subscription does not exist on this bus."""
 
@@ -452,9 +438,11 @@ class SqliteBus:
             )
             while len(delivered) < max_messages:
                 want = max_messages - len(delivered)
-                # one row holding the whole batch as JSON: one SQLite step (one GIL hand-off) per claim
-                (batch_json,) = db.execute(_CLAIMABLE, (subscription, now, want)).fetchone()
-                rows = [_row_of(item) for item in json.loads(batch_json)]
+                rows = db.execute(
+                    f"SELECT {_COLUMNS} FROM bus_messages INDEXED BY bus_messages_fifo "
+                    "WHERE subscription = ? AND active = 1 AND available_at <= ? ORDER BY seq LIMIT ?",
+                    (subscription, now, want),
+                ).fetchall()
                 claimed: list[tuple[Any, ...]] = []
                 for row in rows:
                     seq, delivery_count, expires_at = row[0], row[12], row[10]
@@ -493,7 +481,7 @@ class SqliteBus:
             sequence_number=seq,
             message_id=message_id,
             body=bytes(body),
-            application_properties=props if isinstance(props, dict) else json.loads(props),
+            application_properties=json.loads(props),
             content_type=content_type,
             subject=subject,
             correlation_id=correlation_id,
