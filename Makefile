@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 SAMPLE ?= examples/task-tracker.yaml
 BENCH_JSON ?= bench-results.json
 
-.PHONY: setup run test lint bench smoke-azure clean
+.PHONY: setup run test lint bench smoke-azure screenshots vendor clean
 
 setup: $(STAMP) node_modules/.installed
 
@@ -40,8 +40,22 @@ lint: setup
 bench: setup
 	$(PY) tests/bench/run_all.py --json $(BENCH_JSON)
 
+## make smoke-azure: the live-account path: the contract tests marked `azure` (Cosmos DB, Service Bus) and a
+## deployed app's smoke run; each skips with a message unless the settings point at live services
 smoke-azure: setup
+	$(PY) -m pytest -m azure tests/contract
 	$(PY) scripts/smoke_azure.py
+
+## make screenshots: Studio's main pages in docs/screenshots/ (headless Debian chromium: apt-get install chromium)
+screenshots: setup
+	$(PY) scripts/screenshots.py
+
+## make vendor: copy htmx and Mermaid from node_modules into Studio's static folder (committed; no node at run time)
+vendor: setup
+	cp node_modules/htmx.org/dist/htmx.min.js shared/studio/static/vendor/htmx.min.js
+	cp node_modules/htmx.org/LICENSE shared/studio/static/vendor/htmx.LICENSE
+	cp node_modules/mermaid/dist/mermaid.min.js shared/studio/static/vendor/mermaid.min.js
+	cp node_modules/mermaid/LICENSE shared/studio/static/vendor/mermaid.LICENSE
 
 clean:
 	rm -rf .factory .pytest_cache .ruff_cache

@@ -1,10 +1,13 @@
 """Registers one Service Bus topic trigger per consumer on a blueprint, from ``functions/triggers.json``.
 
-The index is derived from the manifests in ``contracts/`` by ``factory generate`` (a test fails
-while it is stale); reading it with ``json`` keeps YAML and the manifest code out of a cold start.
-"""
+The index is derived from the manifests in ``contracts/`` by ``factory generate`` (a test fails while
+it is stale); reading it with ``json`` keeps YAML and the manifest code out of a cold start.
 
-from __future__ import annotations
+Each trigger takes the invocation's ``context`` (a parameter the Python worker fills by that exact name;
+it is not a binding) and hands its ``trace_context`` on, so the handling's span is a child of the host's
+span for the invocation. No ``from __future__ import annotations`` here: the worker checks that the
+``context`` annotation is the ``azure.functions.Context`` class itself, not a string.
+"""
 
 import json
 from collections.abc import Callable
@@ -34,13 +37,13 @@ def _triggers() -> list[Trigger]:
     return triggers
 
 
-def _trigger_for(entry: Trigger) -> Callable[[func.ServiceBusMessage], None]:
+def _trigger_for(entry: Trigger) -> Callable[[func.ServiceBusMessage, func.Context], None]:
     name = entry["name"]
 
-    def trigger(msg: func.ServiceBusMessage) -> None:
+    def trigger(msg: func.ServiceBusMessage, context: func.Context) -> None:
         from shared.runtime import handle  # imported on first message: keeps `import function_app` fast
 
-        handle(name, msg)
+        handle(name, msg, context)
 
     trigger.__name__ = trigger.__qualname__ = entry["functionName"]
     trigger.__doc__ = entry["description"]

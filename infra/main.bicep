@@ -2,8 +2,9 @@
 // subscription per consumer (generated from contracts/), Cosmos DB, Blob storage, Key Vault,
 // Application Insights. One user-assigned identity; no keys anywhere.
 //
-// Deploy: `azd up`, or
-//   az deployment group create -g <rg> -f infra/main.bicep -p infra/main.parameters.json \
+// Deploy: `azd up` (main.parameters.json has azd read the signing key from the environment's Key Vault,
+// or generate one on the first deployment), or
+//   az deployment group create -g <rg> -f infra/main.bicep -p environmentName=<name> \
 //     -p eventSigningKey=<secret>
 targetScope = 'resourceGroup'
 
@@ -38,6 +39,21 @@ param serviceBusSku string = 'Standard'
 @secure()
 @description('HMAC key that signs events. Stored only in Key Vault; the app reads it by reference.')
 param eventSigningKey string
+
+@description('Share of traces sent to Application Insights, 0 to 1 (whole traces are kept or dropped).')
+param traceSamplingRatio string = '1.0'
+
+@description('E-mail address the alert rules notify; empty: the alerts fire in the portal only.')
+param alertEmail string = ''
+
+@description('The user running azd (AZURE_PRINCIPAL_ID): may read the signing-key secret so redeploys keep the key.')
+param deployerPrincipalId string = ''
+
+@description('Test-runner image for the release gate\'s session pool (infra/test-runner/Dockerfile); empty: no pool, and the gate refuses to run generated tests.')
+param testRunnerImage string = ''
+
+@description('Registry server of a private test-runner image (pulled by the pool\'s own identity); empty for a public image.')
+param testRunnerRegistryServer string = ''
 
 var resourceToken = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
 var tags = {
@@ -118,6 +134,21 @@ module keyVault 'modules/keyvault.bicep' = {
     tags: tags
     principalId: identity.outputs.principalId
     signingKey: eventSigningKey
+    deployerPrincipalId: deployerPrincipalId
+  }
+}
+
+module testSessions 'modules/testsessions.bicep' = {
+  name: 'testsessions'
+  params: {
+    name: 'sessions-factory-${resourceToken}'
+    environmentName: 'cae-factory-${resourceToken}'
+    pullIdentityName: 'id-sessions-${resourceToken}'
+    location: location
+    tags: tags
+    image: testRunnerImage
+    registryServer: testRunnerRegistryServer
+    principalId: identity.outputs.principalId
   }
 }
 
@@ -142,6 +173,19 @@ module functionApp 'modules/functionapp.bicep' = {
     artifactsContainerName: storage.outputs.artifactsContainerName
     applicationInsightsConnectionString: monitoring.outputs.applicationInsightsConnectionString
     signingKeySecretUri: keyVault.outputs.signingKeySecretUri
+    traceSamplingRatio: traceSamplingRatio
+    testSessionsEndpoint: testSessions.outputs.poolManagementEndpoint
+  }
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  params: {
+    location: location
+    tags: tags
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    serviceBusNamespaceName: serviceBus.outputs.namespaceName
+    alertEmail: alertEmail
   }
 }
 
@@ -157,3 +201,4 @@ output ArtifactStorage__blobServiceUri string = storage.outputs.blobEndpoint
 output FACTORY_TOPIC string = serviceBus.outputs.topicName
 output FACTORY_COSMOS_DATABASE string = cosmos.outputs.databaseName
 output SERVICEBUS_SUBSCRIPTIONS array = messaging.outputs.subscriptionNames
+output FACTORY_TEST_SESSIONS_ENDPOINT string = testSessions.outputs.poolManagementEndpoint

@@ -8,14 +8,21 @@ loads them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from shared.adapters.azure.clients import blob_artifact_store, cosmos_state_store, servicebus_publisher
+from shared.adapters.azure.clients import (
+    blob_artifact_store,
+    cosmos_state_store,
+    servicebus_dead_letter_queue,
+    servicebus_publisher,
+    sessions_test_runner,
+)
 from shared.adapters.filesystem.artifacts import FilesystemArtifactStore
 from shared.adapters.memory.spans import MemorySpanStore
-from shared.adapters.process.sandbox import SubprocessTestRunner
+from shared.adapters.process.sandbox import SandboxedTestRunner, refusal
+from shared.adapters.process.session_server import SessionServer
 from shared.adapters.sqlite.bus import SqliteBus
 from shared.adapters.sqlite.spans import SqliteSpanStore
 from shared.adapters.sqlite.state import SqliteStateStore
@@ -26,7 +33,7 @@ from shared.handling.context import HandlingContext
 from shared.handling.decisions import Handler, Settlement
 from shared.handling.pipeline import Pipeline, PipelineConfig
 from shared.handling.publishing import EventPublisher
-from shared.handling.settlement import BusSettlement, RecordAndCompleteSettlement
+from shared.handling.settlement import BusSettlement, RecordAndCompleteSettlement, RecordedDeadLetters
 from shared.handling.telemetry import Metrics, Tracer, configure_azure_monitor
 from shared.mesh.coordinators.flow import FlowDefinition, load_flows
 from shared.mesh.handlers import build_handlers
@@ -34,6 +41,7 @@ from shared.ports import (
     ArtifactStore,
     Bus,
     Clock,
+    DeadLetterQueue,
     MessagePublisher,
     MessageReceiver,
     SpanSink,
@@ -42,7 +50,7 @@ from shared.ports import (
 )
 from shared.ports.test_runner import TestRunner
 from shared.scaffold.catalog import TemplateCatalog, default_roots
-from shared.settings import ArtifactKind, BusKind, Settings, StateKind, load_settings
+from shared.settings import ArtifactKind, BusKind, GateRunnerKind, Settings, StateKind, load_settings
 
 
 @dataclass
@@ -65,20 +73,29 @@ class Runtime:
     catalog: TemplateCatalog
     publisher: EventPublisher
     handlers: Mapping[str, Handler]
+    #: the bus's own dead-letter queues (embedded bus, or Service Bus's sub-queues); None without a bus
+    dead_letter_queue: DeadLetterQueue | None = None
     pipeline: Pipeline = field(init=False)
 
     def __post_init__(self) -> None:
         self.pipeline = self.pipeline_with(self.handlers)
 
     @property
+    def recorded_dead_letters(self) -> RecordedDeadLetters:
+        """Dead letters recorded in the state store by ``RecordAndCompleteSettlement`` (on Azure)."""
+        return RecordedDeadLetters(
+            self.state, self.bus, clock=self.clock, tracer=self.tracer,
+            duplicate_detection_window=timedelta(seconds=self.settings.duplicate_detection_window_seconds))
+
+    @property
     def signing_key(self) -> bytes:
         return self.settings.signing_key.get_secret_value().encode()
 
     def handling_context(self, event: Envelope, consumer: str) -> HandlingContext:
-        """The context of one handling: reads through this runtime's stores, scratch under FACTORY_HOME."""
+        """The context of one handling: reads through this runtime's stores, scratch under ``scratch_path``."""
         return HandlingContext(event, consumer, clock=self.clock, state=self.state, artifacts=self.artifacts,
                                test_runner=self.test_runner,
-                               scratch_root=self.settings.factory_home / "work" / consumer)
+                               scratch_root=self.settings.scratch_path / "work" / consumer)
 
     def pipeline_with(self, handlers: Mapping[str, Handler]) -> Pipeline:
         """A handling pipeline over this runtime's parts for ``handlers`` (the mesh's, or a test's)."""
@@ -94,7 +111,7 @@ class Runtime:
         )
 
     def close(self) -> None:
-        for part in (self.bus, self.receiver, self.state):
+        for part in (self.bus, self.receiver, self.state, self.dead_letter_queue, self.test_runner):
             close = getattr(part, "close", None)
             if close:
                 close()
@@ -127,14 +144,45 @@ def _artifacts(settings: Settings) -> ArtifactStore:
 
 
 def _spans(settings: Settings) -> SpanSink:
-    if settings.applicationinsights_connection_string is not None:
+    # with Application Insights (the trace store there) or the Azure state (no local folder), in memory only
+    if settings.applicationinsights_connection_string is not None or settings.factory_state is StateKind.cosmos:
         return MemorySpanStore()
     settings.factory_home.mkdir(parents=True, exist_ok=True)
     return SqliteSpanStore(settings.factory_home / "traces.db")
 
 
+def _local_test_runner(settings: Settings) -> SandboxedTestRunner:
+    return SandboxedTestRunner(base_env=settings.process_environment(), allow_unsafe=settings.allow_unsafe_sandbox)
+
+
 def _test_runner(settings: Settings) -> TestRunner:
-    return SubprocessTestRunner(base_env=settings.process_environment())
+    if settings.test_runner is GateRunnerKind.sessions:
+        return sessions_test_runner(settings)
+    return _local_test_runner(settings)
+
+
+def sandbox_check(settings: Settings | None = None) -> tuple[bool, str]:
+    """Whether this machine's test sandbox works, and what it is or why not (``factory sandbox check``)."""
+    verdict = _local_test_runner(settings or load_settings()).verdict()
+    return verdict.usable, verdict.describe() if verdict.usable else refusal(verdict)
+
+
+def session_server_app(settings: Settings | None = None, *, on_exit: Callable[[], None] | None = None,
+                       isolation: str = "Azure Container Apps dynamic session (Hyper-V)") -> SessionServer:
+    """The WSGI app the test-runner image serves inside a dynamic session (``factory sandbox serve``)."""
+    settings = settings or load_settings()
+    runner = _local_test_runner(settings)
+    return SessionServer(runner, settings.factory_home / "session-runs", isolation=isolation, on_exit=on_exit,
+                         close_runner=runner.close)
+
+
+def _dead_letter_queue(settings: Settings, receiver: MessageReceiver | None, consumers: tuple[Consumer, ...],
+                       clock: Clock) -> DeadLetterQueue | None:
+    if receiver is not None:  # the embedded bus keeps its own
+        return receiver
+    if settings.factory_bus is BusKind.servicebus:
+        return servicebus_dead_letter_queue(settings, [c.subscription for c in consumers], clock=clock)
+    return None
 
 
 def _settlement(receiver: MessageReceiver | None, state: StateStore, clock: Clock) -> Settlement:
@@ -168,21 +216,24 @@ def bootstrap(
         receiver = bus
     state = state or _state(settings, clock)
     artifacts = artifacts or _artifacts(settings)
-    otel = False
+    exporting = False
     if settings.applicationinsights_connection_string is not None:
-        otel = configure_azure_monitor(settings.applicationinsights_connection_string.get_secret_value())
-    tracer = Tracer(spans or _spans(settings), otel=otel)
+        exporting = configure_azure_monitor(settings.applicationinsights_connection_string.get_secret_value(),
+                                            sampling_ratio=settings.trace_sampling_ratio,
+                                            logger_name=settings.telemetry_logger)
+    tracer = Tracer(spans or _spans(settings), exporting=exporting, topic=settings.topic_name)
     metrics = Metrics()
     settlement = settlement or _settlement(receiver, state, clock)
     test_runner = test_runner or _test_runner(settings)
     catalog = catalog or TemplateCatalog(roots=default_roots())
     signing_key = settings.signing_key.get_secret_value().encode()
     publisher = EventPublisher(bus=bus, state=state, registry=registry, signing_key=signing_key, clock=clock,
-                               metrics=metrics)
+                               metrics=metrics, tracer=tracer)
     handlers = build_handlers(consumers, flows=flows, catalog=catalog,
-                              scaffolds_dir=settings.factory_home / "scaffolds", clock=clock)
+                              scaffolds_dir=settings.scaffolds_path, clock=clock)
     return Runtime(
         settings=settings, clock=clock, registry=registry, consumers=consumers, flows=flows, bus=bus,
         receiver=receiver, state=state, artifacts=artifacts, tracer=tracer, metrics=metrics,
         settlement=settlement, test_runner=test_runner, catalog=catalog, publisher=publisher, handlers=handlers,
+        dead_letter_queue=_dead_letter_queue(settings, receiver, consumers, clock),
     )

@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 from shared.bootstrap import Runtime, bootstrap
+from shared.handling.telemetry import InvocationTrace
 
 _runtime: Runtime | None = None
 _lock = threading.Lock()
@@ -27,10 +28,12 @@ def set_runtime(runtime: Runtime | None) -> None:
         _runtime = runtime
 
 
-def handle(consumer: str, message: Any) -> None:
+def handle(consumer: str, message: Any, context: Any = None) -> None:
     """Entry point of every Service Bus–triggered function: run the handling pipeline.
 
-    Returns normally when the message is done (completed, duplicate, or dead-lettered);
-    raises on a transient failure so the host abandons it and Service Bus redelivers.
+    ``context`` is the invocation's ``func.Context``: its ``trace_context`` is the Functions host's span
+    for this invocation, the parent of the handling's span. Returns normally when the message is done
+    (completed, duplicate, or dead-lettered); raises on a transient failure so the host abandons it and
+    Service Bus redelivers.
     """
-    get_runtime().pipeline.handle(consumer, message)
+    get_runtime().pipeline.handle(consumer, message, InvocationTrace.of(context))

@@ -9,6 +9,7 @@ settings on Azure) configures both the host bindings and the adapters: a connect
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
@@ -19,6 +20,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.ports.layout import DEFAULT_TOPIC
 
 DEV_SIGNING_KEY = "local-development-signing-key"
+#: how the placeholder in local.settings.json.example starts: refused at start, whatever the adapters
+PLACEHOLDER_SIGNING_KEY_PREFIX = "replace-me"
 
 
 class BusKind(StrEnum):
@@ -36,6 +39,13 @@ class ArtifactKind(StrEnum):
     blob = "blob"
 
 
+class GateRunnerKind(StrEnum):
+    """Where the release gate runs generated tests."""
+
+    sandbox = "sandbox"  # a bubblewrap jail on this machine (embedded)
+    sessions = "sessions"  # Azure Container Apps dynamic sessions (custom container pool)
+
+
 class Settings(BaseSettings):
     """All settings of the factory. Environment variables win over ``local.settings.json`` values."""
 
@@ -48,6 +58,9 @@ class Settings(BaseSettings):
 
     # --- embedded ---
     factory_home: Path = Field(Path(".factory"), alias="FACTORY_HOME")
+
+    # --- scratch: per-handling work folders (release-gate checkouts, scaffold repositories) ---
+    scratch_dir: Path | None = Field(None, alias="FACTORY_SCRATCH_DIR")
 
     # --- messaging ---
     topic_name: str = Field(DEFAULT_TOPIC, alias="FACTORY_TOPIC")
@@ -88,6 +101,22 @@ class Settings(BaseSettings):
     applicationinsights_connection_string: SecretStr | None = Field(
         None, alias="APPLICATIONINSIGHTS_CONNECTION_STRING"
     )
+    #: share of traces kept (whole traces: the sampler decides by trace id). The name is the one the
+    #: azure-monitor distro reads with OTEL_TRACES_SAMPLER=microsoft.fixed_percentage (the Bicep sets both)
+    trace_sampling_ratio: float = Field(1.0, alias="OTEL_TRACES_SAMPLER_ARG", ge=0.0, le=1.0)
+    #: the logger whose records go to Application Insights; never the root logger (the exporter's own
+    #: records would be exported again, without end)
+    telemetry_logger: str = Field("factory", alias="PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME", min_length=1)
+
+    # --- releases: the environment a project releases to, and which environments need a person's approval ---
+    release_environment: str = Field("dev", alias="FACTORY_RELEASE_ENVIRONMENT", min_length=1, max_length=40)
+    approval_required: dict[str, bool] = Field(
+        default_factory=lambda: {"dev": False, "staging": False, "prod": True}, alias="FACTORY_APPROVAL_REQUIRED")
+
+    # --- the release gate's test runner ---
+    test_runner: GateRunnerKind = Field(GateRunnerKind.sandbox, alias="FACTORY_TEST_RUNNER")
+    allow_unsafe_sandbox: bool = Field(False, alias="FACTORY_ALLOW_UNSAFE_SANDBOX")
+    test_sessions_endpoint: str | None = Field(None, alias="FACTORY_TEST_SESSIONS_ENDPOINT")
 
     # --- limits ---
     max_message_bytes: int = Field(256 * 1024, alias="FACTORY_MAX_MESSAGE_BYTES", gt=0)
@@ -95,10 +124,20 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _azure_needs_real_secrets(self) -> Settings:
         on_azure = self.factory_bus is BusKind.servicebus or self.factory_state is StateKind.cosmos
-        if on_azure and self.signing_key.get_secret_value() == DEV_SIGNING_KEY:
+        key = self.signing_key.get_secret_value()
+        if key.startswith(PLACEHOLDER_SIGNING_KEY_PREFIX):
+            raise ValueError(
+                "FACTORY_SIGNING_KEY is still the placeholder from local.settings.json.example; generate a key "
+                "with `python -c \"import secrets; print(secrets.token_urlsafe(32))\"` and put it in "
+                "local.settings.json (on Azure the Bicep sets a Key Vault reference)")
+        if on_azure and key == DEV_SIGNING_KEY:
             raise ValueError(
                 "FACTORY_SIGNING_KEY is still the local development key while Azure adapters are selected; "
                 "set it to a Key Vault reference (infra/main.bicep does) or a strong random secret")
+        if self.telemetry_logger.strip() in ("", "root"):
+            raise ValueError(
+                "PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME must name the factory's logger (default 'factory'), not the "
+                "root logger: the exporter's own log records would be exported again, without end")
         if self.factory_bus is BusKind.servicebus and not (self.servicebus_connection or self.servicebus_namespace):
             raise ValueError("FACTORY_BUS=servicebus needs ServiceBusConnection__fullyQualifiedNamespace "
                              "(identity) or ServiceBusConnection (connection string)")
@@ -110,9 +149,29 @@ class Settings(BaseSettings):
                              "ArtifactStorage (connection string)")
         return self
 
+    def requires_approval(self, environment: str) -> bool:
+        """Whether a release to ``environment`` waits for a person (an environment not listed does)."""
+        return bool(self.approval_required.get(environment, True))
+
     @property
     def artifacts_path(self) -> Path:
         return self.factory_home / "artifacts"
+
+    @property
+    def scratch_path(self) -> Path:
+        """The writable folder handlings work in: ``FACTORY_SCRATCH_DIR``; if unset, ``FACTORY_HOME`` with the
+        embedded state, else the system temp folder (``<tmp>/factory``) — never the code folder, which is
+        read-only on Azure (Flex Consumption runs from a package). The Bicep sets it explicitly."""
+        if self.scratch_dir is not None:
+            return self.scratch_dir
+        if self.factory_state is StateKind.sqlite:
+            return self.factory_home
+        return Path(tempfile.gettempdir()) / "factory"
+
+    @property
+    def scaffolds_path(self) -> Path:
+        """Where scaffold executions commit their repositories (scratch: the result is in the artifacts)."""
+        return self.scratch_path / "scaffolds"
 
     @staticmethod
     def process_environment() -> dict[str, str]:

@@ -341,7 +341,7 @@ resource rule_project_lifecycle 'Microsoft.ServiceBus/namespaces/topics/subscrip
   }
 }
 
-// coordinator release-manager: FlowControlRequested, FlowTimeout, InfrastructureBlueprintCreated, ReleaseTriggered, SecurityReviewCompleted, TestsFailed, TestsPassed
+// coordinator release-manager: FlowControlRequested, FlowTimeout, InfrastructureBlueprintCreated, ProjectInitialized, ReleaseApprovalGranted, ReleaseApprovalRejected, ReleaseTriggered, SecurityReviewCompleted, TestsFailed, TestsPassed
 resource sub_release_manager 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2024-01-01' = {
   parent: topic
   name: 'release-manager'
@@ -361,7 +361,7 @@ resource rule_release_manager 'Microsoft.ServiceBus/namespaces/topics/subscripti
   properties: {
     filterType: 'SqlFilter'
     sqlFilter: {
-      sqlExpression: '(type IN (\'FlowControlRequested\', \'InfrastructureBlueprintCreated\', \'ReleaseTriggered\', \'SecurityReviewCompleted\', \'TestsFailed\', \'TestsPassed\') OR (type = \'FlowTimeout\' AND targetFlow = \'release-manager\'))'
+      sqlExpression: '(type IN (\'FlowControlRequested\', \'InfrastructureBlueprintCreated\', \'ProjectInitialized\', \'ReleaseApprovalGranted\', \'ReleaseApprovalRejected\', \'ReleaseTriggered\', \'SecurityReviewCompleted\', \'TestsFailed\', \'TestsPassed\') OR (type = \'FlowTimeout\' AND targetFlow = \'release-manager\'))'
     }
   }
 }

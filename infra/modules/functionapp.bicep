@@ -65,6 +65,12 @@ param applicationInsightsConnectionString string
 @description('Versionless Key Vault secret URI of the event-signing key.')
 param signingKeySecretUri string
 
+@description('Share of traces sent to Application Insights, 0 to 1 (whole traces are kept or dropped).')
+param traceSamplingRatio string = '1.0'
+
+@description('Pool management endpoint of the session pool that runs generated tests (empty: none deployed).')
+param testSessionsEndpoint string = ''
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
   location: location
@@ -195,6 +201,41 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'FACTORY_REQUIRE_SIGNATURE'
           value: 'true'
+        }
+        {
+          // per-handling scratch (release-gate checkouts, scaffold repositories): the package is read-only
+          name: 'FACTORY_SCRATCH_DIR'
+          value: '/tmp/factory'
+        }
+        // Telemetry: the Python worker configures the azure-monitor distro before the app is imported
+        // (PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY) and reads its options from these settings only.
+        {
+          name: 'PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY'
+          value: 'true'
+        }
+        {
+          name: 'PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME'
+          value: 'factory'
+        }
+        {
+          name: 'OTEL_TRACES_SAMPLER'
+          value: 'microsoft.fixed_percentage'
+        }
+        {
+          name: 'OTEL_TRACES_SAMPLER_ARG'
+          value: traceSamplingRatio
+        }
+        {
+          name: 'OTEL_PYTHON_DISABLED_INSTRUMENTATIONS'
+          value: 'azure_sdk'
+        }
+        {
+          name: 'FACTORY_TEST_RUNNER'
+          value: 'sessions'
+        }
+        {
+          name: 'FACTORY_TEST_SESSIONS_ENDPOINT'
+          value: testSessionsEndpoint
         }
       ]
     }

@@ -22,6 +22,9 @@ param signingKeySecretName string = 'factory-signing-key'
 @description('The event-signing key (HMAC). Stored only as a Key Vault secret.')
 param signingKey string
 
+@description('Principal (user) running azd: may read the signing key, so the next `azd up` passes the same key again (main.parameters.json: secretOrRandomPassword) instead of rotating it. Empty: no grant.')
+param deployerPrincipalId string = ''
+
 // Key Vault Secrets User
 var secretsUserRoleId = '4633458b-17de-408a-b874-0445c86b69e6'
 
@@ -56,6 +59,16 @@ resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   properties: {
     principalId: principalId
     principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', secretsUserRoleId)
+  }
+}
+
+resource deployerReadsSigningKey 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(deployerPrincipalId)) {
+  name: guid(signingKeySecret.id, deployerPrincipalId, secretsUserRoleId)
+  scope: signingKeySecret
+  properties: {
+    principalId: deployerPrincipalId
+    principalType: 'User'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', secretsUserRoleId)
   }
 }

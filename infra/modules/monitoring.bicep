@@ -59,6 +59,7 @@ resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' =
 }
 
 output applicationInsightsName string = appInsights.name
+output applicationInsightsId string = appInsights.id
 // Not a secret: with DisableLocalAuth the instrumentation key in it cannot ingest without an Entra token.
 output applicationInsightsConnectionString string = appInsights.properties.ConnectionString
 output logAnalyticsWorkspaceId string = workspace.id

@@ -15,11 +15,15 @@ from typing import Any
 import azure.functions as func
 import yaml
 
+from shared.api import views
+from shared.bootstrap import Runtime
 from shared.contracts.envelope import make_envelope, new_trace_id
 from shared.handling.traceview import build_tree
 from shared.mesh.steps import execution_id_for, load_execution
+from shared.ports import ResubmitTooEarlyError
+from shared.product.approvals import ApprovalError, decide_release
 from shared.product.intent import IntentError, intent_from_mapping
-from shared.product.projects import project_files, project_status, start_project
+from shared.product.projects import ReleaseTarget, project_files, project_status, start_project
 from shared.runtime import get_runtime
 
 PROBLEM = "application/problem+json"
@@ -64,7 +68,11 @@ def create_project(req: func.HttpRequest) -> func.HttpResponse:
                        extra={"errors": [{"path": p.path, "message": p.message, "allowed": list(p.allowed)}
                                          for p in exc.problems]})
     rt = get_runtime()
-    started = start_project(rt, intent, run_id=req.params.get("runId", ""), source="http-api")
+    environment = req.params.get("environment") or rt.settings.release_environment
+    if not (0 < len(environment) <= 40):
+        return problem(422, "Invalid environment", "environment must be 1 to 40 characters, e.g. dev, staging, prod")
+    started = start_project(rt, intent, run_id=req.params.get("runId", ""), source="http-api",
+                            release=release_for(rt, environment))
     return _json(202, {"projectId": started.project_id, "traceId": started.trace_id,
                        "status": f"/api/projects/{started.project_id}"},
                  {"Location": f"/api/projects/{started.project_id}"})
@@ -94,8 +102,12 @@ def get_artifact(req: func.HttpRequest) -> func.HttpResponse:
         return problem(404, "Unknown artifact", f"project '{project_id}' has no artifact '{path}'; list them with "
                        f"GET /api/projects/{project_id}")
     mime = mimetypes.guess_type(path)[0] or "application/octet-stream"
-    return func.HttpResponse(rt.artifacts.get(digest), status_code=200, mimetype=mime,
-                             headers={"ETag": f'"{digest}"', "X-Content-Digest": digest})
+    headers = {"ETag": f'"{digest}"', "X-Content-Digest": digest, "X-Content-Type-Options": "nosniff"}
+    if req.params.get("download"):
+        headers["Content-Disposition"] = f'attachment; filename="{path.rsplit("/", 1)[-1]}"'
+    if req.headers.get("if-none-match") == f'"{digest}"':
+        return func.HttpResponse(status_code=304, headers=headers)
+    return func.HttpResponse(rt.artifacts.get(digest), status_code=200, mimetype=mime, headers=headers)
 
 
 def get_trace(req: func.HttpRequest) -> func.HttpResponse:
@@ -148,3 +160,133 @@ def get_execution(req: func.HttpRequest) -> func.HttpResponse:
         return problem(404, "Unknown execution", f"no execution '{execution_id}' (yet): it appears once the "
                        "validate step has run; retry in a moment")
     return _json(200, doc)
+
+
+# --------------------------------------------------------------------------- projects, health, views
+
+
+def release_for(rt: Runtime, environment: str) -> ReleaseTarget:
+    """The release target of a new project: the environment and whether the settings require approval there."""
+    return ReleaseTarget(environment, rt.settings.requires_approval(environment))
+
+
+def _int_param(req: func.HttpRequest, name: str, default: int, low: int, high: int) -> int:
+    raw = req.params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"query parameter {name}={raw!r} is not a whole number") from None
+    if not low <= value <= high:
+        raise ValueError(f"query parameter {name}={value} is outside {low}..{high}")
+    return value
+
+
+def list_projects(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/projects?page=1&pageSize=20: projects newest first, with outcome and duration."""
+    try:
+        page = _int_param(req, "page", 1, 1, 10**6)
+        size = _int_param(req, "pageSize", 20, 1, views.MAX_PAGE_SIZE)
+    except ValueError as exc:
+        return problem(400, "Invalid paging", f"{exc}; use ?page=1&pageSize=20 (pageSize up to "
+                       f"{views.MAX_PAGE_SIZE})")
+    return _json(200, views.projects_page(get_runtime(), page, size).to_dict("/api/projects"))
+
+
+def get_health(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/health: the runtime answers, and which adapters it runs on."""
+    rt = get_runtime()
+    s = rt.settings
+    return _json(200, {"status": "ok", "time": rt.clock.now().isoformat(),
+                       "adapters": {"bus": s.factory_bus.value, "state": s.factory_state.value,
+                                    "artifacts": s.factory_artifacts.value},
+                       "consumers": len(rt.consumers), "flows": sorted(rt.flows),
+                       "contracts": len(list(rt.registry.types()))})
+
+
+def get_project_flows(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/projects/{id}/flows: each flow's state, history and state diagram (Mermaid)."""
+    project_id = req.route_params.get("id", "")
+    rt = get_runtime()
+    detail = views.project_detail(rt, project_id)
+    if detail is None:
+        return problem(404, "Unknown project", f"no project '{project_id}'; list them with GET /api/projects")
+    return _json(200, {"projectId": project_id, "flows": detail["flowDetails"], "approval": detail["approval"]})
+
+
+def list_flows(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/flows: the coordinator flow definitions with their state diagrams."""
+    rt = get_runtime()
+    return _json(200, {"flows": [views.flow_view(f, None) for f in rt.flows.values()]})
+
+
+def get_trace_waterfall(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/traces/{traceId}/waterfall: every handling on one time axis (offset, duration, outcome)."""
+    trace_id = req.route_params.get("traceId", "")
+    doc = views.waterfall(get_runtime(), trace_id)
+    if doc is None:
+        return problem(404, "Unknown trace", f"no events or handlings for trace '{trace_id}'")
+    return _json(200, doc)
+
+
+def get_topology(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/topology: the mesh, happy path first, failure edges apart, with warnings."""
+    return _json(200, views.topology_view(get_runtime()))
+
+
+def list_templates(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/templates: the scaffold templates with their parameters."""
+    return _json(200, {"templates": views.templates_view(get_runtime())})
+
+
+def list_dead_letters(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/deadletters[?subscription=S]: dead-lettered messages with reason, description and body."""
+    return _json(200, {"deadLetters": views.dead_letters(get_runtime(), req.params.get("subscription") or None)})
+
+
+def resubmit_dead_letter(req: func.HttpRequest) -> func.HttpResponse:
+    """POST /api/deadletters/{subscription}/{sequence}/resubmit: back to its subscription (the inbox
+    prevents a double effect)."""
+    subscription, raw = req.route_params.get("subscription", ""), req.route_params.get("sequence", "")
+    rt = get_runtime()
+    queue = rt.dead_letter_queue
+    if queue is None:
+        return problem(409, "Resubmit not available", "no bus is configured; dead letters recorded in the state "
+                       "store are resubmitted with `factory dlq resubmit <consumer> <message id>`")
+    try:
+        sequence = int(raw)
+    except ValueError:
+        return problem(400, "Invalid sequence number", f"{raw!r} is not a sequence number; take it from "
+                       "GET /api/deadletters")
+    known = {d.sequence_number for d in queue.dead_letters(subscription)}
+    if sequence not in known:
+        return problem(404, "Unknown dead letter", f"subscription '{subscription}' has no dead letter #{sequence}; "
+                       "list them with GET /api/deadletters")
+    try:
+        queue.resubmit(subscription, sequence)
+    except ResubmitTooEarlyError as exc:
+        return problem(409, "Resubmit not possible yet", str(exc))
+    return _json(202, {"subscription": subscription, "sequenceNumber": sequence, "status": "resubmitted"})
+
+
+def decide_approval(req: func.HttpRequest) -> func.HttpResponse:
+    """POST /api/projects/{id}/approval {decision: approve|reject, actor, reason}: a person's audited decision."""
+    project_id = req.route_params.get("id", "")
+    try:
+        doc = _parse_body(req)
+    except Exception as exc:
+        return problem(400, "Unreadable decision", f"send JSON like {{\"decision\": \"approve\", \"actor\": "
+                       f"\"alice\", \"reason\": \"reviewed\"}}: {exc}")
+    if not isinstance(doc, dict):
+        return problem(400, "Unreadable decision", "the body must be a JSON object with decision, actor and reason")
+    try:
+        decided = decide_release(get_runtime(), project_id, str(doc.get("decision", "")),
+                                 actor=str(doc.get("actor") or ""), reason=str(doc.get("reason") or ""),
+                                 source="http-api")
+    except ApprovalError as exc:
+        return problem(exc.status, {404: "Unknown project", 409: "Not awaiting approval"}.get(
+            exc.status, "Invalid decision"), str(exc))
+    return _json(202, {"projectId": project_id, "decision": decided.decision, "actor": decided.actor,
+                       "reason": decided.reason, "environment": decided.environment, "eventId": decided.event.id,
+                       "status": f"/api/projects/{project_id}"})

@@ -14,14 +14,15 @@ app = typer.Typer(no_args_is_help=True, help="Coordinator flows: status and manu
 
 
 
-def _control(action: str, instance: str, flow: str, target: str | None, reason: str | None) -> None:
+def _control(action: str, instance: str, flow: str, target: str | None, reason: str | None,
+             actor: str = "operator") -> None:
 
     rt = open_runtime()
     st = project_status(rt, instance)
     if flow not in st.flows:
         raise fail(f"no {flow} instance for {instance}", f"known flows of this project: {sorted(st.flows)}",
                     "check the project id with `factory status`", 2)
-    data = {"flow": flow, "instanceId": instance, "action": action, "actor": "operator"}
+    data = {"flow": flow, "instanceId": instance, "action": action, "actor": actor}
     if target:
         data["targetState"] = target
     if reason:
@@ -45,28 +46,33 @@ def flow_status(instance: str) -> None:
 
 
 FlowOpt = Annotated[str, typer.Option(help="flow id, e.g. microservice-assembly")]
+ActorOpt = Annotated[str, typer.Option("--as", help="who asks (recorded in the audit trail)")]
 
 
 @app.command("skip")
-def flow_skip(instance: str, flow: FlowOpt = "microservice-assembly", reason: str | None = None) -> None:
+def flow_skip(instance: str, flow: FlowOpt = "microservice-assembly", reason: str | None = None,
+              actor: ActorOpt = "operator") -> None:
     """Move the flow to its next state."""
-    _control("skip", instance, flow, None, reason)
+    _control("skip", instance, flow, None, reason, actor)
 
 
 @app.command("force")
 def flow_force(instance: str, to: Annotated[str, typer.Option(help="target state")],
-               flow: FlowOpt = "microservice-assembly", reason: str | None = None) -> None:
+               flow: FlowOpt = "microservice-assembly", reason: str | None = None,
+               actor: ActorOpt = "operator") -> None:
     """Force the flow into a state."""
-    _control("force", instance, flow, to, reason)
+    _control("force", instance, flow, to, reason, actor)
 
 
 @app.command("retry")
-def flow_retry(instance: str, flow: FlowOpt = "microservice-assembly", reason: str | None = None) -> None:
+def flow_retry(instance: str, flow: FlowOpt = "microservice-assembly", reason: str | None = None,
+              actor: ActorOpt = "operator") -> None:
     """Retry the last failed agent step (re-opens a failed flow)."""
-    _control("retry", instance, flow, None, reason)
+    _control("retry", instance, flow, None, reason, actor)
 
 
 @app.command("cancel")
-def flow_cancel(instance: str, flow: FlowOpt = "microservice-assembly", reason: str | None = None) -> None:
+def flow_cancel(instance: str, flow: FlowOpt = "microservice-assembly", reason: str | None = None,
+              actor: ActorOpt = "operator") -> None:
     """Cancel the flow."""
-    _control("cancel", instance, flow, None, reason)
+    _control("cancel", instance, flow, None, reason, actor)

@@ -1,7 +1,8 @@
 """``factory``: the command line of the software factory (embedded by default).
 
-Every sub-command is registered here, explicitly: the root commands from ``run`` and ``inspect``,
-and one group per module (``events``, ``dlq``, ``flow``, ``templates``, ``infra``).
+Every sub-command is registered here, explicitly: the root commands from ``run``, ``inspect`` and
+``approval``, and one group per module (``events``, ``dlq``, ``flow``, ``sandbox``, ``templates``,
+``infra``).
 """
 
 from __future__ import annotations
@@ -10,16 +11,18 @@ import sys
 
 import typer
 
-from shared.cli import dlq, events, flows, generate, infra, inspect, messaging, run, templates
+from shared.cli import approval, dlq, events, flows, generate, infra, inspect, messaging, run, sandbox, templates
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="The event-driven software factory: run intents, host functions, inspect traces.")
 run.register(app)
 inspect.register(app)
 generate.register(app)
+approval.register(app)
 app.add_typer(events.app, name="events")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(flows.app, name="flow")
+app.add_typer(sandbox.app, name="sandbox")
 templates_app = typer.Typer(no_args_is_help=True, help="Scaffold templates: list, show, run, update, diff.")
 templates.register(templates_app)
 app.add_typer(templates_app, name="templates")

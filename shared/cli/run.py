@@ -21,7 +21,7 @@ from shared.host.local import Delivery, build_host, drive
 from shared.host.serving import serve
 from shared.ports.skills import Emit
 from shared.product.intent import IntentError, load_intent
-from shared.product.projects import ProjectStatus, export_repository, project_status, start_project
+from shared.product.projects import ProjectStatus, ReleaseTarget, export_repository, project_status, start_project
 
 #: the root commands of this module, in the order ``register`` adds them
 _COMMANDS: list[Callable[..., None]] = []
@@ -60,6 +60,8 @@ def run(
     out: Annotated[Path | None, typer.Option(help="where to write the generated repository")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the summary as JSON here")] = None,
     quiet: Annotated[bool, typer.Option(help="no live table")] = False,
+    env: Annotated[str | None, typer.Option(help="release environment (default FACTORY_RELEASE_ENVIRONMENT); "
+                                                 "one that requires approval waits for `factory approve`")] = None,
 ) -> None:
     """Take an intent to a released, tested service on the embedded runtime, with live progress."""
 
@@ -82,7 +84,9 @@ def run(
         row["last"] = f"{d.event_type} ({d.outcome})"
 
     host, _ = build_host(rt, on_delivery=on_delivery)
-    project = start_project(rt, parsed, run_id=run_id)
+    environment = env or rt.settings.release_environment
+    project = start_project(rt, parsed, run_id=run_id,
+                            release=ReleaseTarget(environment, rt.settings.requires_approval(environment)))
     console.print(f"[bold]project[/] {project.project_id}  [bold]trace[/] {project.trace_id}")
     install_sigint(host)
     status = project_status(rt, project.project_id)
@@ -115,6 +119,11 @@ def run(
         table.add_row("generated tests", f"{t['type']}: {t.get('passed')} passed, {t.get('failed')} failed, "
                                          f"{t.get('errors', 0)} errors in {t.get('durationMs')} ms")
     console.print(table)
+    if status.outcome is None and status.flows.get("release-manager", {}).get("state") == "awaitingApproval":
+        raise fail(f"project {project.project_id} waits for a person to approve its release to {environment}",
+                    f"{environment} requires approval (FACTORY_APPROVAL_REQUIRED)",
+                    f"`factory approve {project.project_id} --as NAME --reason TEXT` (or Studio) while "
+                    "`factory host` runs", 3)
     if status.outcome != "released":
         why = status.reason or ("timed out" if elapsed > timeout else
                                 "the flows are waiting for events that never came")
@@ -126,11 +135,11 @@ def run(
 
 @_command
 def host(
-    port: Annotated[int, typer.Option(help="HTTP API port on localhost (0 = no HTTP)")] = 7071,
+    port: Annotated[int, typer.Option(help="Studio and HTTP API port on localhost (0 = no HTTP)")] = 7071,
     until_idle: Annotated[bool, typer.Option(help="exit when nothing is due and nothing in flight")] = False,
     verbose: Annotated[bool, typer.Option(help="print every delivery")] = True,
 ) -> None:
-    """Run function_app's triggers on the embedded bus (and its HTTP API on localhost) until Ctrl-C."""
+    """Run function_app's triggers on the embedded bus (and Studio + the HTTP API on localhost) until Ctrl-C."""
 
     rt = open_runtime()
 
@@ -146,7 +155,7 @@ def host(
     if port and http:
 
         server = serve(http, port)
-        console.print(f"HTTP API on http://127.0.0.1:{port}/api ({len(http)} functions)")
+        console.print(f"Studio on {server.url}/ · HTTP API on {server.url}/api ({len(http)} functions)")
     console.print(f"hosting {len(lh.functions)} Service Bus functions on the embedded bus "
                   f"({rt.settings.factory_home}); Ctrl-C to stop")
     install_sigint(lh)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shared.contracts.envelope import Envelope, EnvelopeError, parse_traceparent, parse_wire, span_id_for
+from shared.contracts.envelope import Envelope, EnvelopeError, parse_wire
 from shared.contracts.errors import ContractError
 from shared.contracts.manifests import Consumer
 from shared.contracts.registry import Registry
@@ -36,7 +36,7 @@ from shared.handling.decisions import (
     TransientHandlingError,
 )
 from shared.handling.publishing import EventPublisher
-from shared.handling.telemetry import Metrics, Tracer
+from shared.handling.telemetry import HandlingSpan, InvocationTrace, Metrics, Tracer
 from shared.ports import (
     ArtifactStore,
     Clock,
@@ -89,7 +89,8 @@ class Pipeline:
 
     # ------------------------------------------------------------------ entry
 
-    def handle(self, consumer_name: str, message: MessageView) -> Outcome:
+    def handle(self, consumer_name: str, message: MessageView, invocation: InvocationTrace | None = None) -> Outcome:
+        """Handle one delivery. ``invocation`` is the Functions host's trace context for it, when there is one."""
         started = self.clock.now()
         t0 = _time.perf_counter()
         handler = self.handlers.get(consumer_name)
@@ -97,22 +98,27 @@ class Pipeline:
             raise RuntimeError(f"no handler registered for consumer '{consumer_name}'")
         consumer = handler.consumer
         props = dict(message.application_properties or {})
-        parent = parse_traceparent(str(props.get("traceparent") or ""))
-        event: Envelope | None = None
-        outcome: Outcome
-        try:
-            event = self._admit(consumer, message, props)
-            outcome = self._process(handler, event, message)
-        except PermanentMessageError as exc:
-            self.settlement.dead_letter(consumer_name, message, exc.reason, exc.description)
-            log.warning("dead-lettered %s on %s: %s", message.message_id, consumer_name, exc)
-            outcome = Outcome("dead-lettered", consumer_name, event.id if event else message.message_id,
-                              event.type if event else str(props.get("type") or ""),
-                              reason=f"{exc.reason}: {exc.description}")
-        except TransientHandlingError as exc:
-            self._span(consumer_name, event, message, parent, started, "error", str(exc))
-            raise
-        self._span(consumer_name, event, message, parent, started, outcome.status, outcome.reason)
+        with self.tracer.handling(consumer_name, properties=props, body=message.get_body,
+                                  invocation=invocation) as span:
+            event: Envelope | None = None
+            outcome: Outcome
+            try:
+                event = self._admit(consumer, message, props)
+                span.identify(consumer_name, event.type, event.id)
+                outcome = self._process(handler, event, message)
+            except PermanentMessageError as exc:
+                self.settlement.dead_letter(consumer_name, message, exc.reason, exc.description)
+                log.warning("dead-lettered %s on %s: %s", message.message_id, consumer_name, exc)
+                outcome = Outcome("dead-lettered", consumer_name, event.id if event else message.message_id,
+                                  event.type if event else str(props.get("type") or ""),
+                                  reason=f"{exc.reason}: {exc.description}")
+            except TransientHandlingError as exc:
+                span.set_outcome("error", str(exc))
+                self._span(span, consumer_name, event, message, started, "error", str(exc))
+                raise
+            span.set_outcome(outcome.status, outcome.reason)
+            log.info("%s handled %s %s: %s", consumer_name, outcome.event_type, outcome.event_id, outcome.status)
+            self._span(span, consumer_name, event, message, started, outcome.status, outcome.reason)
         self.metrics.activation(consumer_name, (_time.perf_counter() - t0) * 1000.0)
         return outcome
 
@@ -146,6 +152,13 @@ class Pipeline:
                 raise PermanentMessageError(
                     "SignatureInvalid", "HMAC-SHA256 over the canonical envelope does not match: "
                     "the event was tampered with or signed with another FACTORY_SIGNING_KEY")
+        try:  # the access policy: only the contract's emitters may publish this type
+            registry.check_emitter(event.type, event.version, event.source)
+        except ContractError as exc:
+            raise PermanentMessageError(
+                "EmitterNotAllowed", f"{consumer.name} refused event {event.id}: {exc} "
+                "(emitters are generated from the manifests and contracts/entrypoints.yaml by `factory generate`)"
+            ) from exc
         for prop, value in (("tenantId", event.tenant_id), ("type", event.type),
                             ("projectId", event.project_id)):
             if prop in props and value is not None and str(props[prop]) != value:
@@ -272,14 +285,14 @@ class Pipeline:
 
     # ------------------------------------------------------------------ spans
 
-    def _span(self, consumer: str, event: Envelope | None, message: MessageView,
-              parent: tuple[str, str] | None, started: datetime, outcome: str, detail: str) -> None:
-        trace_id = event.trace_id if event else (parent[0] if parent else "0" * 32)
+    def _span(self, span: HandlingSpan, consumer: str, event: Envelope | None, message: MessageView,
+              started: datetime, outcome: str, detail: str) -> None:
+        """The handling in the span log (``factory trace``, Studio), with the ids of its OpenTelemetry span."""
         delivery = int(message.delivery_count or 1)
         self.tracer.record(SpanRecord(
-            trace_id=trace_id,
-            span_id=span_id_for(f"{consumer}:{message.message_id}:{delivery}"),
-            parent_span_id=parent[1] if parent else None,
+            trace_id=event.trace_id if event else span.trace_id,
+            span_id=span.span_id,
+            parent_span_id=span.parent_span_id,
             name=f"handle {event.type if event else 'message'}",
             consumer=consumer,
             event_id=event.id if event else message.message_id,

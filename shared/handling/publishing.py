@@ -1,16 +1,20 @@
-"""Building, signing and publishing events: the outbox's producer and relay."""
+"""Building, signing and publishing events: the outbox's producer and relay.
+
+Every send is traced (``Tracer.producing``): one PRODUCER span per message, whose context the message
+carries in ``traceparent`` and ``Diagnostic-Id``, so the handling it causes hangs below it.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
 from shared.contracts.envelope import Envelope, make_envelope, new_trace_id, output_event_id, parse_wire, span_id_for
 from shared.contracts.registry import Registry
-from shared.handling.telemetry import Metrics
+from shared.handling.telemetry import Metrics, Tracer
 from shared.ports import Clock, MessagePublisher, OutboxRecord, OutgoingMessage, StateStore
 from shared.ports.skills import Emit
 
@@ -24,13 +28,14 @@ class EventPublisher:
     """
 
     def __init__(self, *, bus: MessagePublisher, state: StateStore, registry: Registry, signing_key: bytes,
-                 clock: Clock, metrics: Metrics) -> None:
+                 clock: Clock, metrics: Metrics, tracer: Tracer) -> None:
         self.bus = bus
         self.state = state
         self.registry = registry
         self.key = signing_key
         self.clock = clock
         self.metrics = metrics
+        self.tracer = tracer
 
     # ------------------------------------------------------------------ building
 
@@ -60,7 +65,8 @@ class EventPublisher:
                 id_salt: str = "") -> list[OutboxRecord]:
         """Outbox records for a handler's outputs, with deterministic ids."""
         seed = f"{cause.id}:{id_salt}" if id_salt else cause.id
-        parent = span_id_for(f"{consumer}:{cause.id}")
+        # the handling's span (current while it decides): a relay outside any handling parents on it
+        parent = self.tracer.current_span_id(cause.trace_id) or span_id_for(f"{consumer}:{cause.id}")
         records = []
         for index, emit in enumerate(emits):
             env = self.envelope(
@@ -77,10 +83,13 @@ class EventPublisher:
     def publish_records(self, records: Sequence[OutboxRecord]) -> None:
         if not records:
             return
+        docs = [parse_wire(r.message.body).to_dict() for r in records]
         # the event log is written before the bus sees the events: a consumer that reacts at once
         # and reads the project's history must find them (idempotent by id, so a relay is harmless)
-        self.log_messages(r.message for r in records)
-        self.bus.publish([r.message for r in records])
+        self._log(docs)
+        with self.tracer.producing([r.message for r in records],
+                                   attributes=[span_attributes(doc) for doc in docs]) as messages:
+            self.bus.publish(messages)
         by_consumer: dict[str, list[str]] = defaultdict(list)
         for r in records:
             by_consumer[r.consumer].append(r.message.message_id)
@@ -90,8 +99,11 @@ class EventPublisher:
     def publish_envelopes(self, envelopes: Sequence[Envelope],
                           properties: Mapping[str, str] | None = None) -> None:
         """Publish already-built envelopes directly (entry points: CLI, HTTP API, operator)."""
-        self._log([e.to_dict() for e in envelopes])
-        self.bus.publish([e.to_message(extra_properties=properties) for e in envelopes])
+        docs = [e.to_dict() for e in envelopes]
+        self._log(docs)
+        with self.tracer.producing([e.to_message(extra_properties=properties) for e in envelopes], entry=True,
+                                   attributes=[span_attributes(doc) for doc in docs]) as messages:
+            self.bus.publish(messages)
 
     def publish_new(self, emit: Emit, *, source: str, tenant_id: str, trace_id: str | None = None,
                     project_id: str | None = None) -> Envelope:
@@ -100,9 +112,6 @@ class EventPublisher:
                             id=str(uuid.uuid4()), project_id=project_id)
         self.publish_envelopes([env])
         return env
-
-    def log_messages(self, messages: Iterable[OutgoingMessage]) -> None:
-        self._log([parse_wire(m.body).to_dict() for m in messages])
 
     def _log(self, docs: list[dict[str, Any]]) -> None:
         for doc in docs:
@@ -114,3 +123,19 @@ class EventPublisher:
         pending = self.state.pending_outbox(consumer=consumer, source_event_id=source_event_id)
         self.publish_records(pending)
         return len(pending)
+
+
+
+def span_attributes(doc: Mapping[str, Any]) -> dict[str, str]:
+    """What a publish span carries beyond its event type: the flow transitions and project outcomes the
+    monitoring alerts (infra/modules/monitoring.bicep) and the workbook query."""
+    data = doc.get("data") or {}
+    attributes = {"factory.trace_id": str(doc.get("traceId") or "")}
+    if doc.get("projectId"):
+        attributes["factory.project_id"] = str(doc["projectId"])
+    if doc.get("type") == "CoordinatorStateChanged":
+        attributes["factory.flow"] = str(data.get("flow") or "")
+        attributes["factory.flow.to"] = str(data.get("to") or "")
+    elif doc.get("type") == "ProjectCompleted":
+        attributes["factory.project.outcome"] = str(data.get("outcome") or "")
+    return attributes

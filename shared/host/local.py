@@ -15,11 +15,13 @@ not completed stays on the bus and its lock expires.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import logging
 import re
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import azure.functions as func
+from azure.functions._abc import TraceContext
 from azure.functions.servicebus import ServiceBusMessage as WorkerServiceBusMessage
 
 import function_app
@@ -56,6 +59,7 @@ class ServiceBusFunction:
     connection: str
     arg_name: str
     call: Callable[..., Any]
+    takes_context: bool = False  # a ``context`` parameter: the worker passes the invocation's ``func.Context``
 
 
 @dataclass(frozen=True)
@@ -166,7 +170,8 @@ def discover(app: func.FunctionApp, settings: Mapping[str, str]) -> tuple[list[S
             sb.append(ServiceBusFunction(
                 name=fn.get_function_name(), topic=resolve(data["topicName"], settings),
                 subscription=resolve(data["subscriptionName"], settings),
-                connection=data.get("connection", ""), arg_name=data["name"], call=fn.get_user_function()))
+                connection=data.get("connection", ""), arg_name=data["name"], call=fn.get_user_function(),
+                takes_context="context" in inspect.signature(fn.get_user_function()).parameters))
         elif kind == "httpTrigger":
             methods = tuple(str(getattr(m, "value", m)).upper() for m in (data.get("methods") or ["GET", "POST"]))
             http.append(HttpFunction(name=fn.get_function_name(), route=data.get("route") or fn.get_function_name(),
@@ -198,6 +203,47 @@ def to_functions_message(m: ReceivedMessage) -> func.ServiceBusMessage:
         time_to_live=m.time_to_live,
         user_properties=dict(props),
     )
+
+
+class _NoHostSpan(TraceContext):
+    """The local host records no span of its own for an invocation (the Functions host does): empty."""
+
+    trace_parent = ""
+    trace_state = ""
+    attributes: dict[str, str] = {}
+
+
+class LocalInvocationContext(func.Context):
+    """The ``func.Context`` the Python worker passes to a function that takes ``context``."""
+
+    def __init__(self, function_name: str) -> None:
+        self._invocation_id = str(uuid.uuid4())
+        self._function_name = function_name
+        self._local = threading.local()
+
+    @property
+    def invocation_id(self) -> str:
+        return self._invocation_id
+
+    @property
+    def thread_local_storage(self) -> Any:
+        return self._local
+
+    @property
+    def function_name(self) -> str:
+        return self._function_name
+
+    @property
+    def function_directory(self) -> str:
+        return str(Path(function_app.__file__).resolve().parent)
+
+    @property
+    def trace_context(self) -> TraceContext:
+        return _NoHostSpan()
+
+    @property
+    def retry_context(self) -> Any:
+        return None
 
 
 @dataclass(eq=False)
@@ -419,8 +465,12 @@ class LocalHost:
             self._wake.set()
 
     def _call(self, fn: ServiceBusFunction, message: func.ServiceBusMessage) -> None:
-        """Invoke the function as the Python worker does: the trigger's argument by name."""
-        fn.call(**{fn.arg_name: message})
+        """Invoke the function as the Python worker does: the trigger's argument by name, and the
+        invocation's ``context`` when the function takes one."""
+        if fn.takes_context:
+            fn.call(**{fn.arg_name: message, "context": LocalInvocationContext(fn.name)})
+        else:
+            fn.call(**{fn.arg_name: message})
 
     def _invoke(self, item: _Item) -> tuple[bool, tuple[str, Delivery | None] | None]:
         """Run one message: (whether the function ran, its completion when that is batched)."""

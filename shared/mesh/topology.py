@@ -10,7 +10,8 @@ from shared.contracts.manifests import RETRY_COMMAND, Consumer
 from shared.mesh.coordinators.flow import FlowDefinition, emitted_events
 
 #: events that enter from outside the mesh (CLI, HTTP API, operator) or end it
-EXTERNAL_SOURCES = {"ProjectInitialized", "FlowControlRequested", "TemplateExecutionRequested"}
+EXTERNAL_SOURCES = {"ProjectInitialized", "FlowControlRequested", "TemplateExecutionRequested",
+                    "ReleaseApprovalGranted", "ReleaseApprovalRejected"}
 TERMINAL_EVENTS = {"ProjectCompleted", "DeadLetterRecorded", "InfrastructureBlueprintRolledBack"}
 
 

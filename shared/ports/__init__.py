@@ -11,12 +11,14 @@ from shared.ports.artifacts import ArtifactCorruptedError, ArtifactNotFoundError
 from shared.ports.bus import (
     Bus,
     DeadLetter,
+    DeadLetterQueue,
     LockLostError,
     MessagePublisher,
     MessageReceiver,
     OutgoingMessage,
     PropertyValue,
     ReceivedMessage,
+    ResubmitTooEarlyError,
     SubscriptionSpec,
 )
 from shared.ports.clock import Clock, FakeClock, SystemClock
@@ -35,8 +37,8 @@ from shared.ports.state import (
 
 __all__ = [
     "ArtifactCorruptedError", "ArtifactNotFoundError", "ArtifactRef", "ArtifactStore", "Bus", "Clock",
-    "ConflictError", "DeadLetter", "Document", "FakeClock", "LockLostError", "MessagePublisher",
-    "MessageReceiver", "NotFoundError",
-    "OutboxRecord", "OutgoingMessage", "PreconditionFailedError", "PropertyValue", "ReceivedMessage",
+    "ConflictError", "DeadLetter", "DeadLetterQueue", "Document", "FakeClock", "LockLostError", "MessagePublisher",
+    "MessageReceiver", "NotFoundError", "OutboxRecord", "OutgoingMessage", "PreconditionFailedError", "PropertyValue",
+    "ReceivedMessage", "ResubmitTooEarlyError",
     "SpanRecord", "SpanSink", "StateError", "StateStore", "SubscriptionSpec", "SystemClock", "UnitOfWork", "Write",
 ]

@@ -79,6 +79,21 @@ class MessagePublisher(Protocol):
     def publish(self, messages: Sequence[OutgoingMessage]) -> None: ...
 
 
+class ResubmitTooEarlyError(RuntimeError):
+    """The broker's duplicate detection would silently drop a resubmitted copy (same message id, inside its
+    window): the message stays dead-lettered; the error says from when a resubmission is possible."""
+
+
+class DeadLetterQueue(Protocol):
+    """The dead-lettered messages of the topic's subscriptions, for operators (``factory dlq``)."""
+
+    def dead_letters(self, subscription: str | None = None) -> list[DeadLetter]: ...
+
+    def resubmit(self, subscription: str, sequence_number: int) -> None:
+        """Send the message back so its subscription receives it again; it leaves the dead-letter queue."""
+        ...
+
+
 class MessageReceiver(Protocol):
     """The receiving half of the bus (embedded host only; on Azure the Functions host receives)."""
 

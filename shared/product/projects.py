@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import uuid
@@ -14,7 +15,7 @@ from shared.contracts.envelope import Envelope, make_envelope
 from shared.contracts.registry import Registry
 from shared.handling.publishing import EventPublisher
 from shared.mesh.agents.project import manifest_files
-from shared.ports import ArtifactStore, Clock, StateStore
+from shared.ports import ArtifactStore, Clock, ConflictError, StateStore
 from shared.product.intent import Intent
 from shared.scaffold.output import commit_tree
 
@@ -64,7 +65,20 @@ def project_identity(intent_payload: Mapping[str, Any], run_id: str = "") -> tup
     return f"{slug}-{digest[:10]}", hashlib.sha256(f"trace:{slug}:{digest}".encode()).hexdigest()[:32]
 
 
-def start_project(runtime: ProjectRuntime, intent: Intent, *, run_id: str = "", source: str = "cli") -> StartedProject:
+#: the state partition listing every started project (one small document each), for paging through them
+PROJECTS_PARTITION = "projects"
+
+
+@dataclass(frozen=True)
+class ReleaseTarget:
+    """Where a project releases to, and whether that environment waits for a person's approval."""
+
+    environment: str = "dev"
+    approval_required: bool = False
+
+
+def start_project(runtime: ProjectRuntime, intent: Intent, *, run_id: str = "", source: str = "cli",
+                  release: ReleaseTarget | None = None) -> StartedProject:
     """Publish ``ProjectInitialized`` for a validated intent. Re-publishing is deduplicated."""
     payload = intent.to_payload()
     project_id, trace_id = project_identity(payload, run_id)
@@ -74,6 +88,8 @@ def start_project(runtime: ProjectRuntime, intent: Intent, *, run_id: str = "", 
         "intent": payload,
         "intentDigest": "sha256:" + hashlib.sha256(_canonical(payload)).hexdigest(),
     }
+    if release is not None:
+        data["release"] = {"environment": release.environment, "approvalRequired": release.approval_required}
     if payload.get("ownerEmail"):
         data["ownerEmail"] = payload["ownerEmail"]
     info = runtime.registry.latest("ProjectInitialized")
@@ -84,7 +100,18 @@ def start_project(runtime: ProjectRuntime, intent: Intent, *, run_id: str = "", 
         project_id=project_id, correlation_id=project_id, schema_uri=info.schema_uri,
     ).signed(runtime.signing_key)
     runtime.publisher.publish_envelopes([env])
+    with contextlib.suppress(ConflictError):  # the same project started again keeps its first entry
+        runtime.state.create(PROJECTS_PARTITION, project_id, {
+            "projectId": project_id, "traceId": trace_id, "productName": data["productName"],
+            "tenantId": payload["tenant"]["tenantId"], "startedAt": env.time.isoformat(), "source": source,
+            "environment": release.environment if release else None})
     return StartedProject(project_id, trace_id, env)
+
+
+def list_projects(runtime: ProjectRuntime) -> list[dict[str, Any]]:
+    """Every started project's index entry, newest first."""
+    docs = [d.body for d in runtime.state.query(PROJECTS_PARTITION)]
+    return sorted(docs, key=lambda b: (str(b.get("startedAt", "")), str(b.get("projectId"))), reverse=True)
 
 
 @dataclass
@@ -128,6 +155,8 @@ def project_files(runtime: ProjectRuntime, project_id: str) -> dict[str, str]:
             manifest = json.loads(runtime.artifacts.get(data["manifestDigest"]))
             for rel, digest in manifest_files(manifest).items():
                 files[f"services/{data['service']}/{rel}"] = digest
+        if event["type"] in ("TestsPassed", "TestsFailed") and data.get("reportDigest"):
+            files[f"reports/{data['service']}-tests.json"] = data["reportDigest"]  # the test gate's report
         for ref in data.get("artifacts", []) or []:
             files[ref["path"]] = ref["digest"]
     return dict(sorted(files.items()))

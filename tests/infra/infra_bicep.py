@@ -28,9 +28,9 @@ def resources(tree: Tree, type_: str) -> dict[str, Tree]:
 
 
 def body(resource: Tree) -> Tree:
-    """A resource's body, unwrapping a ``[for ...]`` loop."""
+    """A resource's body, unwrapping a ``[for ...]`` loop or an ``if (...)`` condition."""
     config = resource["config"]
-    return config["config"] if "loop_type" in config else config
+    return config["config"] if "loop_type" in config or "condition" in config else config
 
 
 def one(tree: Tree, type_: str) -> Tree:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from pydantic import AliasChoices
+import pytest
+from pydantic import AliasChoices, ValidationError
 
 from shared.settings import ArtifactKind, BusKind, Settings, StateKind
 from tests.infra.infra_bicep import ROOT, Tree, app_settings, expression
@@ -22,6 +23,10 @@ HOST_SETTINGS = {
     "ServiceBusConnection__clientId",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
     "FUNCTIONS_WORKER_RUNTIME",
+    # read by the Python worker / the azure-monitor distro it configures before the app is imported
+    "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",
 }
 
 #: What the factory needs on Azure: adapter choices, identity-based endpoints, identity, key, telemetry.
@@ -35,6 +40,9 @@ REQUIRED_ON_AZURE = {
     "AZURE_CLIENT_ID",
     "FACTORY_SIGNING_KEY",
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    "FACTORY_SCRATCH_DIR",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME",
 }
 
 
@@ -68,7 +76,9 @@ def test_every_app_setting_is_known_to_settings_or_the_host(trees: dict[str, Tre
 def test_app_settings_pass_settings_validation_and_select_the_azure_adapters(trees: dict[str, Tree]) -> None:
     # pycep gives references as their names; Settings only needs them present and non-default here.
     known = settings_names()
-    settings = Settings(**{k: v for k, v in app_settings(trees).items() if k in known})  # type: ignore[arg-type]
+    values = {k: v for k, v in app_settings(trees).items() if k in known}
+    values["OTEL_TRACES_SAMPLER_ARG"] = "1.0"  # a parameter reference here (traceSamplingRatio)
+    settings = Settings(**values)  # type: ignore[arg-type]
     assert settings.factory_bus is BusKind.servicebus
     assert settings.factory_state is StateKind.cosmos
     assert settings.factory_artifacts is ArtifactKind.blob
@@ -114,8 +124,32 @@ def test_local_settings_example_keys_are_known_to_settings_or_the_host() -> None
     assert values["FUNCTIONS_WORKER_RUNTIME"] == "python"
     assert "UseDevelopmentEmulator=true" in values["ServiceBusConnection"]
     assert values["CosmosConnection"].startswith("AccountEndpoint=https://localhost:8081/;AccountKey=")
+    assert values["FACTORY_SIGNING_KEY"].startswith("replace-me")  # refused at start until replaced
+    with pytest.raises(ValidationError, match=r"placeholder from local\.settings\.json\.example"):
+        Settings(**{k: v for k, v in values.items() if k in settings_names()})  # type: ignore[arg-type]
+    values["FACTORY_SIGNING_KEY"] = "a-real-secret"
     settings = Settings(**{k: v for k, v in values.items() if k in settings_names()})  # type: ignore[arg-type]
     assert (settings.factory_bus, settings.factory_state, settings.factory_artifacts) == (
         BusKind.servicebus, StateKind.cosmos, ArtifactKind.blob)
     assert settings.servicebus_connection is not None and settings.cosmos_connection is not None
     assert settings.blob_connection is not None
+
+
+def test_telemetry_is_configured_by_the_worker_from_the_documented_settings(trees: dict[str, Tree]) -> None:
+    """The Python worker configures the azure-monitor distro before it imports the app; its options come from
+    these settings only: an explicit sampler (the default keeps ~5 spans/s), the 'factory' logger (never
+    the root logger), and no azure-core spans (the Service Bus SDK's would write their own traceparent)."""
+    values = app_settings(trees)
+    assert values["PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY"] == "true"
+    assert values["PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME"] == "factory"
+    assert values["OTEL_TRACES_SAMPLER"] == "microsoft.fixed_percentage"
+    assert values["OTEL_TRACES_SAMPLER_ARG"] == "traceSamplingRatio"
+    assert "azure_sdk" in str(values["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"]).split(",")
+    declared = trees["main.bicep"]["parameters"]["traceSamplingRatio"]
+    assert declared["default"] == "1.0"
+    assert "PYTHON_ENABLE_OPENTELEMETRY" not in values  # alone it leaves the worker without a propagator
+
+
+def test_scratch_is_a_temp_folder_not_the_read_only_package(trees: dict[str, Tree]) -> None:
+    scratch = str(app_settings(trees)["FACTORY_SCRATCH_DIR"])
+    assert scratch.startswith("/tmp/") and not scratch.startswith("/home/site")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
 from importlib.resources import files
 from types import ModuleType
 
 import jsonschema
+import pathspec
 import pytest
 import yaml
 
@@ -38,19 +40,20 @@ def test_compose_file_validates_against_the_compose_spec() -> None:
     jsonschema.validate(_compose(), schema)
 
 
-def test_compose_starts_azurite_the_servicebus_emulator_with_sql_edge_and_cosmos() -> None:
+def test_compose_starts_azurite_the_servicebus_emulator_with_sql_server_and_cosmos() -> None:
     services = _compose()["services"]
     assert isinstance(services, dict)
     images = {name: svc["image"].split(":")[0] for name, svc in services.items()}
     assert images == {
         "azurite": "mcr.microsoft.com/azure-storage/azurite",
-        "sqledge": "mcr.microsoft.com/azure-sql-edge",
+        "sqlserver": "mcr.microsoft.com/mssql/server",  # Azure SQL Edge was retired on 2025-09-30
         "servicebus": "mcr.microsoft.com/azure-messaging/servicebus-emulator",
         "cosmos": "mcr.microsoft.com/cosmosdb/linux/azure-cosmos-emulator",
     }
     servicebus = services["servicebus"]
-    assert servicebus["depends_on"] == ["sqledge"]
-    assert servicebus["environment"]["SQL_SERVER"] == "sqledge"
+    assert services["sqlserver"]["image"] == "mcr.microsoft.com/mssql/server:2022-latest"
+    assert servicebus["depends_on"] == ["sqlserver"]
+    assert servicebus["environment"]["SQL_SERVER"] == "sqlserver"
     ports = {p.split(":")[0] for svc in services.values() for p in svc.get("ports", [])}
     assert {"10000", "5672", "8081"} <= ports
 
@@ -62,7 +65,7 @@ def test_compose_mounts_the_generated_emulator_config() -> None:
 
 
 def test_compose_makes_the_user_accept_the_eula_and_choose_the_password() -> None:
-    for name in ("sqledge", "servicebus"):
+    for name in ("sqlserver", "servicebus"):
         env = _compose()["services"][name]["environment"]  # type: ignore[index]
         assert env["ACCEPT_EULA"].startswith("${ACCEPT_EULA:?")
         assert env["MSSQL_SA_PASSWORD"].startswith("${MSSQL_SA_PASSWORD:?")
@@ -83,16 +86,29 @@ def test_parameters_file_names_only_parameters_main_declares(trees: dict[str, Tr
     params = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))["parameters"]
     declared = trees["main.bicep"]["parameters"]
     assert set(params) <= set(declared)
-    assert "eventSigningKey" not in params, "the signing key is passed at deploy time, never committed"
+    # `azd up --no-prompt` gets the signing key from the environment's Key Vault (generated on the first run),
+    # never from a committed value; the secret name is the one keyvault.bicep writes
+    key = params["eventSigningKey"]["value"]
+    assert key == "$(secretOrRandomPassword ${AZURE_KEY_VAULT_NAME} factory-signing-key)"
+    assert "AZURE_KEY_VAULT_NAME" in trees["main.bicep"]["outputs"]
+    assert trees["modules/keyvault.bicep"]["parameters"]["signingKeySecretName"]["default"] == "factory-signing-key"
+    assert params["deployerPrincipalId"]["value"] == "${AZURE_PRINCIPAL_ID}"
+    missing = {name for name, p in declared.items() if "default" not in p} - set(params)
+    assert not missing, f"azd up --no-prompt would prompt for {sorted(missing)}"
     assert params["instanceMemoryMB"]["value"] in {512, 2048, 4096}
 
 
 def test_funcignore_keeps_what_the_app_reads_at_runtime() -> None:
-    lines = (ROOT / ".funcignore").read_text(encoding="utf-8").splitlines()
-    ignored = {line.strip().rstrip("/") for line in lines if line.strip() and not line.startswith("#")}
-    assert not ignored & {"contracts", "templates", "shared", "functions", "function_app.py", "host.json",
-                          "requirements.txt"}
-    assert {".venv", "tests", "local.settings.json"} <= ignored
+    """Matched the way Core Tools and azd read it (gitignore rules), against the repository's own files."""
+    spec = pathspec.GitIgnoreSpec.from_lines((ROOT / ".funcignore").read_text(encoding="utf-8").splitlines())
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    runtime = [f for f in tracked if f.split("/")[0] in ("contracts", "templates", "shared", "functions", "examples")
+               or f in ("function_app.py", "host.json", "requirements.txt")]
+    assert any(f.startswith("templates/") and "/tests/" in f for f in runtime)  # the scaffold renders these
+    assert [f for f in runtime if spec.match_file(f)] == []
+    for dropped in (".venv/x", "tests/unit/test_x.py", "docs/deploy.md", "infra/main.bicep", "node_modules/x",
+                    "local.settings.json", "shared/__pycache__/x.pyc"):
+        assert spec.match_file(dropped), dropped
 
 
 def test_smoke_script_skips_when_settings_do_not_point_at_live_services(

@@ -24,6 +24,7 @@ ROLE_NAMES = {
     "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
     "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
     "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
+    "0fb8eba5-a2bb-4abe-b1c1-49dfad359bb0": "Azure ContainerApps Session Executor",
 }
 
 
@@ -65,10 +66,28 @@ def _role_ids(tree: Tree, resource: Tree) -> list[str]:
     return [tree["variables"][role_ref]["value"]]
 
 
+#: the one grant to someone else: the user running azd may read the signing-key secret, so that the next
+#: `azd up` passes the same key again (main.parameters.json: secretOrRandomPassword) instead of a new one
+DEPLOYER_GRANT = ("modules/keyvault.bicep", "deployerReadsSigningKey")
+
+
+def test_the_deployer_may_only_read_the_signing_key_secret(trees: dict[str, Tree]) -> None:
+    rel, name = DEPLOYER_GRANT
+    tree = trees[rel]
+    resource = resources(tree, "Microsoft.Authorization/roleAssignments")[name]
+    props = body(resource)["properties"]
+    assert props["principalId"] == "deployerPrincipalId" and props["principalType"] == "User"
+    assert body(resource)["scope"] == "signingKeySecret"  # the secret, not the vault
+    assert _role_ids(tree, resource) == ["4633458b-17de-408a-b874-0445c86b69e6"]  # Key Vault Secrets User
+    assert tree["parameters"]["deployerPrincipalId"]["default"] == ""  # no grant unless azd passes one
+
+
 def test_role_assignments_grant_exactly_the_listed_roles_to_the_identity(trees: dict[str, Tree]) -> None:
     granted: list[str] = []
     for rel, tree in trees.items():
         for name, resource in resources(tree, "Microsoft.Authorization/roleAssignments").items():
+            if (rel, name) == DEPLOYER_GRANT:
+                continue
             props = body(resource)["properties"]
             assert props["principalId"] == "principalId", f"{rel}:{name} grants to someone else"
             assert props["principalType"] == "ServicePrincipal"

@@ -11,10 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import azure.functions as func
 import pytest
+from azure.functions._abc import TraceContext
 
 import function_app
 from shared.contracts.manifests import load_consumers
+from shared.handling.telemetry import InvocationTrace
 from shared.runtime import set_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,12 +26,36 @@ ROOT = Path(__file__).resolve().parents[2]
 FUNCTION_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,127}$")
 
 HTTP_ROUTES: dict[str, tuple[str, list[str]]] = {
+    "http_health": ("health", ["GET"]),
+    "http_list_projects": ("projects", ["GET"]),
     "http_create_project": ("projects", ["POST"]),
     "http_get_project": ("projects/{id}", ["GET"]),
+    "http_get_project_flows": ("projects/{id}/flows", ["GET"]),
+    "http_decide_approval": ("projects/{id}/approval", ["POST"]),
     "http_get_artifact": ("projects/{id}/artifacts/{*path}", ["GET"]),
     "http_get_trace": ("traces/{traceId}", ["GET"]),
+    "http_get_trace_waterfall": ("traces/{traceId}/waterfall", ["GET"]),
+    "http_list_flows": ("flows", ["GET"]),
+    "http_get_topology": ("topology", ["GET"]),
+    "http_list_dead_letters": ("deadletters", ["GET"]),
+    "http_resubmit_dead_letter": ("deadletters/{subscription}/{sequence}/resubmit", ["POST"]),
+    "http_list_templates": ("templates", ["GET"]),
     "http_execute_template": ("templates/{templateId}/execute", ["POST"]),
     "http_get_execution": ("executions/{id}", ["GET"]),
+    "studio_projects": ("studio", ["GET"]),
+    "studio_projects_live": ("studio/live/projects", ["GET"]),
+    "studio_start_project": ("studio/projects", ["POST"]),
+    "studio_project": ("studio/projects/{id}", ["GET"]),
+    "studio_project_live": ("studio/live/projects/{id}", ["GET"]),
+    "studio_approval": ("studio/projects/{id}/approval", ["POST"]),
+    "studio_artifact": ("studio/projects/{id}/files/{*path}", ["GET"]),
+    "studio_archive": ("studio/projects/{id}/archive", ["GET"]),
+    "studio_trace": ("studio/traces/{traceId}", ["GET"]),
+    "studio_dead_letters": ("studio/deadletters", ["GET"]),
+    "studio_resubmit": ("studio/deadletters/{subscription}/{sequence}/resubmit", ["POST"]),
+    "studio_topology": ("studio/topology", ["GET"]),
+    "studio_templates": ("studio/templates", ["GET"]),
+    "studio_static": ("studio/static/{*path}", ["GET"]),
 }
 
 FORBIDDEN_AT_IMPORT = ("azure.servicebus", "azure.cosmos", "azure.storage", "azure.identity", "azure.monitor",
@@ -108,18 +135,41 @@ def test_http_function_has_its_route_methods_and_function_auth_level(name: str) 
 
 
 def test_binding_names_match_the_python_parameter_names() -> None:
+    """Every parameter is a binding, except ``context``, which the worker fills (annotated func.Context)."""
     for fn in registered():
         (trigger,) = triggers(json.loads(fn.get_function_json()))
-        params = list(inspect.signature(fn.get_user_function()).parameters)
-        assert params == [trigger["name"]], fn.get_function_name()
+        params = inspect.signature(fn.get_user_function()).parameters
+        assert [p for p in params if p != "context"] == [trigger["name"]], fn.get_function_name()
+        if "context" in params:  # the worker refuses any other annotation (and a string one)
+            assert params["context"].annotation is func.Context, fn.get_function_name()
+
+
+def test_service_bus_functions_take_the_invocation_context() -> None:
+    for fn in registered():
+        if triggers(json.loads(fn.get_function_json()))[0]["type"] == "serviceBusTrigger":
+            assert "context" in inspect.signature(fn.get_user_function()).parameters, fn.get_function_name()
 
 
 class RecordingPipeline:
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
+        self.invocations: list[InvocationTrace | None] = []
 
-    def handle(self, consumer: str, message: Any) -> None:
+    def handle(self, consumer: str, message: Any, invocation: InvocationTrace | None = None) -> None:
         self.calls.append((consumer, message))
+        self.invocations.append(invocation)
+
+
+class HostTrace(TraceContext):
+    trace_parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    trace_state = "k=v"
+    attributes: dict[str, str] = {}
+
+
+class HostContext:
+    """What the worker passes as ``context`` (only ``trace_context`` is read)."""
+
+    trace_context = HostTrace()
 
 
 class RecordingRuntime:
@@ -140,8 +190,9 @@ def test_each_service_bus_function_hands_the_message_to_its_own_consumer(
     by_name = {fn.get_function_name(): fn for fn in registered()}
     for consumer in CONSUMERS:
         message = object()
-        assert by_name[consumer.function_name].get_user_function()(msg=message) is None
+        assert by_name[consumer.function_name].get_user_function()(msg=message, context=HostContext()) is None
         assert recording_runtime.pipeline.calls[-1] == (consumer.name, message)
+        assert recording_runtime.pipeline.invocations[-1] == InvocationTrace(HostTrace.trace_parent, "k=v")
     assert len(recording_runtime.pipeline.calls) == len(CONSUMERS)
 
 

@@ -23,6 +23,7 @@ SOURCES = sorted([*ROOT.glob("shared/**/*.py"), *ROOT.glob("functions/*.py"), RO
 LAZY_PROJECT_IMPORTS = {
     ("functions/servicebus.py", "shared.runtime"): "the runtime is built on the first message, not at import",
     ("functions/http.py", "shared.api"): "the API pulls in the runtime; loaded on the first request",
+    ("functions/http.py", "shared.studio"): "Studio's pages (jinja2, the runtime) load on the first request",
 }
 #: the only module that builds Azure clients from settings
 AZURE_CLIENTS = "shared/adapters/azure/clients.py"

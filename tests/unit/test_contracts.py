@@ -111,6 +111,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "AgentRetryRequested": {"agent": "qa-engineer", "attempt": 2, "originalEvent": ENVELOPE},
     "ReleaseApproved": {"projectId": "p1", "service": "tasks", "testsReportDigest": D,
                         "securityReviewDigest": D},
+    "ReleaseApprovalGranted": {"projectId": "p1", "environment": "prod", "actor": "alice", "reason": "reviewed"},
+    "ReleaseApprovalRejected": {"projectId": "p1", "environment": "prod", "actor": "bob", "reason": "not today"},
     "FlowTimeout": {"flow": "release-manager", "instanceId": "p1/tasks", "state": "gating",
                     "stateVersion": 4},
     "FlowControlRequested": {"flow": "project-lifecycle", "instanceId": "p1", "action": "force",
@@ -173,13 +175,13 @@ def test_unknown_type_error_names_the_known_types(registry: Registry) -> None:
 
 def test_unknown_version_error_lists_the_available_versions(registry: Registry) -> None:
     with pytest.raises(UnknownVersionError) as exc:
-        registry.get("ProjectInitialized", "1.2.0")
-    assert "1.0.0, 1.1.0" in str(exc.value)
+        registry.get("ProjectInitialized", "1.9.0")
+    assert "1.0.0, 1.1.0, 1.2.0" in str(exc.value)
     assert isinstance(exc.value, ContractError)
 
 
 def test_exact_version_resolves_live_file_or_history_snapshot(registry: Registry) -> None:
-    live = registry.get("ProjectInitialized", "1.1.0")
+    live = registry.get("ProjectInitialized", "1.2.0")
     old = registry.get("ProjectInitialized", "1.0.0")
     assert live.live and live.path.name == "ProjectInitialized.v1.json"
     assert not old.live and old.path.parts[-3:] == ("history", "ProjectInitialized", "1.0.0.json")
@@ -188,7 +190,7 @@ def test_exact_version_resolves_live_file_or_history_snapshot(registry: Registry
 
 
 def test_latest_picks_newest_usable_version_overall_and_per_major(registry: Registry) -> None:
-    assert registry.latest("ProjectInitialized").version == "1.1.0"
+    assert registry.latest("ProjectInitialized").version == "1.2.0"
     assert registry.latest("AgentFailed").version == "2.0.0"
     assert registry.latest("AgentFailed", 1).version == "1.0.0"
     with pytest.raises(UnknownVersionError):

@@ -74,9 +74,9 @@ def test_released_versions_stay_resolvable() -> None:
         assert info.version == snapshot.stem
 
 
-def test_two_minors_and_two_majors_are_released() -> None:
+def test_three_minors_and_two_majors_are_released() -> None:
     registry = default_registry()
-    assert registry.versions("ProjectInitialized") == ["1.0.0", "1.1.0"]
+    assert registry.versions("ProjectInitialized") == ["1.0.0", "1.1.0", "1.2.0"]
     assert {i.major for i in registry.all() if i.name == "AgentFailed" and i.live} == {1, 2}
 
 

@@ -66,7 +66,8 @@ def test_high_security_finding_fails_the_assembly_with_the_reason() -> None:
 
 
 def test_release_manager_approves_only_when_tests_security_and_infra_are_in() -> None:
-    events = [ev("TestsPassed", service="svc", reportDigest="sha256:" + "a" * 64),
+    events = [ev("ProjectInitialized", release={"environment": "dev", "approvalRequired": False}),
+              ev("TestsPassed", service="svc", reportDigest="sha256:" + "a" * 64),
               ev("SecurityReviewCompleted", highestSeverity="medium", service="svc",
                  artifacts=[{"path": "security/svc-review.json", "digest": "sha256:" + "b" * 64}])]
     inst, emits = run("release-manager", events)
@@ -261,6 +262,64 @@ def test_an_event_that_arrives_before_the_state_that_handles_it_is_applied_on_en
 
 
 def test_an_always_transition_that_stays_does_not_block_deferred_events() -> None:
-    inst, _ = run("release-manager", [ev("ReleaseTriggered"), ev("TestsPassed"), ev("InfrastructureBlueprintCreated"),
+    inst, _ = run("release-manager", [ev("ReleaseTriggered"), ev("ProjectInitialized"), ev("TestsPassed"),
+                                      ev("InfrastructureBlueprintCreated"),
                                       ev("SecurityReviewCompleted", highestSeverity="none")])
     assert inst is not None and inst["state"] == "released"
+
+
+# --------------------------------------------------------------------------- human approval gates
+
+
+def _ready_for_release(approval: bool) -> list[dict[str, Any]]:
+    return [ev("ProjectInitialized", release={"environment": "prod" if approval else "dev",
+                                              "approvalRequired": approval}),
+            ev("TestsPassed", service="svc", reportDigest="sha256:" + "a" * 64),
+            ev("SecurityReviewCompleted", highestSeverity="none", service="svc"),
+            ev("InfrastructureBlueprintCreated")]
+
+
+def test_a_release_to_an_environment_that_requires_approval_waits_for_a_person() -> None:
+    inst, emits = run("release-manager", _ready_for_release(True))
+    assert inst is not None and inst["state"] == "awaitingApproval"
+    assert "ReleaseApproved" not in types(emits)
+    (timeout,) = [e for e in emits if e.type == "FlowTimeout" and e.data["state"] == "awaitingApproval"]
+    assert timeout.delay_seconds == 1800
+    inst, emits = run("release-manager", [ev("ReleaseApprovalGranted", projectId="p1", environment="prod",
+                                             actor="alice", reason="reviewed the report")], inst)
+    assert inst is not None and inst["state"] == "approved"
+    assert "ReleaseApproved" in types(emits)
+    assert inst["history"][-1] == {"from": "awaitingApproval", "to": "approved", "trigger": "ReleaseApprovalGranted",
+                                   "at": NOW, "actor": "alice"}
+    (change,) = [e for e in emits if e.type == "CoordinatorStateChanged"]
+    assert change.data["actor"] == "alice"
+
+
+def test_a_rejected_release_ends_the_gate_saying_who_and_why() -> None:
+    inst, _ = run("release-manager", _ready_for_release(True))
+    inst, emits = run("release-manager", [ev("ReleaseApprovalRejected", projectId="p1", actor="bob",
+                                             reason="no release on Fridays")], inst)
+    assert inst is not None and inst["state"] == "rejected"
+    assert inst["failure"] == "the release was rejected by bob: no release on Fridays"
+    assert "ReleaseApproved" not in types(emits)
+
+
+def test_no_decision_before_the_approval_timeout_rejects() -> None:
+    inst, emits = run("release-manager", _ready_for_release(True))
+    assert inst is not None
+    (timeout,) = [e for e in emits if e.type == "FlowTimeout" and e.data["state"] == "awaitingApproval"]
+    inst, _ = run("release-manager", [ev("FlowTimeout", **timeout.data)], inst)
+    assert inst is not None and inst["state"] == "rejected"
+    assert "timed out in state 'awaitingApproval'" in inst["failure"]
+
+
+def test_an_environment_without_approval_releases_straight_away() -> None:
+    inst, emits = run("release-manager", _ready_for_release(False))
+    assert inst is not None and inst["state"] == "approved" and "ReleaseApproved" in types(emits)
+
+
+def test_a_rejected_release_fails_the_project() -> None:
+    inst, _ = run("project-lifecycle", [ev("ProjectInitialized"), ev("VisionDocumentCreated"),
+                                        ev("ProductPlanCreated"), ev("BlueprintCreated")])
+    inst, _ = run("project-lifecycle", [ev("CoordinatorStateChanged", flow="release-manager", to="rejected")], inst)
+    assert inst is not None and inst["state"] == "failed"

@@ -1,8 +1,7 @@
-"""The HTTP API functions called with real ``azure.functions.HttpRequest`` objects, and the local router."""
+"""The HTTP API functions called with real ``azure.functions.HttpRequest`` objects (tests/http: a real socket)."""
 
 from __future__ import annotations
 
-import http.client
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,8 +13,6 @@ import pytest
 from shared.api import http as http_api
 from shared.bootstrap import Runtime
 from shared.contracts.envelope import parse_wire
-from shared.host.local import HttpFunction
-from shared.host.serving import _Router, compile_route, handle, serve
 from shared.ports import SubscriptionSpec
 from shared.runtime import set_runtime
 
@@ -175,129 +172,3 @@ def test_problem_details_follow_rfc_9457() -> None:
     assert resp.mimetype == PROBLEM
     assert body_of(resp) == {"type": "about:blank", "title": "Conflict", "status": 409,
                              "detail": "it changed; reload and retry", "etag": "x"}
-
-
-# --------------------------------------------------------------------------- the local router
-
-
-def test_catch_all_route_captures_the_rest_of_the_path() -> None:
-    pattern = compile_route("projects/{id}/artifacts/{*path}")
-    m = pattern.match("/api/projects/p1/artifacts/src/app/main.py")
-    assert m is not None and m.groupdict() == {"id": "p1", "path": "src/app/main.py"}
-
-
-@pytest.mark.parametrize("path", ["/api/projects/p1/artifacts/", "/api/projects/p1/artifacts",
-                                  "/projects/p1/artifacts/x", "/api/projects/a/b/artifacts/x",
-                                  "/api/projects/p1/artifactsx/y"])
-def test_catch_all_route_rejects_paths_that_do_not_fit(path: str) -> None:
-    assert compile_route("projects/{id}/artifacts/{*path}").match(path) is None
-
-
-def test_route_parameters_stop_at_a_slash_and_constraints_are_accepted() -> None:
-    pattern = compile_route("projects/{id:alpha}")
-    assert pattern.match("/api/projects/p1") is not None
-    assert pattern.match("/api/projects/p1/") is not None
-    assert pattern.match("/api/projects/p1/x") is None
-
-
-def test_literal_route_segments_are_escaped() -> None:
-    pattern = compile_route("a.b/{id}")
-    assert pattern.match("/api/a.b/1") is not None
-    assert pattern.match("/api/aXb/1") is None
-
-
-def echo(name: str, route: str, methods: tuple[str, ...]) -> HttpFunction:
-    def call(req: func.HttpRequest) -> func.HttpResponse:
-        doc = {"fn": name, "method": req.method, "route": dict(req.route_params), "params": dict(req.params),
-               "body": req.get_body().decode()}
-        return func.HttpResponse(json.dumps(doc), mimetype="application/json")
-
-    return HttpFunction(name, route, methods, "req", call)
-
-
-def failing(req: func.HttpRequest) -> func.HttpResponse:
-    raise RuntimeError("boom")
-
-
-ROUTER = _Router([
-    echo("artifact", "projects/{id}/artifacts/{*path}", ("GET",)),
-    echo("project", "projects/{id}", ("GET",)),
-    echo("special", "projects/special", ("GET",)),
-    echo("create", "projects", ("POST",)),
-    HttpFunction("failing", "fails", ("GET",), "req", failing),
-])
-
-
-def test_handle_dispatches_with_route_params_query_and_body() -> None:
-    resp = handle(ROUTER, "GET", "/api/projects/p1/artifacts/docs/README.md?download=1", {}, b"")
-    assert resp.status_code == 200
-    assert body_of(resp) == {"fn": "artifact", "method": "GET",
-                             "route": {"id": "p1", "path": "docs/README.md"},
-                             "params": {"download": "1"}, "body": ""}
-    created = body_of(handle(ROUTER, "POST", "/api/projects", {"content-type": "application/json"},
-                             b'{"a":1}'))
-    assert (created["fn"], created["body"]) == ("create", '{"a":1}')
-
-
-def test_literal_routes_win_over_parameterised_ones() -> None:
-    assert body_of(handle(ROUTER, "GET", "/api/projects/special", {}, b""))["fn"] == "special"
-    assert body_of(handle(ROUTER, "GET", "/api/projects/other", {}, b""))["fn"] == "project"
-
-
-def test_wrong_method_on_a_known_route_is_405_problem() -> None:
-    doc = assert_problem(handle(ROUTER, "DELETE", "/api/projects/p1", {}, b""), 405)
-    assert "DELETE" in doc["detail"] and "/api/projects/p1" in doc["detail"]
-    assert_problem(handle(ROUTER, "GET", "/api/projects", {}, b""), 405)
-
-
-def test_unknown_path_is_404_problem() -> None:
-    doc = assert_problem(handle(ROUTER, "GET", "/api/nothing/here", {}, b""), 404)
-    assert "/api/nothing/here" in doc["detail"]
-
-
-def test_function_that_raises_is_500_problem_naming_it() -> None:
-    doc = assert_problem(handle(ROUTER, "GET", "/api/fails", {}, b""), 500)
-    assert "failing raised RuntimeError: boom" in doc["detail"]
-
-
-def test_served_response_keeps_the_functions_headers_over_a_real_socket() -> None:
-    # regression: azure.functions' HttpResponseHeaders iterate as (name, value) pairs; a response
-    # with a header (POST /api/projects answers 202 with Location) closed the connection instead
-    def created(req: func.HttpRequest) -> func.HttpResponse:
-        return func.HttpResponse('{"ok":true}', status_code=202, mimetype="application/json",
-                                 headers={"Location": "/api/projects/p1"})
-
-    server = serve([HttpFunction("create", "projects", ("POST",), "req", created)], 0)
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=10)
-        conn.request("POST", "/api/projects", body=b"{}")
-        resp = conn.getresponse()
-        assert (resp.status, resp.getheader("Location"), resp.getheader("Content-Type")) == (
-            202, "/api/projects/p1", "application/json")
-        assert json.loads(resp.read()) == {"ok": True}
-        conn.close()
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def test_a_burst_of_concurrent_clients_is_served_not_reset() -> None:
-    # regression: the listen backlog was 5, so the 6th simultaneous connection could be reset
-    def ok(req: func.HttpRequest) -> func.HttpResponse:
-        return func.HttpResponse("ok")
-
-    server = serve([HttpFunction("ok", "ok", ("GET",), "req", ok)], 0)
-    assert server.request_queue_size >= 100
-    try:
-        port = server.server_address[1]
-        conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(50)]
-        for conn in conns:
-            conn.connect()  # all connected before any is served: they wait in the backlog
-        for conn in conns:
-            conn.request("GET", "/api/ok")
-        assert [c.getresponse().read() for c in conns] == [b"ok"] * 50
-        for conn in conns:
-            conn.close()
-    finally:
-        server.shutdown()
-        server.server_close()

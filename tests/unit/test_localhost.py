@@ -65,12 +65,36 @@ def test_discover_finds_one_service_bus_function_per_consumer_on_the_resolved_to
 def test_discover_finds_the_http_functions_with_routes_and_methods() -> None:
     _, http = discover(function_app.app, {"FACTORY_TOPIC": "t"})
     assert {f.name: (f.route, f.methods) for f in http} == {
+        "http_health": ("health", ("GET",)),
+        "http_list_projects": ("projects", ("GET",)),
         "http_create_project": ("projects", ("POST",)),
         "http_get_project": ("projects/{id}", ("GET",)),
+        "http_get_project_flows": ("projects/{id}/flows", ("GET",)),
+        "http_decide_approval": ("projects/{id}/approval", ("POST",)),
         "http_get_artifact": ("projects/{id}/artifacts/{*path}", ("GET",)),
         "http_get_trace": ("traces/{traceId}", ("GET",)),
+        "http_get_trace_waterfall": ("traces/{traceId}/waterfall", ("GET",)),
+        "http_list_flows": ("flows", ("GET",)),
+        "http_get_topology": ("topology", ("GET",)),
+        "http_list_dead_letters": ("deadletters", ("GET",)),
+        "http_resubmit_dead_letter": ("deadletters/{subscription}/{sequence}/resubmit", ("POST",)),
+        "http_list_templates": ("templates", ("GET",)),
         "http_execute_template": ("templates/{templateId}/execute", ("POST",)),
         "http_get_execution": ("executions/{id}", ("GET",)),
+        "studio_projects": ("studio", ("GET",)),
+        "studio_projects_live": ("studio/live/projects", ("GET",)),
+        "studio_start_project": ("studio/projects", ("POST",)),
+        "studio_project": ("studio/projects/{id}", ("GET",)),
+        "studio_project_live": ("studio/live/projects/{id}", ("GET",)),
+        "studio_approval": ("studio/projects/{id}/approval", ("POST",)),
+        "studio_artifact": ("studio/projects/{id}/files/{*path}", ("GET",)),
+        "studio_archive": ("studio/projects/{id}/archive", ("GET",)),
+        "studio_trace": ("studio/traces/{traceId}", ("GET",)),
+        "studio_dead_letters": ("studio/deadletters", ("GET",)),
+        "studio_resubmit": ("studio/deadletters/{subscription}/{sequence}/resubmit", ("POST",)),
+        "studio_topology": ("studio/topology", ("GET",)),
+        "studio_templates": ("studio/templates", ("GET",)),
+        "studio_static": ("studio/static/{*path}", ("GET",)),
     }
     assert {f.arg_name for f in http} == {"req"}
 
@@ -143,7 +167,7 @@ def test_repository_host_json_options_are_loaded() -> None:
     opts = load_host_options(ROOT / "host.json", max_delivery_count=7, lock_duration=timedelta(seconds=45))
     doc = json.loads((ROOT / "host.json").read_text())["extensions"]["serviceBus"]
     assert opts.max_concurrent_calls == doc["maxConcurrentCalls"] == 16
-    assert opts.max_auto_lock_renewal == timedelta(minutes=5)
+    assert opts.max_auto_lock_renewal == timedelta(minutes=15)  # at least functionTimeout
     assert (opts.max_delivery_count, opts.lock_duration) == (7, timedelta(seconds=45))
 
 
@@ -468,7 +492,7 @@ def test_build_host_creates_one_subscription_per_consumer_with_manifest_filters(
         specs = {s.name: s for s in runtime.receiver.subscriptions()}  # type: ignore[union-attr]
         assert {c.name for c in consumers} <= set(specs)
         assert all(specs[c.name].sql_filter == c.sql_filter for c in consumers)
-        assert len(http) == 6
+        assert len(http) == 30
     finally:
         host.close()
         set_runtime(None)

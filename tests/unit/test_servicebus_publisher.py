@@ -96,7 +96,9 @@ def test_message_maps_id_properties_and_headers() -> None:
     )
     sb = to_servicebus_message(message)
     assert sb.message_id == "evt-1"
-    assert sb.application_properties == dict(message.application_properties)
+    expected = {(b"traceparent" if k == "traceparent" else k): v
+                for k, v in message.application_properties.items()}
+    assert sb.application_properties == expected  # trace context under the SDK's own bytes keys
     assert sb.content_type == "application/cloudevents+json; charset=utf-8"
     assert sb.subject == "VisionDrafted"
     assert sb.correlation_id == "corr-1"

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import tempfile
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
 from shared.settings import ArtifactKind, BusKind, Settings, StateKind
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_defaults_are_the_embedded_adapters() -> None:
@@ -48,3 +54,28 @@ def test_an_azure_adapter_without_its_connection_names_the_setting_to_set(choice
 def test_an_unknown_adapter_choice_lists_the_allowed_values() -> None:
     with pytest.raises(ValidationError, match="'sqlite' or 'servicebus'"):
         Settings(FACTORY_BUS="kafka")  # type: ignore[arg-type]
+
+
+def test_the_example_placeholder_signing_key_is_refused_at_start_whatever_the_adapters() -> None:
+    placeholder = json.loads((ROOT / "local.settings.json.example").read_text())["Values"]["FACTORY_SIGNING_KEY"]
+    refused = r"placeholder from local\.settings\.json\.example.*secrets\.token_urlsafe"
+    with pytest.raises(ValidationError, match=refused):
+        Settings(FACTORY_SIGNING_KEY=placeholder)  # type: ignore[call-arg]
+
+
+def test_scratch_is_explicit_else_factory_home_embedded_else_the_temp_folder(tmp_path: Path) -> None:
+    assert Settings(FACTORY_HOME=tmp_path).scratch_path == tmp_path  # type: ignore[call-arg]
+    azure = Settings(FACTORY_STATE="cosmos",  # type: ignore[call-arg]
+                     CosmosConnection="AccountEndpoint=https://x/;AccountKey=k;", FACTORY_SIGNING_KEY="s")
+    assert azure.scratch_path == Path(tempfile.gettempdir()) / "factory"
+    explicit = Settings(FACTORY_SCRATCH_DIR=tmp_path / "s")  # type: ignore[call-arg]
+    assert explicit.scaffolds_path == tmp_path / "s" / "scaffolds"
+
+
+def test_the_trace_sampling_ratio_is_a_share_and_the_telemetry_logger_never_the_root() -> None:
+    assert Settings().trace_sampling_ratio == 1.0
+    assert Settings(OTEL_TRACES_SAMPLER_ARG="0.25").trace_sampling_ratio == 0.25  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="OTEL_TRACES_SAMPLER_ARG"):
+        Settings(OTEL_TRACES_SAMPLER_ARG="5")  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="not the root logger"):
+        Settings(PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME="root")  # type: ignore[call-arg]

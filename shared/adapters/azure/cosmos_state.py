@@ -188,9 +188,14 @@ class CosmosStateStore:
         return _document(self.state.upsert_item(body=self._doc_item(partition, id, body)))
 
     def query(self, partition: str, id_prefix: str = "") -> list[Document]:
+        # the partition filter repeats the ``partition_key`` scope: on Cosmos DB an equality filter on the
+        # partition key is the documented in-partition form, and results stay right on servers that ignore
+        # the scope header (cosmosdb-server does, see tests/cosmosdb_server.py GAP-QUERY-PK)
         items = self.state.query_items(
-            query="SELECT * FROM c WHERE c.kind = @kind AND STARTSWITH(c.docId, @prefix)",
-            parameters=[{"name": "@kind", "value": "doc"}, {"name": "@prefix", "value": id_prefix}],
+            query="SELECT * FROM c WHERE c.partition = @partition AND c.kind = @kind "
+            "AND STARTSWITH(c.docId, @prefix)",
+            parameters=[{"name": "@partition", "value": partition}, {"name": "@kind", "value": "doc"},
+                        {"name": "@prefix", "value": id_prefix}],
             partition_key=partition,
         )
         return sorted((_document(item) for item in items), key=lambda document: document.id)

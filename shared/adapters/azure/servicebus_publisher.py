@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
-from shared.ports import OutgoingMessage
+from shared.ports import OutgoingMessage, PropertyValue
 
 if TYPE_CHECKING:
     from azure.servicebus import ServiceBusMessage
@@ -149,6 +149,22 @@ class ServiceBusPublisher:
             sender.schedule_messages(chunk, at)
 
 
+#: trace-context properties, written under the SDK's own (bytes) keys: see ``servicebus_properties``
+TRACE_PROPERTIES = ("traceparent", "Diagnostic-Id", "tracestate")
+
+
+def servicebus_properties(properties: Mapping[str, PropertyValue]) -> dict[str | bytes, PropertyValue]:
+    """Application properties for a ``ServiceBusMessage``, trace context under bytes keys.
+
+    When azure-core tracing is on (the azure-monitor distro turns it on unless told otherwise), the SDK
+    adds ``b"traceparent"``/``b"Diagnostic-Id"``/``b"tracestate"`` with ``setdefault`` and its own span's
+    context. Under str keys ours would travel beside them as a second entry of the same name, and
+    receivers keep the SDK's. Under the SDK's bytes keys its ``setdefault`` finds ours and leaves them:
+    the message carries our PRODUCER span's context whatever the SDK's instrumentation does.
+    """
+    return {(key.encode("ascii") if key in TRACE_PROPERTIES else key): value for key, value in properties.items()}
+
+
 def to_servicebus_message(message: OutgoingMessage) -> ServiceBusMessage:
     """Map the transport-neutral message onto the SDK's ``ServiceBusMessage``."""
     from azure.servicebus import ServiceBusMessage
@@ -156,7 +172,7 @@ def to_servicebus_message(message: OutgoingMessage) -> ServiceBusMessage:
     return ServiceBusMessage(
         message.body,
         message_id=message.message_id,
-        application_properties=dict(message.application_properties),  # type: ignore[arg-type]
+        application_properties=servicebus_properties(message.application_properties),  # type: ignore[arg-type]
         content_type=message.content_type,
         subject=message.subject,
         correlation_id=message.correlation_id,

@@ -85,9 +85,14 @@ def _take(flow: FlowDefinition, inst: dict[str, Any], t: Transition, data: Mappi
             return []
     emits = [ACTIONS[a](inst) for a in t.actions]
     if target is not None and target != inst["state"]:
-        if flow.states[target].terminal and (t.reason or data.get("reason")):
-            inst["failure"] = t.reason or data.get("reason")
-        emits += _move(flow, inst, target, trigger, now, reason=t.reason or data.get("reason"))
+        # a person's decision (an approval event) carries who and why: both go into the audit trail
+        actor = str(data["actor"]) if data.get("actor") else None
+        reason = t.reason or data.get("reason")
+        if actor and t.reason and data.get("reason"):
+            reason = f"{t.reason} by {actor}: {data['reason']}"
+        if flow.states[target].terminal and reason:
+            inst["failure"] = reason
+        emits += _move(flow, inst, target, trigger, now, reason=reason, actor=actor)
     return emits
 
 

@@ -25,8 +25,18 @@ def _no_high_findings(data: Mapping[str, Any], inst: Mapping[str, Any]) -> bool:
     return str(severity or "none") not in SEVERE
 
 
+#: terminal states of another flow that fail the project (``rejected``: a person refused the release)
+FAILED_STATES = ("failed", CANCELLED, "rejected")
+
+
 def _is_other_flow_failed(data: Mapping[str, Any], inst: Mapping[str, Any]) -> bool:
-    return data.get("flow") != inst.get("flow") and data.get("to") in ("failed", CANCELLED)
+    return data.get("flow") != inst.get("flow") and data.get("to") in FAILED_STATES
+
+
+def _approval_required(data: Mapping[str, Any], inst: Mapping[str, Any]) -> bool:
+    """The release target needs a person's approval (stamped on ProjectInitialized from the settings)."""
+    release = _seen_data(inst, "ProjectInitialized").get("release") or {}
+    return bool(release.get("approvalRequired", False))
 
 
 def _seen_data(inst: Mapping[str, Any], event_type: str) -> Mapping[str, Any]:
@@ -59,6 +69,7 @@ def _project_failed(inst: Mapping[str, Any]) -> Emit:
 GUARDS: dict[str, Guard] = {
     "noHighFindings": _no_high_findings,
     "otherFlowFailed": _is_other_flow_failed,
+    "approvalRequired": _approval_required,
 }
 ACTIONS: dict[str, Action] = {
     "approveRelease": _release_approved,
