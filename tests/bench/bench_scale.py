@@ -97,6 +97,8 @@ class Host:
     peak_children_rss_mb: float = 0.0
     cpu_start: float = 0.0
     cpu: dict[str, float] = field(default_factory=dict)
+    #: CPU seconds of every descendant seen (pid -> last reading): test runs, jails, tools
+    descendants_cpu: dict[int, float] = field(default_factory=dict)
 
     @property
     def api(self) -> str:
@@ -179,8 +181,13 @@ class Watch:
             for host in self.hosts:
                 host.peak_rss_mb = max(host.peak_rss_mb, _hwm_mb(host.proc.pid))
                 with contextlib.suppress(psutil.Error):
-                    kids = sum(c.memory_info().rss for c in host.ps.children(recursive=True)) / 1_048_576
-                    host.peak_children_rss_mb = max(host.peak_children_rss_mb, kids)
+                    rss = 0
+                    for child in host.ps.children(recursive=True):
+                        with contextlib.suppress(psutil.Error):
+                            t = child.cpu_times()
+                            host.descendants_cpu[child.pid] = t.user + t.system
+                            rss += child.memory_info().rss
+                    host.peak_children_rss_mb = max(host.peak_children_rss_mb, rss / 1_048_576)
 
 
 # --------------------------------------------------------------------------- submitting and watching
@@ -302,7 +309,8 @@ def run(label: str, work: Path, docs: list[dict[str, Any]], *, hosts: int, seque
     host_info = []
     for h in started:
         own = h.cpu.get("user", 0.0) + h.cpu.get("system", 0.0)
-        kids = h.cpu.get("childrenUser", 0.0) + h.cpu.get("childrenSystem", 0.0)
+        # reaped children are in childrenUser/System; jailed runs may be reaped elsewhere: the polled tree
+        kids = max(h.cpu.get("childrenUser", 0.0) + h.cpu.get("childrenSystem", 0.0), sum(h.descendants_cpu.values()))
         host_info.append({"peakRssMb": round(h.peak_rss_mb, 1), "peakChildrenRssMb": round(h.peak_children_rss_mb, 1),
                           "cpuSeconds": round(own, 1), "testSandboxCpuSeconds": round(kids, 1),
                           "cpuShareOfOneCore": round(own / wall, 2) if wall else None})
