@@ -217,3 +217,21 @@ def test_receive_claims_a_batch_with_distinct_guid_shaped_lock_tokens(db_path: P
         assert len(set(tokens)) == len(tokens) == 40
         assert all(str(uuid.UUID(t)) == t and uuid.UUID(t).version == 4 for t in tokens)
         assert bus.complete_many(tokens) == []
+
+
+def test_commits_never_checkpoint_the_log_a_thread_of_its_own_does(tmp_path: Path) -> None:
+    checkpoints: list[tuple[int, int, int]] = []
+    done = threading.Event()
+
+    def seen(result: tuple[int, int, int]) -> None:
+        checkpoints.append(result)
+        if result[1] and result[1] == result[2]:
+            done.set()  # every frame of the log is in the database file
+
+    with SqliteBus(tmp_path / "bus.db") as bus:
+        assert bus._db.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)  # not inside a commit
+        assert bus._checkpointer is not None
+        bus._checkpointer.on_checkpoint = seen
+        bus.ensure_subscription(SubscriptionSpec("a"))
+        bus.publish([msg(f"m{i}") for i in range(200)])
+        assert done.wait(10), checkpoints
