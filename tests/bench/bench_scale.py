@@ -250,7 +250,9 @@ def wait_for(home: Path, project_ids: set[str], timeout: float) -> tuple[dict[st
 def sizes_mb(home: Path) -> dict[str, float]:
     out: dict[str, float] = {}
     for stem in ("bus.db", "state.db", "traces.db"):
-        out[stem] = round(sum(p.stat().st_size for p in home.glob(f"{stem}*")) / 1_048_576, 2)
+        for name in (stem, f"{stem}-wal"):  # the write-ahead log apart: it is reused, not data
+            if (home / name).exists():
+                out[name] = round((home / name).stat().st_size / 1_048_576, 2)
     artifacts = home / "artifacts"
     if artifacts.exists():
         out["artifacts"] = round(sum(p.stat().st_size for p in artifacts.rglob("*") if p.is_file()) / 1_048_576, 2)
