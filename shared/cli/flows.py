@@ -19,10 +19,15 @@ def _control(action: str, instance: str, flow: str, target: str | None, reason: 
 
     rt = open_runtime()
     st = project_status(rt, instance)
+    per_service = [key for key in st.flows if key.startswith(f"{flow}/")]
+    if flow not in st.flows and len(per_service) == 1:
+        flow = per_service[0]  # a flow with one instance per service, and the project has one service
     if flow not in st.flows:
         raise fail(f"no {flow} instance for {instance}", f"known flows of this project: {sorted(st.flows)}",
-                    "check the project id with `factory status`", 2)
-    data = {"flow": flow, "instanceId": instance, "action": action, "actor": actor}
+                    "check the project id with `factory status`; name a per-service flow as flow/service", 2)
+    name, _, service = flow.partition("/")
+    data = {"flow": name, "instanceId": f"{instance}/{service}" if service else instance, "action": action,
+            "actor": actor}
     if target:
         data["targetState"] = target
     if reason:
@@ -45,7 +50,7 @@ def flow_status(instance: str) -> None:
             console.print(f"   {h['from']} → {h['to']} on {h['trigger']}{by}")
 
 
-FlowOpt = Annotated[str, typer.Option(help="flow id, e.g. microservice-assembly")]
+FlowOpt = Annotated[str, typer.Option(help="flow id, e.g. microservice-assembly (of one service: flow/service)")]
 ActorOpt = Annotated[str, typer.Option("--as", help="who asks (recorded in the audit trail)")]
 
 

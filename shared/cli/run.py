@@ -43,9 +43,10 @@ def _progress_table(consumers: Sequence[Consumer], status: ProjectStatus, counts
     for c in consumers:
         row = counts.get(c.name, {})
         state = ""
-        if c.kind == "coordinator" and c.name in status.flows:
-            flow = status.flows[c.name]
-            state = f"[bold]{flow['state']}[/]" + (f" [red]{flow['failure']}[/]" if flow.get("failure") else "")
+        instances = [f for key, f in sorted(status.flows.items()) if key == c.name or key.startswith(f"{c.name}/")]
+        if c.kind == "coordinator" and instances:
+            state = " ".join(f"[bold]{f['state']}[/]" + (f" [red]{f['failure']}[/]" if f.get("failure") else "")
+                             for f in instances)
         else:
             state = str(row.get("last", ""))
         table.add_row(f"{c.kind[0]}:{c.name}", str(row.get("ok", 0)), str(row.get("bad", 0)), state)
@@ -106,7 +107,8 @@ def run(
     summary = {
         "projectId": project.project_id, "traceId": project.trace_id, "outcome": status.outcome,
         "reason": status.reason, "repository": str(repo_dir) if commit else None, "commit": commit,
-        "tests": status.tests, "elapsedSeconds": round(elapsed, 3), "events": len(status.events),
+        "tests": status.tests, "testsByService": status.tests_by_service,
+        "elapsedSeconds": round(elapsed, 3), "events": len(status.events),
         "flows": {k: v["state"] for k, v in status.flows.items()},
     }
     if json_out:
@@ -114,10 +116,10 @@ def run(
     table = Table(title="summary", show_header=False)
     for key in ("projectId", "traceId", "outcome", "repository", "elapsedSeconds", "events"):
         table.add_row(key, str(summary[key]))
-    if status.tests:
-        t = status.tests
-        table.add_row("generated tests", f"{t['type']}: {t.get('passed')} passed, {t.get('failed')} failed, "
-                                         f"{t.get('errors', 0)} errors in {t.get('durationMs')} ms")
+    for service, t in sorted(status.tests_by_service.items()):  # one row per generated service
+        table.add_row(f"generated tests ({service})",
+                      f"{t['type']}: {t.get('passed')} passed, {t.get('failed')} failed, "
+                      f"{t.get('errors', 0)} errors in {t.get('durationMs')} ms")
     console.print(table)
     if status.outcome is None and status.flows.get("release-manager", {}).get("state") == "awaitingApproval":
         raise fail(f"project {project.project_id} waits for a person to approve its release to {environment}",

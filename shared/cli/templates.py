@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -15,7 +15,7 @@ from shared.scaffold.catalog import TemplateCatalog, default_roots
 from shared.scaffold.errors import ScaffoldError
 from shared.scaffold.output import commit_tree, read_manifest, write_result
 from shared.scaffold.parameters import coerce_cli_parameters
-from shared.scaffold.render import RenderOptions, render
+from shared.scaffold.render import RenderOptions, RenderResult, render
 from shared.scaffold.update import diff as diff_folder
 from shared.scaffold.update import update as update_folder
 
@@ -23,7 +23,11 @@ console = Console()
 err = Console(stderr=True)
 
 RootsOption = Annotated[list[Path] | None, typer.Option("--root", help="template root folder (repeatable)")]
-ParamOption = Annotated[list[str] | None, typer.Option("--param", "-p", help="NAME=VALUE (repeatable)")]
+ParamOption = Annotated[list[str] | None, typer.Option(
+    "--param", "-p", help="NAME=VALUE, or NAME alone for an option given without a value (repeatable; repeat a "
+                          "multi-choice parameter or write a|b)")]
+BindOption = Annotated[list[str] | None, typer.Option(
+    "--bind", help="value of a bind symbol: host:NAME=VALUE or env:NAME=VALUE (repeatable)")]
 
 
 def _catalog(roots: list[Path] | None) -> TemplateCatalog:
@@ -33,15 +37,44 @@ def _catalog(roots: list[Path] | None) -> TemplateCatalog:
     return catalog
 
 
-def _pairs(values: list[str] | None) -> dict[str, str]:
+def _pairs(values: list[str] | None) -> dict[str, Any]:
+    """``NAME=VALUE`` pairs; ``NAME`` alone is None (option without value); a repeated NAME is a list."""
+    out: dict[str, Any] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not key:
+            err.print(f"[red]--param {item!r} must be NAME=VALUE or NAME[/red]")
+            raise typer.Exit(2)
+        new: Any = value if sep else None
+        if key in out and out[key] is not None and new is not None:
+            old = out[key]
+            out[key] = [*old, new] if isinstance(old, list) else [old, new]
+        else:
+            out[key] = new
+    return out
+
+
+def _bindings(values: list[str] | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in values or []:
-        if "=" not in item:
-            err.print(f"[red]--param {item!r} must be NAME=VALUE[/red]")
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            err.print(f"[red]--bind {item!r} must be host:NAME=VALUE or env:NAME=VALUE[/red]")
             raise typer.Exit(2)
-        key, value = item.split("=", 1)
         out[key.strip()] = value
     return out
+
+
+def _report(result: RenderResult) -> None:
+    for warning in result.warnings:
+        err.print(f"[yellow]warning:[/yellow] {warning}", markup=True, highlight=False)
+    for index, action in enumerate(result.manifest.get("postActions", [])):
+        what = action.get("description") or action.get("actionId") or "post action"
+        manual = "; ".join(str(m.get("text", "")) for m in action.get("manualInstructions", []) or []
+                           if isinstance(m, dict))
+        console.print(f"postActions[{index}] ({what}) is not executed by this engine (post-action execution is "
+                      f"not supported){': do it yourself: ' + manual if manual else ''}", markup=False)
 
 
 def _fail(exc: ScaffoldError, code: int = 2) -> typer.Exit:
@@ -82,27 +115,50 @@ def register(app: typer.Typer) -> None:
             return
         console.print(f"[bold]{info['name']}[/bold] {info['identity']}@{info['version']} ({info['kind']})")
         console.print(info["description"])
-        table = Table("parameter", "type", "default", "required", "choices", "description")
+        table = Table("parameter", "type", "default", "required", "choices", "drives", "description")
         for p in info["parameters"]:
             choices = ", ".join(c["choice"] for c in p["choices"] or [])
-            table.add_row(p["name"], p["type"], json.dumps(p["default"]), "yes" if p["required"] else "",
-                          choices, p["description"])
+            required = "yes" if p["required"] else (f"when {p['requiredWhen']}" if p["requiredWhen"] else "")
+            drives = "\n".join(f"- {d}" for d in p["drives"]) or "nothing"
+            table.add_row(p["name"], p["type"], json.dumps(p["default"]), required, choices, drives,
+                          p["description"])
         console.print(table)
 
     @app.command("run")
-    def run_cmd(template: str, out: Path = typer.Option(..., "--out", help="output folder"),
+    def run_cmd(template: str,
+                out: Path | None = typer.Option(None, "--out", "-o", help="output folder (default: ./NAME when the "
+                                                "template sets preferNameDirectory and a name is given)"),
                 param: ParamOption = None, version: str | None = typer.Option(None, "--version"),
-                seed: str | None = typer.Option(None, "--seed"),
+                seed: str | None = typer.Option(None, "--seed"), bind: BindOption = None,
+                deterministic: bool = typer.Option(False, "--deterministic", help="dotnet new's deterministic "
+                                                   "mode: fixed GUID, 1900-01-01, random and port = low"),
                 commit: bool = typer.Option(False, "--commit"), root: RootsOption = None) -> None:
-        """Render a template into a folder (optionally committing it to git)."""
+        """Render a template into a folder (optionally committing it to git).
+
+        Like ``dotnet new``: without ``--param name=...`` the name is the output folder's name
+        (or the template's defaultName when it sets preferDefaultName).
+        """
         try:
             entry = _catalog(root).get(template, version)
-            params = coerce_cli_parameters(entry.config, _pairs(param))
-            result = render(entry.source, params, RenderOptions(seed=seed))
+            raw = _pairs(param)
+            cfg = entry.config
+            if out is None:
+                if cfg.prefer_name_directory and raw.get("name"):
+                    out = Path(str(raw["name"]))
+                else:
+                    err.print("[red]--out is required[/red] (only a template with preferNameDirectory and a given "
+                              "name defaults to ./NAME)")
+                    raise typer.Exit(2)
+            if "name" not in raw and not (cfg.prefer_default_name and cfg.default_name):
+                raw["name"] = out.resolve().name
+            params = coerce_cli_parameters(cfg, raw)
+            result = render(entry.source, params, RenderOptions(seed=seed, deterministic=deterministic,
+                                                                bindings=_bindings(bind)))
         except ScaffoldError as exc:
             raise _fail(exc) from exc
         write_result(result, out, entry.source)
         console.print(f"rendered {len(result.files)} files to {out} (tree {result.tree_hash})")
+        _report(result)
         if commit:
             console.print(f"committed {commit_tree(out, f'Scaffold {entry.identity}@{entry.version}')}")
 
@@ -112,7 +168,7 @@ def register(app: typer.Typer) -> None:
         """Update a rendered folder to a new template version / parameters with a 3-way merge."""
         try:
             catalog = _catalog(root)
-            params: dict[str, object] = dict(_pairs(param))
+            params: dict[str, Any] = dict(_pairs(param))
             manifest_id = read_manifest(directory)["template"]["identity"]
             if catalog.versions(manifest_id):
                 params = coerce_cli_parameters(catalog.get(manifest_id, to).config, _pairs(param))

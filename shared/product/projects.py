@@ -123,6 +123,8 @@ class ProjectStatus:
     flows: dict[str, dict[str, Any]] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     tests: dict[str, Any] | None = None
+    #: the latest TestsPassed/TestsFailed per service
+    tests_by_service: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def done(self) -> bool:
@@ -134,7 +136,15 @@ def project_status(runtime: ProjectRuntime, project_id: str) -> ProjectStatus:
     trace_id = events[0]["traceId"] if events else None
     done = next((e for e in reversed(events) if e["type"] == "ProjectCompleted"), None)
     flows: dict[str, dict[str, Any]] = {}
-    for name in runtime.flows:
+    blueprint = next((e for e in reversed(events) if e["type"] == "BlueprintCreated"), None)
+    services = list(blueprint["data"].get("services", [])) if blueprint else []
+    for name, flow in runtime.flows.items():
+        if getattr(flow, "instance_per", None) == "service":  # one instance per service: "<flow>/<service>"
+            for service in services:
+                doc = runtime.state.get(f"{name}:{project_id}/{service}", "instance")
+                if doc is not None:
+                    flows[f"{name}/{service}"] = doc.body
+            continue
         doc = runtime.state.get(f"{name}:{project_id}", "instance")
         if doc is not None:
             flows[name] = doc.body
@@ -142,8 +152,10 @@ def project_status(runtime: ProjectRuntime, project_id: str) -> ProjectStatus:
     reason = done["data"].get("reason") if done else None
     if done and done["data"].get("outcome") == "failed" and not reason:
         reason = next((f.get("failure") for f in flows.values() if f.get("failure")), None)
+    by_service = {e["data"].get("service", ""): {"type": e["type"], **e["data"]}
+                  for e in events if e["type"] in ("TestsPassed", "TestsFailed")}
     return ProjectStatus(project_id, trace_id, done["data"]["outcome"] if done else None, reason, flows, events,
-                         {"type": tests["type"], **tests["data"]} if tests else None)
+                         {"type": tests["type"], **tests["data"]} if tests else None, by_service)
 
 
 def project_files(runtime: ProjectRuntime, project_id: str) -> dict[str, str]:
