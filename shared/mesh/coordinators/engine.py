@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.contracts.manifests import RETRY_COMMAND
+from shared.contracts.manifests import RETRY_COMMAND, TIMEOUT_TARGET
 from shared.mesh.coordinators.flow import FlowDefinition, FlowDefinitionError, FlowVersionError, Transition
 from shared.mesh.coordinators.guards import CANCELLED, GUARDS, project_of, run_action
 from shared.ports.skills import Emit
@@ -165,9 +165,10 @@ def _enter(flow: FlowDefinition, inst: dict[str, Any], target: str, now: str) ->
     emits = [dataclasses.replace(e, key=_entry_key(inst, f"action{i}"))
              for i, e in enumerate(e for a in state.actions for e in run_action(a, inst))]
     if state.timeout_seconds:
+        # addressed to this flow's subscription only (``targetFlow``), not to every coordinator
         emits.append(Emit("FlowTimeout", {"flow": flow.id, "instanceId": inst["instanceId"], "state": target,
                                           "stateVersion": inst["version"]}, delay_seconds=state.timeout_seconds,
-                          key=_entry_key(inst, "timeout")))
+                          properties={TIMEOUT_TARGET: flow.id}, key=_entry_key(inst, "timeout")))
     return emits
 
 
