@@ -25,6 +25,11 @@ def _no_high_findings(data: Mapping[str, Any], inst: Mapping[str, Any]) -> bool:
     return str(severity or "none") not in SEVERE
 
 
+def _no_critical_findings(data: Mapping[str, Any], inst: Mapping[str, Any]) -> bool:
+    """No critical finding in this event (an infrastructure policy rule such as IB010 data residency)."""
+    return not any(isinstance(f, Mapping) and f.get("severity") == "critical" for f in data.get("findings") or [])
+
+
 #: terminal states of another flow that fail the project (``rejected``: a person refused the release)
 FAILED_STATES = ("failed", CANCELLED, "rejected")
 
@@ -68,6 +73,7 @@ def _project_failed(inst: Mapping[str, Any]) -> Emit:
 
 GUARDS: dict[str, Guard] = {
     "noHighFindings": _no_high_findings,
+    "noCriticalFindings": _no_critical_findings,
     "otherFlowFailed": _is_other_flow_failed,
     "approvalRequired": _approval_required,
 }
