@@ -64,7 +64,8 @@ def warn(message: str) -> None:
 def did_you_mean(word: str, known: Iterable[str], what: str = "") -> str:
     """``did you mean 'x'?`` when something close exists, else the list of known values (shortened)."""
     known = sorted(set(known))
-    close = difflib.get_close_matches(word, known, n=3, cutoff=0.75)
+    scored = sorted(((difflib.SequenceMatcher(None, word, k).ratio(), k) for k in known), reverse=True)
+    close = [k for score, k in scored[:3] if score >= 0.75 and score >= scored[0][0] - 0.05]
     if close:
         return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
     if not known:

@@ -68,13 +68,13 @@ def _kind(exc: BaseException, name: str) -> bool:
 class FactoryGroup(TyperGroup):
     """The root ``factory`` group: turns every way a command can end into one error style and exit code."""
 
-    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,  # always "factory"
              complete_var: str | None = None, standalone_mode: bool = True, windows_expand_args: bool = True,
              **extra: Any) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
         debug = "--debug" in argv[:argv.index("--") if "--" in argv else len(argv)]
         try:
-            result = super().main(argv, prog_name or "factory", complete_var, standalone_mode=False, **extra)
+            result = super().main(argv, "factory", complete_var, standalone_mode=False, **extra)
             code = result if isinstance(result, int) else OK
         except typer.Exit as exc:
             code = exc.exit_code

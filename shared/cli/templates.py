@@ -51,11 +51,13 @@ def _pairs(values: list[str] | None) -> dict[str, str]:
     return out
 
 
-def _fail(exc: ScaffoldError, code: int = BAD_INPUT) -> typer.Exit:
+def _fail(exc: ScaffoldError, code: int = BAD_INPUT, catalog: TemplateCatalog | None = None) -> typer.Exit:
     hint = exc.hint
     if isinstance(exc, TemplateNotFoundError):
         problems = [str(p.message) for p in exc.problems]
         known = [str(a).split("@")[0] for p in exc.problems for a in (p.allowed or [])]
+        if catalog is not None:
+            known += [n for e in catalog.entries for n in (e.identity, *e.config.short_names)]
         wanted = next((str(p.path) for p in exc.problems if p.path), "")
         hint = f"{did_you_mean(wanted, known, 'templates')} (`factory templates list` shows them)"
     else:
@@ -90,10 +92,11 @@ def register(app: typer.Typer) -> None:
     def show_cmd(template: TemplateArg, version: VersionOption = None, root: RootsOption = None,
                  as_json: JsonOption = None) -> None:
         """Show a template's parameters (types, defaults, choices)."""
+        catalog = _catalog(root)
         try:
-            info = _catalog(root).get(template, version).describe()
+            info = catalog.get(template, version).describe()
         except ScaffoldError as exc:
-            raise _fail(exc) from exc
+            raise _fail(exc, catalog=catalog) from exc
         if as_json:
             write_json(info, as_json)
             if json_to_stdout(as_json):
@@ -126,12 +129,13 @@ def register(app: typer.Typer) -> None:
                 + (" (it is an earlier render: your edits would be lost)" if rendered else ""),
                 (f"`factory templates update {out}` merges a new version into it; " if rendered else "")
                 + "or pass --out with an empty folder, or --force to overwrite"))
+        catalog = _catalog(root)
         try:
-            entry = _catalog(root).get(template, version)
+            entry = catalog.get(template, version)
             params = coerce_cli_parameters(entry.config, _pairs(param))
             result = render(entry.source, params, RenderOptions(seed=seed))
         except ScaffoldError as exc:
-            raise _fail(exc) from exc
+            raise _fail(exc, catalog=catalog) from exc
         write_result(result, out, entry.source)
         say(f"rendered {len(result.files)} files to {esc(out)} (tree {esc(result.tree_hash)})")
         if commit:
