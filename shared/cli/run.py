@@ -126,6 +126,8 @@ def run(
         say(f"[bold]project[/] {esc(project.project_id)}  [bold]trace[/] {esc(project.trace_id)}")
     interrupted = install_sigint(host)
     status = project_status(rt, project.project_id)
+    if status.done:  # a finished project may have work waiting (`flow retry`, a decision): apply it first
+        host.run_until_idle(max_seconds=timeout)
     if quiet or to_stdout or not console.is_terminal:
         drive(rt, host, project.project_id, timeout=timeout)
     else:

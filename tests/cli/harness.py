@@ -40,7 +40,8 @@ class Ran:
         return self.stdout + self.stderr
 
     def __str__(self) -> str:
-        return f"factory {' '.join(self.args)} -> {self.exit_code}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+        return (f"factory {' '.join(self.args)} -> {self.exit_code}\n--- stdout\n{self.stdout}\n"
+                f"--- stderr\n{self.stderr}")
 
 
 def check_clean(ran: Ran) -> Ran:
