@@ -170,7 +170,7 @@ def run(
 @_command
 def host(
     port: Annotated[int, typer.Option(help="Studio and HTTP API port on localhost (0 = no HTTP)",
-                                      metavar="PORT")] = 7071,
+                                      metavar="PORT", min=0, max=65535)] = 7071,
     until_idle: Annotated[bool, typer.Option("--until-idle", help="exit when nothing is due and nothing in flight")
                           ] = False,
     verbose: Annotated[bool, typer.Option("--verbose/--quiet", help="print every delivery (--quiet: only "
