@@ -113,6 +113,8 @@ def test_quiet_prints_the_summary_only_and_trace_is_opt_in(home: Path) -> None:
     lines = quiet.stdout.splitlines()
     assert lines[0].startswith("project ") and len(lines) < 15, quiet.stdout
     assert "ProjectInitialized" not in quiet.stdout and not quiet.stderr
+    as_json = cli("run", str(EXAMPLES / "task-tracker.yaml"), "--json", "-")
+    assert json.loads(as_json.stdout)["outcome"] == "released"  # stdout carries the JSON document only
     traced = cli("run", str(EXAMPLES / "task-tracker.yaml"), "--trace")
     assert "ProjectInitialized" in traced.stdout and "ReleaseTriggered" in traced.stdout
     event_line = re.compile(r"^\s+(FlowTimeout|CoordinatorStateChanged) [0-9a-f-]{36} from ", re.MULTILINE)
