@@ -49,6 +49,12 @@ param alertEmail string = ''
 @description('The user running azd (AZURE_PRINCIPAL_ID): may read the signing-key secret so redeploys keep the key.')
 param deployerPrincipalId string = ''
 
+@description('Test-runner image for the release gate\'s session pool (infra/test-runner/Dockerfile); empty: no pool, and the gate refuses to run generated tests.')
+param testRunnerImage string = ''
+
+@description('Registry server of a private test-runner image (pulled by the pool\'s own identity); empty for a public image.')
+param testRunnerRegistryServer string = ''
+
 var resourceToken = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
 var tags = {
   'azd-env-name': environmentName
@@ -132,6 +138,20 @@ module keyVault 'modules/keyvault.bicep' = {
   }
 }
 
+module testSessions 'modules/testsessions.bicep' = {
+  name: 'testsessions'
+  params: {
+    name: 'sessions-factory-${resourceToken}'
+    environmentName: 'cae-factory-${resourceToken}'
+    pullIdentityName: 'id-sessions-${resourceToken}'
+    location: location
+    tags: tags
+    image: testRunnerImage
+    registryServer: testRunnerRegistryServer
+    principalId: identity.outputs.principalId
+  }
+}
+
 module functionApp 'modules/functionapp.bicep' = {
   name: 'functionapp'
   params: {
@@ -154,6 +174,7 @@ module functionApp 'modules/functionapp.bicep' = {
     applicationInsightsConnectionString: monitoring.outputs.applicationInsightsConnectionString
     signingKeySecretUri: keyVault.outputs.signingKeySecretUri
     traceSamplingRatio: traceSamplingRatio
+    testSessionsEndpoint: testSessions.outputs.poolManagementEndpoint
   }
 }
 
@@ -180,3 +201,4 @@ output ArtifactStorage__blobServiceUri string = storage.outputs.blobEndpoint
 output FACTORY_TOPIC string = serviceBus.outputs.topicName
 output FACTORY_COSMOS_DATABASE string = cosmos.outputs.databaseName
 output SERVICEBUS_SUBSCRIPTIONS array = messaging.outputs.subscriptionNames
+output FACTORY_TEST_SESSIONS_ENDPOINT string = testSessions.outputs.poolManagementEndpoint

@@ -8,7 +8,7 @@ loads them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -17,10 +17,12 @@ from shared.adapters.azure.clients import (
     cosmos_state_store,
     servicebus_dead_letter_queue,
     servicebus_publisher,
+    sessions_test_runner,
 )
 from shared.adapters.filesystem.artifacts import FilesystemArtifactStore
 from shared.adapters.memory.spans import MemorySpanStore
-from shared.adapters.process.sandbox import SubprocessTestRunner
+from shared.adapters.process.sandbox import SandboxedTestRunner, refusal
+from shared.adapters.process.session_server import SessionServer
 from shared.adapters.sqlite.bus import SqliteBus
 from shared.adapters.sqlite.spans import SqliteSpanStore
 from shared.adapters.sqlite.state import SqliteStateStore
@@ -48,7 +50,7 @@ from shared.ports import (
 )
 from shared.ports.test_runner import TestRunner
 from shared.scaffold.catalog import TemplateCatalog, default_roots
-from shared.settings import ArtifactKind, BusKind, Settings, StateKind, load_settings
+from shared.settings import ArtifactKind, BusKind, GateRunnerKind, Settings, StateKind, load_settings
 
 
 @dataclass
@@ -109,7 +111,7 @@ class Runtime:
         )
 
     def close(self) -> None:
-        for part in (self.bus, self.receiver, self.state, self.dead_letter_queue):
+        for part in (self.bus, self.receiver, self.state, self.dead_letter_queue, self.test_runner):
             close = getattr(part, "close", None)
             if close:
                 close()
@@ -149,8 +151,29 @@ def _spans(settings: Settings) -> SpanSink:
     return SqliteSpanStore(settings.factory_home / "traces.db")
 
 
+def _local_test_runner(settings: Settings) -> SandboxedTestRunner:
+    return SandboxedTestRunner(base_env=settings.process_environment(), allow_unsafe=settings.allow_unsafe_sandbox)
+
+
 def _test_runner(settings: Settings) -> TestRunner:
-    return SubprocessTestRunner(base_env=settings.process_environment())
+    if settings.test_runner is GateRunnerKind.sessions:
+        return sessions_test_runner(settings)
+    return _local_test_runner(settings)
+
+
+def sandbox_check(settings: Settings | None = None) -> tuple[bool, str]:
+    """Whether this machine's test sandbox works, and what it is or why not (``factory sandbox check``)."""
+    verdict = _local_test_runner(settings or load_settings()).verdict()
+    return verdict.usable, verdict.describe() if verdict.usable else refusal(verdict)
+
+
+def session_server_app(settings: Settings | None = None, *, on_exit: Callable[[], None] | None = None,
+                       isolation: str = "Azure Container Apps dynamic session (Hyper-V)") -> SessionServer:
+    """The WSGI app the test-runner image serves inside a dynamic session (``factory sandbox serve``)."""
+    settings = settings or load_settings()
+    runner = _local_test_runner(settings)
+    return SessionServer(runner, settings.factory_home / "session-runs", isolation=isolation, on_exit=on_exit,
+                         close_runner=runner.close)
 
 
 def _dead_letter_queue(settings: Settings, receiver: MessageReceiver | None, consumers: tuple[Consumer, ...],

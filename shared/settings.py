@@ -39,6 +39,13 @@ class ArtifactKind(StrEnum):
     blob = "blob"
 
 
+class GateRunnerKind(StrEnum):
+    """Where the release gate runs generated tests."""
+
+    sandbox = "sandbox"  # a bubblewrap jail on this machine (embedded)
+    sessions = "sessions"  # Azure Container Apps dynamic sessions (custom container pool)
+
+
 class Settings(BaseSettings):
     """All settings of the factory. Environment variables win over ``local.settings.json`` values."""
 
@@ -105,6 +112,11 @@ class Settings(BaseSettings):
     release_environment: str = Field("dev", alias="FACTORY_RELEASE_ENVIRONMENT", min_length=1, max_length=40)
     approval_required: dict[str, bool] = Field(
         default_factory=lambda: {"dev": False, "staging": False, "prod": True}, alias="FACTORY_APPROVAL_REQUIRED")
+
+    # --- the release gate's test runner ---
+    test_runner: GateRunnerKind = Field(GateRunnerKind.sandbox, alias="FACTORY_TEST_RUNNER")
+    allow_unsafe_sandbox: bool = Field(False, alias="FACTORY_ALLOW_UNSAFE_SANDBOX")
+    test_sessions_endpoint: str | None = Field(None, alias="FACTORY_TEST_SESSIONS_ENDPOINT")
 
     # --- limits ---
     max_message_bytes: int = Field(256 * 1024, alias="FACTORY_MAX_MESSAGE_BYTES", gt=0)

@@ -68,6 +68,9 @@ param signingKeySecretUri string
 @description('Share of traces sent to Application Insights, 0 to 1 (whole traces are kept or dropped).')
 param traceSamplingRatio string = '1.0'
 
+@description('Pool management endpoint of the session pool that runs generated tests (empty: none deployed).')
+param testSessionsEndpoint string = ''
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
   location: location
@@ -225,6 +228,14 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'OTEL_PYTHON_DISABLED_INSTRUMENTATIONS'
           value: 'azure_sdk'
+        }
+        {
+          name: 'FACTORY_TEST_RUNNER'
+          value: 'sessions'
+        }
+        {
+          name: 'FACTORY_TEST_SESSIONS_ENDPOINT'
+          value: testSessionsEndpoint
         }
       ]
     }

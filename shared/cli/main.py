@@ -2,7 +2,7 @@
 
 Every sub-command is registered here, explicitly: the root commands from ``run``, ``inspect``,
 ``generate`` and ``approval``, and one group per module (``projects``, ``artifacts``, ``events``,
-``dlq``, ``flow``, ``templates``, ``infra``).
+``dlq``, ``flow``, ``sandbox``, ``templates``, ``infra``).
 
 :class:`FactoryGroup` is where every command ends: a usage mistake, a user error that escaped a
 command, an interrupt or an unexpected exception is printed in the one error style
@@ -34,6 +34,7 @@ from shared.cli import (
     messaging,
     projects,
     run,
+    sandbox,
     templates,
 )
 from shared.cli.common import BAD_INPUT, FAILED, INTERRUPTED, OK, error_text
@@ -157,6 +158,7 @@ app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(events.app, name="events")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(flows.app, name="flow")
+app.add_typer(sandbox.app, name="sandbox")
 templates_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
                             help="Scaffold templates: list, show, run, update, diff.")
 templates.register(templates_app)

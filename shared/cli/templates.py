@@ -1,12 +1,13 @@
 """``factory templates ...``: list, show, run, update, diff. Exit codes: 0 ok, 1 conflicts or
-problems found, 2 bad input (unknown template, invalid parameters, unsupported template)."""
+problems found, 2 bad input (unknown template, invalid parameters, unsupported template, a folder
+that already has files)."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -16,14 +17,18 @@ from shared.scaffold.catalog import TemplateCatalog, default_roots
 from shared.scaffold.errors import ScaffoldError, TemplateNotFoundError
 from shared.scaffold.output import commit_tree, read_manifest, write_result
 from shared.scaffold.parameters import coerce_cli_parameters
-from shared.scaffold.render import RenderOptions, render
+from shared.scaffold.render import RenderOptions, RenderResult, render
 from shared.scaffold.update import diff as diff_folder
 from shared.scaffold.update import update as update_folder
 
 RootsOption = Annotated[list[Path] | None, typer.Option("--root", help="template root folder (repeatable)",
                                                         metavar="DIR")]
-ParamOption = Annotated[list[str] | None, typer.Option("--param", "-p", help="NAME=VALUE (repeatable)",
-                                                       metavar="NAME=VALUE")]
+ParamOption = Annotated[list[str] | None, typer.Option(
+    "--param", "-p", help="NAME=VALUE, or NAME alone for an option given without a value (repeatable; repeat a "
+                          "multi-choice parameter or write a|b)", metavar="NAME=VALUE")]
+BindOption = Annotated[list[str] | None, typer.Option(
+    "--bind", help="value of a bind symbol: host:NAME=VALUE or env:NAME=VALUE (repeatable)",
+    metavar="SOURCE:NAME=VALUE")]
 JsonOption = Annotated[str | None, typer.Option("--json", help="write JSON to FILE (- for stdout) instead of text",
                                                 metavar="FILE|-")]
 TemplateArg = Annotated[str, typer.Argument(help="template identity or shortName (`factory templates list`)",
@@ -39,16 +44,50 @@ def _catalog(roots: list[Path] | None) -> TemplateCatalog:
     return catalog
 
 
-def _pairs(values: list[str] | None) -> dict[str, str]:
+def _refuse(what: str, why: str, fix: str) -> int:
+    say(error_text(what, why, fix), stderr=True)
+    return BAD_INPUT
+
+
+def _pairs(values: list[str] | None) -> dict[str, Any]:
+    """``NAME=VALUE`` pairs; ``NAME`` alone is None (option without value); a repeated NAME is a list."""
+    out: dict[str, Any] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not key:
+            raise typer.Exit(_refuse(f"--param {item!r} has no name", "a parameter is NAME=VALUE or NAME",
+                                     "see the parameters with `factory templates show TEMPLATE`"))
+        new: Any = value if sep else None
+        if key in out and out[key] is not None and new is not None:
+            old = out[key]
+            out[key] = [*old, new] if isinstance(old, list) else [old, new]
+        else:
+            out[key] = new
+    return out
+
+
+def _bindings(values: list[str] | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in values or []:
-        if "=" not in item:
-            say(error_text(f"--param {item!r} is not NAME=VALUE", "a parameter needs a name and a value",
-                           "write --param NAME=VALUE (see `factory templates show TEMPLATE`)"), stderr=True)
-            raise typer.Exit(BAD_INPUT)
-        key, value = item.split("=", 1)
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.Exit(_refuse(f"--bind {item!r} is not host:NAME=VALUE or env:NAME=VALUE",
+                                     "a binding needs a source, a name and a value",
+                                     "write --bind host:NAME=VALUE or --bind env:NAME=VALUE"))
         out[key.strip()] = value
     return out
+
+
+def _report(result: RenderResult) -> None:
+    for warning in result.warnings:
+        say(f"[yellow]warning:[/] {esc(warning)}", stderr=True)
+    for index, action in enumerate(result.manifest.get("postActions", [])):
+        what = action.get("description") or action.get("actionId") or "post action"
+        manual = "; ".join(str(m.get("text", "")) for m in action.get("manualInstructions", []) or []
+                           if isinstance(m, dict))
+        say_raw(f"postActions[{index}] ({what}) is not executed by this engine (post-action execution is "
+                f"not supported){': do it yourself: ' + manual if manual else ''}")
 
 
 def _fail(exc: ScaffoldError, code: int = BAD_INPUT, catalog: TemplateCatalog | None = None) -> typer.Exit:
@@ -65,11 +104,6 @@ def _fail(exc: ScaffoldError, code: int = BAD_INPUT, catalog: TemplateCatalog | 
     say(error_text(exc.args[0].split(":")[0], type(exc).__name__ + (" (problems listed above)" if problems else ""),
                    hint, problems), stderr=True)
     return typer.Exit(code)
-
-
-def _refuse(what: str, why: str, fix: str) -> int:
-    say(error_text(what, why, fix), stderr=True)
-    return BAD_INPUT
 
 
 def register(app: typer.Typer) -> None:
@@ -91,7 +125,7 @@ def register(app: typer.Typer) -> None:
     @app.command("show")
     def show_cmd(template: TemplateArg, version: VersionOption = None, root: RootsOption = None,
                  as_json: JsonOption = None) -> None:
-        """Show a template's parameters (types, defaults, choices)."""
+        """Show a template's parameters (types, defaults, choices, what each drives)."""
         catalog = _catalog(root)
         try:
             info = catalog.get(template, version).describe()
@@ -103,22 +137,46 @@ def register(app: typer.Typer) -> None:
                 return
         say(f"[bold]{esc(info['name'])}[/bold] {esc(info['identity'])}@{esc(info['version'])} ({esc(info['kind'])})")
         say_raw(str(info["description"]))
-        table(["parameter", "type", "default", "required", "choices", "description"],
-              [[p["name"], p["type"], "" if p["default"] is None else json.dumps(p["default"]), p["required"],
-                [c["choice"] for c in p["choices"] or []], p["description"]] for p in info["parameters"]])
+        rows = []
+        for p in info["parameters"]:
+            required = "yes" if p["required"] else (f"when {p['requiredWhen']}" if p.get("requiredWhen") else "")
+            rows.append([p["name"], p["type"], "" if p["default"] is None else json.dumps(p["default"]), required,
+                         [c["choice"] for c in p["choices"] or []], "; ".join(p.get("drives") or []) or "nothing",
+                         p["description"]])
+        table(["parameter", "type", "default", "required", "choices", "drives", "description"], rows)
 
     @app.command("run")
     def run_cmd(template: TemplateArg,
-                out: Path = typer.Option(..., "--out", help="output folder (must be empty unless --force)",
-                                         metavar="DIR"),
+                out: Path | None = typer.Option(None, "--out", "-o", help="output folder, empty unless --force "
+                                                "(default: ./NAME when the template sets preferNameDirectory and "
+                                                "a name is given)", metavar="DIR"),
                 param: ParamOption = None, version: VersionOption = None,
                 seed: str | None = typer.Option(None, "--seed", help="seed for generated values (guids, random)",
                                                 metavar="TEXT"),
+                bind: BindOption = None,
+                deterministic: bool = typer.Option(False, "--deterministic", help="dotnet new's deterministic "
+                                                   "mode: fixed GUID, 1900-01-01, random and port = low"),
                 commit: bool = typer.Option(False, "--commit", help="commit the rendered files with git"),
                 force: bool = typer.Option(False, "--force", help="render into a folder that already has files "
                                            "(overwrites them; `templates update` merges instead)"),
                 root: RootsOption = None) -> None:
-        """Render a template into an empty folder (optionally committing it to git)."""
+        """Render a template into an empty folder (optionally committing it to git).
+
+        Like ``dotnet new``: without ``--param name=...`` the name is the output folder's name
+        (or the template's defaultName when it sets preferDefaultName).
+        """
+        catalog = _catalog(root)
+        try:
+            entry = catalog.get(template, version)
+        except ScaffoldError as exc:
+            raise _fail(exc, catalog=catalog) from exc
+        raw = _pairs(param)
+        cfg = entry.config
+        if out is None:
+            if not (cfg.prefer_name_directory and raw.get("name")):
+                raise typer.Exit(_refuse("--out is required", "only a template with preferNameDirectory and a given "
+                                         "name defaults to ./NAME", "pass --out DIR"))
+            out = Path(str(raw["name"]))
         if out.exists() and not out.is_dir():
             raise typer.Exit(_refuse(f"{out} is a file, not a folder", "the output of a template is a folder",
                                      "pass --out DIR with a new or empty folder"))
@@ -129,15 +187,17 @@ def register(app: typer.Typer) -> None:
                 + (" (it is an earlier render: your edits would be lost)" if rendered else ""),
                 (f"`factory templates update {out}` merges a new version into it; " if rendered else "")
                 + "or pass --out with an empty folder, or --force to overwrite"))
-        catalog = _catalog(root)
+        if "name" not in raw and not (cfg.prefer_default_name and cfg.default_name):
+            raw["name"] = out.resolve().name
         try:
-            entry = catalog.get(template, version)
-            params = coerce_cli_parameters(entry.config, _pairs(param))
-            result = render(entry.source, params, RenderOptions(seed=seed))
+            params = coerce_cli_parameters(cfg, raw)
+            result = render(entry.source, params, RenderOptions(seed=seed, deterministic=deterministic,
+                                                                bindings=_bindings(bind)))
         except ScaffoldError as exc:
             raise _fail(exc, catalog=catalog) from exc
         write_result(result, out, entry.source)
         say(f"rendered {len(result.files)} files to {esc(out)} (tree {esc(result.tree_hash)})")
+        _report(result)
         if commit:
             say(f"committed {esc(commit_tree(out, f'Scaffold {entry.identity}@{entry.version}'))}")
 
@@ -149,7 +209,7 @@ def register(app: typer.Typer) -> None:
         """Update a rendered folder to a new template version / parameters with a 3-way merge."""
         try:
             catalog = _catalog(root)
-            params: dict[str, object] = dict(_pairs(param))
+            params: dict[str, Any] = dict(_pairs(param))
             manifest_id = read_manifest(directory)["template"]["identity"]
             if catalog.versions(manifest_id):
                 params = coerce_cli_parameters(catalog.get(manifest_id, to).config, _pairs(param))

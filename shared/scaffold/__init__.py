@@ -1,9 +1,10 @@
-"""The scaffold engine: template.json subset, overlays, composition, provenance, update.
+"""The scaffold engine: template.json as ``dotnet new`` evaluates it, overlays, composition, provenance, update.
 
 Public API (see ``shared/scaffold/README.md``)::
 
     TemplateCatalog(roots=[Path("templates")]).get("python-library", version=None) -> TemplateEntry
-    render(source, parameters, RenderOptions(seed=..., execution_id=..., trace_id=..., now=...))
+    render(source, parameters, RenderOptions(seed=..., execution_id=..., trace_id=..., now=...,
+                                             deterministic=False, bindings={}))
         -> RenderResult(files, manifest)
     write_result(result, out_dir, source); commit_tree(out_dir, message, author) -> commit id
     update(out_dir, to_version=None, params=None, catalog=...) -> UpdateResult

@@ -24,8 +24,9 @@ import semver
 from shared.contracts import REPO_ROOT
 from shared.scaffold.config import CONFIG_PATH, TemplateConfig
 from shared.scaffold.errors import Problem, ScaffoldError, TemplateNotFoundError, UnsupportedTemplateError
+from shared.scaffold.explain import drives
 from shared.scaffold.overlays import RECIPE_FILE, load_recipe
-from shared.scaffold.parameters import parameter_schema
+from shared.scaffold.parameters import parameter_schema, typed_default
 from shared.scaffold.render import TemplateSource
 from shared.scaffold.tree import DEFAULT_MAX_FILE_SIZE, SKIPPED_DIRS, read_tree
 
@@ -64,12 +65,18 @@ class TemplateEntry:
     def describe(self) -> dict[str, Any]:
         cfg = self.config
         params = []
+        effects = drives(cfg, self.source.files)
         for name, sym in sorted(cfg.parameters().items()):
-            params.append({"name": name, "type": sym.datatype, "default": sym.default,
-                           "required": sym.required and sym.default is None,
+            params.append({"name": name, "type": sym.datatype, "default": typed_default(sym),
+                           "required": sym.required is True and sym.default is None,
+                           "requiredWhen": sym.required if isinstance(sym.required, str) else None,
+                           "enabledWhen": sym.enabled,
+                           "defaultIfOptionWithoutValue": sym.default_if_no_value,
+                           "allowMultipleValues": sym.multiple,
                            "description": sym.description,
                            "choices": [{"choice": c.choice, "description": c.description}
-                                       for c in sym.choices] or None})
+                                       for c in sym.choices] or None,
+                           "drives": effects.get(name, [])})
         return {"identity": cfg.identity, "name": cfg.name, "shortName": cfg.short_name,
                 "shortNames": list(cfg.short_names), "version": cfg.version, "description": cfg.description,
                 "kind": self.kind, "location": self.location, "contentHash": self.source.content_hash,

@@ -21,6 +21,7 @@ writing the same path without a strategy is a ``CompositionError`` naming both a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -67,9 +68,7 @@ def compose(batch: Mapping[str, Any], catalog: TemplateCatalog,
         try:
             entry = catalog.get(str(member["template"]), member.get("version"))
             seed = f"{options.seed or 'batch'}:{alias}"
-            member_options = RenderOptions(seed=seed, execution_id=options.execution_id,
-                                           trace_id=options.trace_id, now=options.now,
-                                           max_file_size=options.max_file_size)
+            member_options = dataclasses.replace(options, seed=seed)
             result = render(entry.source, member.get("parameters", {}), member_options)
         except ScaffoldError as exc:
             problems.extend(Problem(f"[{alias}] {p.message}", parameter=p.parameter, path=p.path,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -50,12 +51,53 @@ def safe_target(root: Path, rel: str) -> Path:
     return target
 
 
+_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
 def write_files(root: Path, files: Mapping[str, bytes]) -> None:
+    """Write ``files`` under ``root``, never through a symlink.
+
+    Every folder below ``root`` is opened with ``O_NOFOLLOW`` relative to its parent's descriptor and
+    every file is created relative to its folder's descriptor with ``O_NOFOLLOW``, so a symlink planted
+    in the output (file or folder) is refused instead of followed; it is also one path lookup per file.
+    """
+    for rel in files:
+        reason = unsafe_reason(rel)
+        if reason:
+            raise UnsafePathError([Problem(reason, path=rel)], "refusing to write outside the output folder")
     root.mkdir(parents=True, exist_ok=True)
-    for rel in sorted(files):
-        target = safe_target(root, rel)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(files[rel])
+    fds: dict[str, int] = {"": os.open(root, _DIR_FLAGS & ~getattr(os, "O_NOFOLLOW", 0))}
+
+    def folder_fd(folder: str, rel: str) -> int:
+        if folder in fds:
+            return fds[folder]
+        parent, _, name = folder.rpartition("/")
+        parent_fd = folder_fd(parent, rel)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(name, 0o755, dir_fd=parent_fd)
+        try:
+            fds[folder] = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+        except OSError as exc:
+            raise UnsafePathError([Problem(f"folder {folder!r} is a symlink or not a folder ({exc.strerror})",
+                                           path=rel)], "refusing to write through a symlink") from exc
+        return fds[folder]
+
+    try:
+        for rel in sorted(files):
+            folder, _, name = rel.rpartition("/")
+            try:
+                fd = os.open(name, _WRITE_FLAGS, 0o644, dir_fd=folder_fd(folder, rel))
+            except OSError as exc:
+                if (root / rel).is_symlink():
+                    raise UnsafePathError([Problem("is a symlink in the output folder", path=rel)],
+                                          "refusing to overwrite a symlink") from exc
+                raise
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(files[rel])
+    finally:
+        for fd in fds.values():
+            os.close(fd)
 
 
 def remove_file(root: Path, rel: str) -> None:
@@ -83,13 +125,13 @@ def read_manifest(out_dir: Path) -> dict[str, Any]:
     return result
 
 
-def load_snapshot_source(out_dir: Path, content_hash: str, origin: str) -> TemplateSource:
+def load_snapshot_source(out_dir: Path, content_hash: str, origin: str, config_root: str = "") -> TemplateSource:
     path = out_dir / snapshot_path(content_hash)
     if not path.is_file():
         raise UpdateError([Problem(f"template snapshot {content_hash} is missing; it was written beside "
                                    "the manifest at render time", path=snapshot_path(content_hash))],
                           "cannot rebuild the previous render")
-    return TemplateSource(load_snapshot(path.read_bytes()), origin)
+    return TemplateSource(load_snapshot(path.read_bytes()), origin, config_root)
 
 
 def commit_message(message: str, manifest: Mapping[str, Any]) -> str:

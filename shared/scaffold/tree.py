@@ -8,7 +8,7 @@ import json
 import os
 import posixpath
 from collections.abc import Mapping
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from shared.scaffold.errors import Problem, UnsafePathError
 
@@ -29,7 +29,9 @@ def sha256_hex(data: bytes) -> str:
 
 def is_binary(path: str, data: bytes) -> bool:
     """Binary by extension, by a NUL byte in the first 8 KiB, or by not being UTF-8."""
-    if PurePosixPath(path).suffix.lower() in BINARY_EXTENSIONS or b"\0" in data[:8192]:
+    name = path.rpartition("/")[2]
+    dot = name.rfind(".")
+    if (dot > 0 and name[dot:].lower() in BINARY_EXTENSIONS) or b"\0" in data[:8192]:
         return True
     try:
         data.decode("utf-8")
@@ -38,9 +40,10 @@ def is_binary(path: str, data: bytes) -> bool:
     return False
 
 
-def tree_hash(files: Mapping[str, bytes]) -> str:
-    """``sha256:`` over the sorted lines ``<sha256 of file>  <path>\\n`` (sha256sum format)."""
-    lines = "".join(f"{sha256_hex(files[p])}  {p}\n" for p in sorted(files))
+def tree_hash(files: Mapping[str, bytes], digests: Mapping[str, str] | None = None) -> str:
+    """``sha256:`` over the sorted lines ``<sha256 of file>  <path>\\n`` (sha256sum format); ``digests``
+    may give the files' hashes already computed."""
+    lines = "".join(f"{digests[p] if digests else sha256_hex(files[p])}  {p}\n" for p in sorted(files))
     return "sha256:" + sha256_hex(lines.encode("utf-8"))
 
 
@@ -63,42 +66,62 @@ def unsafe_reason(path: str) -> str | None:
 
 
 def read_tree(root: Path, max_file_size: int = DEFAULT_MAX_FILE_SIZE) -> dict[str, bytes]:
-    """Read every file under ``root`` (sorted). Symlinks must stay inside ``root``.
+    """Read every file under ``root`` (sorted). Symlinks must stay inside ``root`` (a symlinked file
+    is read through the link; a symlinked folder is not descended).
 
     Raises ``UnsafePathError`` listing every symlink escaping ``root`` and every file larger
     than ``max_file_size``.
     """
     root = root.resolve()
+    real_root = str(root)
     files: dict[str, bytes] = {}
     problems: list[Problem] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        here = Path(dirpath)
-        keep = []
-        for d in sorted(dirnames):
-            if d in SKIPPED_DIRS:
-                continue
-            full = here / d
-            if full.is_symlink():
-                target = full.resolve()
-                if not target.is_relative_to(root):
-                    problems.append(Problem(f"is a symlink to {target}, outside {root}",
-                                            path=full.relative_to(root).as_posix()))
-                    continue
-            keep.append(d)
-        dirnames[:] = keep
-        for name in sorted(filenames):
-            full = here / name
-            rel = full.relative_to(root).as_posix()
-            if full.is_symlink():
-                target = full.resolve()
-                if not target.is_relative_to(root):
+
+    def inside(target: str) -> bool:
+        return target == real_root or target.startswith(real_root + os.sep)
+
+    dir_flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
+    file_flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+
+    def walk(folder_fd: int, prefix: str) -> None:
+        # descriptors relative to the parent folder: one path lookup per file
+        with os.scandir(folder_fd) as entries:
+            listing = sorted(entries, key=lambda e: e.name)
+        for entry in listing:
+            rel = prefix + entry.name
+            if entry.is_symlink():
+                target = os.path.realpath(os.path.join(real_root, rel))
+                if not inside(target):
                     problems.append(Problem(f"is a symlink to {target}, outside {root}", path=rel))
                     continue
-            size = full.stat().st_size
-            if size > max_file_size:
-                problems.append(Problem(f"is {size} bytes, over the {max_file_size}-byte limit", path=rel))
+                if os.path.isdir(target):
+                    continue
+                with open(target, "rb") as handle:
+                    data = handle.read(max_file_size + 1)
+            elif entry.is_dir(follow_symlinks=False):
+                if entry.name not in SKIPPED_DIRS:
+                    child = os.open(entry.name, dir_flags, dir_fd=folder_fd)
+                    try:
+                        walk(child, rel + "/")
+                    finally:
+                        os.close(child)
                 continue
-            files[rel] = full.read_bytes()
+            elif not entry.is_file(follow_symlinks=False):
+                continue
+            else:
+                fd = os.open(entry.name, file_flags, dir_fd=folder_fd)
+                with os.fdopen(fd, "rb") as handle:
+                    data = handle.read(max_file_size + 1)
+            if len(data) > max_file_size:
+                problems.append(Problem(f"is over the {max_file_size}-byte limit", path=rel))
+                continue
+            files[rel] = data
+
+    root_fd = os.open(real_root, dir_flags & ~getattr(os, "O_NOFOLLOW", 0))
+    try:
+        walk(root_fd, "")
+    finally:
+        os.close(root_fd)
     if problems:
         raise UnsafePathError(problems, f"cannot read {root}")
     return dict(sorted(files.items()))

@@ -20,7 +20,6 @@ import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -36,7 +35,14 @@ from shared.scaffold.output import (
     support_files,
     write_files,
 )
-from shared.scaffold.render import EXECUTION_NAMESPACE, RenderOptions, RenderResult, TemplateSource, render
+from shared.scaffold.render import (
+    EXECUTION_NAMESPACE,
+    RenderOptions,
+    RenderResult,
+    TemplateSource,
+    options_from_manifest,
+    render,
+)
 from shared.scaffold.tree import is_binary, sha256_hex
 
 
@@ -141,7 +147,7 @@ def merge_trees(base: Mapping[str, bytes], ours: Mapping[str, bytes | None],
 def _rebuild(out_dir: Path, manifest: Mapping[str, Any]) -> tuple[TemplateSource, RenderResult]:
     tpl = manifest["template"]
     label = f"snapshot of {tpl['identity']}@{tpl['version']}"
-    source = load_snapshot_source(out_dir, tpl["contentHash"], label)
+    source = load_snapshot_source(out_dir, tpl["contentHash"], label, str(tpl.get("configRoot") or ""))
     base = render(source, manifest["inputParameters"], _options(manifest, manifest["executionId"]))
     if base.tree_hash != manifest["treeHash"]:
         raise UpdateError([Problem(f"rebuilding the recorded render gave {base.tree_hash}, the manifest says "
@@ -151,9 +157,7 @@ def _rebuild(out_dir: Path, manifest: Mapping[str, Any]) -> tuple[TemplateSource
 
 
 def _options(manifest: Mapping[str, Any], execution_id: str, trace_id: str | None = None) -> RenderOptions:
-    return RenderOptions(seed=manifest["seed"], execution_id=execution_id,
-                         trace_id=trace_id or manifest.get("traceId"),
-                         now=datetime.fromisoformat(manifest["now"]))
+    return options_from_manifest(manifest, execution_id, trace_id)
 
 
 def _target(manifest: Mapping[str, Any], old: TemplateSource, catalog: TemplateCatalog | None,

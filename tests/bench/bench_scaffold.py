@@ -2,9 +2,14 @@
 
 Run: ``python tests/bench/bench_scaffold.py --json OUT``. Generates a 200-file synthetic template
 (text with placeholders and conditionals, a few binary files) in three formats, renders it with
-each tool in-process (read template -> write output folder, median of N runs), then times an
+each tool in-process (read template -> write output folder; the tools take turns, best of N runs
+and the median), then times an
 update after a template change that conflicts with user edits in a few files: ``update`` here vs
 ``copier update`` (which needs a git-tagged template repository; built locally, works offline).
+
+Goals (issue #16): render at least 20x faster than cookiecutter *in the same run*, update in at most
+0.1 s. Times are the best of N runs (the median is reported too), each update starting from a fresh
+copy of the edited project.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -32,6 +38,8 @@ from shared.scaffold.update import update
 TEXT_FILES = 190
 BINARY_FILES = 10
 CONFLICTING = 5
+GOAL_RENDER_SPEEDUP = 20.0
+GOAL_UPDATE_S = 0.1
 GIT_ENV = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@localhost", "GIT_COMMITTER_NAME": "bench",
            "GIT_COMMITTER_EMAIL": "bench@localhost"}
 
@@ -41,7 +49,7 @@ def _body(i: int, style: str, version: int) -> str:
     name, author = {"ours": ("MyProj", "AUTHOR_NAME"),
                     "jinja-cc": ("{{ cookiecutter.project_name }}", "{{ cookiecutter.author }}"),
                     "jinja": ("{{ project_name }}", "{{ author }}")}[style]
-    if_db, else_, end = {"ours": ("# #if (useDb)", "# #else", "# #endif"),
+    if_db, else_, end = {"ours": ("#if (useDb)", "#else", "#endif"),
                          "jinja-cc": ("{% if cookiecutter.use_db %}", "{% else %}", "{% endif %}"),
                          "jinja": ("{% if use_db %}", "{% else %}", "{% endif %}")}[style]
     lines = [f'"""Module {i} of {name}, written by {author}."""', "", f"MODULE_{i} = '{name}-{i}'", ""]
@@ -70,7 +78,10 @@ def build_templates(root: Path, version: int) -> dict[str, Path]:
         "sourceName": "MyProj", "defaultName": "my-proj",
         "symbols": {"author": {"type": "parameter", "datatype": "string", "defaultValue": "someone",
                                "replaces": "AUTHOR_NAME"},
-                    "useDb": {"type": "parameter", "datatype": "bool", "defaultValue": "false"}}}))
+                    "useDb": {"type": "parameter", "datatype": "bool", "defaultValue": "false"}},
+        # dotnet new gives .py files the // comment style; Python templates declare # conditionals
+        "specialCustomOperations": {"**/*.py": {"operations": [{"type": "conditional", "configuration": {
+            "style": "line", "token": "#", "keywordPrefix": ""}}]}}}))
     cc = root / "cookiecutter"
     cc_dir = cc / "{{cookiecutter.project_slug}}"
     cc_dir.mkdir(parents=True)
@@ -101,16 +112,22 @@ def build_templates(root: Path, version: int) -> dict[str, Path]:
     return {"ours": ours, "cookiecutter": cc, "copier": cp}
 
 
-def _timed(fn: Callable[[], object], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
+def _interleaved(tools: dict[str, tuple[Callable[[], object], int]]) -> dict[str, list[float]]:
+    """Time the tools in turns (ours, cookiecutter, copier, ours, ...) so that each meets the same
+    machine conditions; one untimed warm-up call each first (imports, caches)."""
+    for fn, _ in tools.values():
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    times: dict[str, list[float]] = {name: [] for name in tools}
+    for i in range(max(n for _, n in tools.values())):
+        for name, (fn, n) in tools.items():
+            if i < n:
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
+    return times
 
 
-def bench_render(tpl: dict[str, Path], work: Path, runs: int) -> dict[str, float]:
+def bench_render(tpl: dict[str, Path], work: Path, runs: int) -> dict[str, Any]:
     from cookiecutter.main import cookiecutter
     from copier import run_copy
 
@@ -134,8 +151,15 @@ def bench_render(tpl: dict[str, Path], work: Path, runs: int) -> dict[str, float
         run_copy(str(tpl["copier"]), str(work / f"cp-{next(counter)}"), defaults=True, unsafe=True, quiet=True,
                  data={"project_name": "OrderService", "author": "Ada", "use_db": True})
 
-    out = {"ours_s": _timed(ours, runs), "ours_pure_render_s": _timed(ours_pure, runs),
-           "cookiecutter_s": _timed(cc, runs), "copier_s": _timed(cp, max(1, runs // 2))}
+    # best of N (the figure least disturbed by other processes: creating files waits on the shared
+    # disk's journal whenever other work on the machine writes, which swamps this engine's ~20 ms but
+    # barely shows on cookiecutter's ~500 ms); medians are reported too
+    times = _interleaved({"ours": (ours, runs), "ours_pure_render": (ours_pure, runs), "cookiecutter": (cc, runs),
+                          "copier": (cp, max(1, runs // 2))})
+    out: dict[str, Any] = {}
+    for name, values in times.items():
+        out[f"{name}_s"] = min(values)
+        out[f"{name}_median_s"] = statistics.median(values)
     out["ours_files"] = len(list((work / "ours-0").rglob("*")))
     return out
 
@@ -154,20 +178,25 @@ def _user_edits(project: Path, pattern: str) -> None:
     del pattern
 
 
-def bench_update(work: Path) -> dict[str, object]:
+def bench_update(work: Path, runs: int) -> dict[str, object]:
     v1 = build_templates(work / "v1", 1)
     v2 = build_templates(work / "v2", 2)
     params = {"name": "order-service", "author": "Ada", "useDb": True}
-    # ours
+    # ours: render v1, edit, then update to v2 (catalog loading included), on a fresh copy each run
     src1 = TemplateSource(read_tree(v1["ours"]), "v1")
-    out = work / "ours-project"
-    write_result(render(src1, params, RenderOptions(seed="bench")), out, src1)
-    _user_edits(out, "ours")
-    start = time.perf_counter()
-    catalog = TemplateCatalog([work / "v1", work / "v2"])
-    result = update(out, "2.0.0", catalog=catalog)
-    ours_s = time.perf_counter() - start
-    report: dict[str, object] = {"ours_update_s": ours_s, "ours_conflicts": len(result.conflicts),
+    edited = work / "ours-edited"
+    write_result(render(src1, params, RenderOptions(seed="bench")), edited, src1)
+    _user_edits(edited, "ours")
+    times: list[float] = []
+    for i in range(runs):
+        out = work / f"ours-project-{i}"
+        shutil.copytree(edited, out)
+        start = time.perf_counter()
+        catalog = TemplateCatalog([work / "v1", work / "v2"])
+        result = update(out, "2.0.0", catalog=catalog)
+        times.append(time.perf_counter() - start)
+    report: dict[str, object] = {"ours_update_s": min(times), "ours_update_median_s": statistics.median(times),
+                                 "ours_conflicts": len(result.conflicts),
                                  "ours_conflict_hunks": sum(c.hunks for c in result.conflicts)}
     # copier: a git repository with tags v1 and v2, destination committed, then `copier update`
     try:
@@ -208,21 +237,23 @@ def bench_update(work: Path) -> dict[str, object]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", type=Path, help="write the results as JSON to this file")
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-scaffold-"))
     try:
         tpl = build_templates(work / "tpl", 1)
         results: dict[str, object] = {"files": TEXT_FILES + BINARY_FILES, "runs": args.runs}
         results.update(bench_render(tpl, work / "render", args.runs))
-        results.update(bench_update(work / "update"))
+        results.update(bench_update(work / "update", args.runs))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     ours = float(results["ours_s"])  # type: ignore[arg-type]
     results["cookiecutter_vs_ours"] = float(results["cookiecutter_s"]) / ours  # type: ignore[arg-type]
     results["copier_vs_ours"] = float(results["copier_s"]) / ours  # type: ignore[arg-type]
-    results["goal_render_10x_faster_than_cookiecutter"] = results["cookiecutter_vs_ours"] >= 10
-    results["goal_update_under_1s"] = float(results["ours_update_s"]) <= 1.0  # type: ignore[arg-type]
+    results["goal_render_speedup"] = GOAL_RENDER_SPEEDUP
+    results["goal_update_s"] = GOAL_UPDATE_S
+    results["goal_render_met"] = float(results["cookiecutter_vs_ours"]) >= GOAL_RENDER_SPEEDUP  # type: ignore[arg-type]
+    results["goal_update_met"] = float(results["ours_update_s"]) <= GOAL_UPDATE_S  # type: ignore[arg-type]
     rows = [("render: this engine (read+render+write)", results["ours_s"]),
             ("render: this engine (pure render only)", results["ours_pure_render_s"]),
             ("render: cookiecutter", results["cookiecutter_s"]), ("render: copier", results["copier_s"]),
@@ -230,8 +261,16 @@ def main() -> int:
     print(f"{'case':45} {'seconds':>10}")
     for label, value in rows:
         print(f"{label:45} {value if value is None else format(value, '10.4f')}")
-    print(f"cookiecutter / this engine: {results['cookiecutter_vs_ours']:.1f}x   "
-          f"copier / this engine: {results['copier_vs_ours']:.1f}x")
+    print(f"cookiecutter / this engine: {results['cookiecutter_vs_ours']:.1f}x (goal >= {GOAL_RENDER_SPEEDUP:g}x: "
+          f"{'met' if results['goal_render_met'] else 'NOT met'})   copier / this engine: "
+          f"{results['copier_vs_ours']:.1f}x")
+    median_ratio = float(results["cookiecutter_median_s"]) / float(results["ours_median_s"])  # type: ignore[arg-type]
+    results["cookiecutter_vs_ours_median"] = median_ratio
+    print(f"medians: this engine {float(results['ours_median_s']):.4f}s, cookiecutter "  # type: ignore[arg-type]
+          f"{float(results['cookiecutter_median_s']):.4f}s -> {median_ratio:.1f}x; update "  # type: ignore[arg-type]
+          f"{float(results['ours_update_median_s']):.4f}s")  # type: ignore[arg-type]
+    print(f"update: {float(results['ours_update_s']):.4f}s (goal <= {GOAL_UPDATE_S:g}s: "  # type: ignore[arg-type]
+          f"{'met' if results['goal_update_met'] else 'NOT met'})")
     print(f"update conflicts: this engine {results['ours_conflicts']} files "
           f"({results['ours_conflict_hunks']} hunks), copier {results.get('copier_conflict_hunks')} hunks")
     if results.get("copier_update_error"):

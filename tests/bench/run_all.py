@@ -100,14 +100,17 @@ def scaffold_metrics(r: dict[str, Any]) -> list[Metric]:
     if ours is not None:
         rows.append(_row("scaffold render (this engine)", ours, "s", baseline=cookie,
                          baseline_label="cookiecutter", notes=f"{r.get('files')} files, best of {r.get('runs')}"))
+    goal_speedup, goal_update = num("goal_render_speedup") or 10.0, num("goal_update_s") or 1.0
     if ours and cookie:
         speedup = cookie / ours
-        rows.append(_row("scaffold speed-up vs cookiecutter", speedup, "x", goal=">= 10", met=speedup >= 10))
+        rows.append(_row("scaffold speed-up vs cookiecutter", speedup, "x", goal=f">= {goal_speedup:g}",
+                         met=speedup >= goal_speedup))
     if ours and copier:
         rows.append(_row("scaffold speed-up vs copier", copier / ours, "x"))
     update, copier_update = num("ours_update_s"), num("copier_update_s")
     if update is not None:
-        rows.append(_row("scaffold update (3-way merge)", update, "s", goal="<= 1", met=update <= 1.0,
+        rows.append(_row("scaffold update (3-way merge)", update, "s", goal=f"<= {goal_update:g}",
+                         met=update <= goal_update,
                          baseline=copier_update, baseline_label="copier update",
                          notes=f"{r.get('ours_conflicts')} conflicting files"
                                + (f"; copier update: {r['copier_update_error']}"[:160]

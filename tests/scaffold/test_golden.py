@@ -43,22 +43,29 @@ def test_render_matches_golden_output(case: str) -> None:
     assert manifest == json.loads((golden / "manifest.json").read_text())
 
 
-def test_sourcename_forms_replace_in_content_and_file_names() -> None:
+def test_sourcename_is_replaced_in_dotnet_forms_in_content_and_as_is_in_file_names() -> None:
     files, _ = _render("sourcename-casing")
-    assert set(files) == {"src/BillingEngine.cs", "config/billing_engine.yaml"}
-    text = files["src/BillingEngine.cs"].decode()
-    for expected in ("namespace BillingEngine;", '"billing-engine"', '"billing_engine"', '"billingEngine"',
-                     '"BILLINGENGINE"', '"billingengine"'):
-        assert expected in text
+    # file names: the identity form only; content: identity, safe_name, lower_safe_name, safe_namespace and
+    # lower_safe_namespace, the last registered form winning when two give the same token
+    assert set(files) == {"src/Billing Engine.cs", "config/sample_app.yaml"}
+    text = files["src/Billing Engine.cs"].decode()
+    assert text == 'namespace Billing_Engine;\nclass Billing_Engine { string l = "billing_engine"; ' \
+                   'string kept = "sample-app"; }\n'
 
 
-def test_conditionals_work_in_every_comment_style_and_nest() -> None:
+def test_conditionals_follow_the_comment_style_of_each_file_type() -> None:
     files, _ = _render("conditionals")
-    assert files["app.js"].decode() == "const a = 1;\nconst db = 'cosmos';\nconst nested = 'cosmos+jwt';\n"
+    assert files["app.js"].decode() == ("const a = 1;\nconst db = 'cosmos';\nconst nested = 'cosmos+jwt';\n"
+                                        "const actionable = 'uncommented';\n")
     assert files["settings.yaml"].decode() == "name: x\nauth: jwt\n"
-    assert files["index.html"].decode() == "<body>\n<p>cosmos</p>\n</body>\n"
+    assert files["index.html"].decode() == ("<body>\n<p>cosmos</p>\n<p>shown only for jwt: the block comment is the "
+                                            "content</p>\n</body>\n")
     assert files["style.css"].decode() == "body {}\n.banner { color: red; }\n"
     assert files["notes.md"].decode() == "cosmos notes\n"
+    assert files["Program.cs"].decode() == 'var store = "cosmos";\n#if DEBUG\nvar debug = true;\n#endif\n'
+    assert files["App.vb"].decode() == 'Dim store = "cosmos"\n'
+    assert files["App.csproj"].decode() == ('<Project>\n  <ItemGroup>\n    <PackageReference Include='
+                                            '"Microsoft.Azure.Cosmos" />\n  </ItemGroup>\n</Project>\n')
 
 
 def test_computed_and_generated_symbols_resolve_in_dependency_order() -> None:
@@ -80,7 +87,8 @@ def test_guids_are_replaced_in_each_format_with_one_new_guid() -> None:
 
 def test_sources_apply_include_exclude_copy_only_rename_and_modifiers() -> None:
     files, manifest = _render("sources")
-    assert set(files) == {".gitignore", "billing.txt", "raw/keep.txt"}
+    # the source's own exclude replaces the default one (bin/, *.user), as in dotnet new
+    assert set(files) == {".gitignore", "billing.txt", "raw/keep.txt", "app.user", "bin/Debug/out.txt"}
     assert files["raw/keep.txt"] == (FIXTURES / "sources/template/content/raw/keep.txt").read_bytes()
     assert manifest["primaryOutputs"] == [{"path": "billing.txt"}]
     assert manifest["postActions"][0]["description"] == "restore"

@@ -55,18 +55,23 @@ def test_a_value_outside_the_choices_names_the_choices() -> None:
     assert "'mongo' is not one of the choices" in str(info.value)
 
 
-@pytest.mark.parametrize("value", ["../escape", "/etc", "a/b", "..", "x\\y"])
+@pytest.mark.parametrize("value", ["../escape", "/etc", "..", "x\\y"])
 def test_a_parameter_value_used_in_file_names_cannot_traverse(value: str) -> None:
-    with pytest.raises(ParameterError) as info:
+    with pytest.raises(UnsafePathError) as info:
         render(_params_source(), {"db": "sql", "module": value})
-    assert [p.parameter for p in info.value.problems] == ["module"]
-    assert "used in file names" in info.value.problems[0].message
+    assert [p.path for p in info.value.problems] == ["MODULE/App.txt"]
+    assert "renders to" in info.value.problems[0].message
+
+
+def test_a_file_rename_value_with_a_slash_creates_folders_as_in_dotnet_new() -> None:
+    result = render(_params_source(), {"db": "sql", "module": "a/b", "name": "app"})
+    assert set(result.files) == {"a/b/app.txt"}
 
 
 def test_a_name_replacing_source_name_cannot_traverse() -> None:
-    with pytest.raises(ParameterError) as info:
+    with pytest.raises(UnsafePathError) as info:
         render(_params_source(), {"db": "sql", "name": "../../evil"})
-    assert info.value.problems[0].parameter == "name"
+    assert "would escape" in info.value.problems[0].message or "'..'" in info.value.problems[0].message
 
 
 def test_a_rename_that_escapes_the_output_is_rejected() -> None:
@@ -112,34 +117,47 @@ def test_files_over_the_size_limit_are_rejected() -> None:
 
 
 @pytest.mark.parametrize(("extra", "where"), [
-    ({"forms": {"x": {}}}, "template.json.forms"),
+    ({"forms": {"x": {"identifier": "nosuch"}}}, "forms.x.identifier"),
     ({"constraints": {}}, "template.json.constraints"),
-    ({"symbols": {"s": {"type": "derived", "valueSource": "name"}}}, "symbols.s.type"),
-    ({"symbols": {"s": {"type": "generated", "generator": "regex"}}}, "symbols.s.generator"),
-    ({"symbols": {"s": {"type": "parameter", "datatype": "float"}}}, "symbols.s.datatype"),
-    ({"symbols": {"s": {"type": "parameter", "forms": {"global": ["x"]}}}}, "symbols.s.forms"),
-    ({"symbols": {"s": {"type": "parameter", "allowMultipleValues": True}}}, "symbols.s.allowmultiplevalues"),
+    ({"baselines": {}}, "template.json.baselines"),
+    ({"symbols": {"s": {"type": "nosuch"}}}, "symbols.s.type"),
+    ({"symbols": {"s": {"type": "generated", "generator": "nosuch"}}}, "symbols.s.generator"),
+    ({"symbols": {"s": {"type": "parameter", "colour": "red"}}}, "symbols.s.colour"),
+    ({"symbols": {"s": {"type": "computed", "value": "x", "evaluator": "PYTHON"}}}, "symbols.s.evaluator"),
+    ({"customOperations": {"operations": [{"type": "region"}]}}, "customOperations.operations[0].type"),
     ({"sources": [{"source": "./", "condition2": "x"}]}, "sources[0].condition2"),
     ({"version": "one"}, "version"),
 ])
-def test_features_outside_the_subset_are_refused_by_name(extra: dict, where: str) -> None:
+def test_keys_outside_the_language_or_left_out_are_refused_by_name(extra: dict, where: str) -> None:
     with pytest.raises(UnsupportedTemplateError) as info:
         render(make_source(base_config(**extra), {"a.txt": "x"}))
     assert where in [p.path for p in info.value.problems]
 
 
-def test_a_condition_naming_an_unknown_symbol_is_refused() -> None:
-    source = make_source(base_config(), {"a.txt": "// #if (nosuch)\nx\n// #endif\n"})
-    with pytest.raises(UnsupportedTemplateError) as info:
-        render(source)
-    assert "unknown symbol 'nosuch'" in str(info.value)
+def test_an_unknown_form_named_by_a_symbol_is_refused_by_name() -> None:
+    cfg = base_config(symbols={"s": {"type": "parameter", "defaultValue": "v", "replaces": "X",
+                                     "forms": {"global": ["nosuch"]}}})
+    with pytest.raises(UnsupportedTemplateError, match="unknown form 'nosuch'"):
+        render(make_source(cfg, {"a.txt": "X"}))
 
 
-def test_an_unclosed_if_names_file_and_line() -> None:
-    source = make_source(base_config(), {"a.txt": "x\n# #if (true)\ny\n"})
+def test_a_condition_naming_an_unknown_symbol_is_false_as_in_dotnet_new() -> None:
+    source = make_source(base_config(), {"a.txt": "//#if (nosuch)\nx\n//#else\ny\n//#endif\n"})
+    assert render(source).files["a.txt"] == b"y\n"
+
+
+def test_a_malformed_content_condition_names_file_and_line() -> None:
+    source = make_source(base_config(), {"a.txt": "x\n//#if (true && )\ny\n//#endif\n"})
     with pytest.raises(UnsupportedTemplateError) as info:
         render(source)
-    assert "a.txt:2: #if is never closed" in str(info.value)
+    assert "a.txt:2:" in str(info.value) and "operand is missing" in str(info.value)
+
+
+def test_an_unclosed_if_is_reported_as_a_warning_naming_file_and_line() -> None:
+    source = make_source(base_config(), {"a.txt": "x\n//#if (true)\ny\n"})
+    result = render(source)
+    assert result.files["a.txt"] == b"x\ny\n"
+    assert any("a.txt:2: #if is never closed" in w for w in result.warnings)
 
 
 def test_a_missing_template_json_is_refused() -> None:

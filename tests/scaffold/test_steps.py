@@ -47,7 +47,7 @@ def test_happy_path_validates_generates_and_commits(tmp_path: Path) -> None:
     manifest_artifact = next(a for a in g.artifacts if a.path == ".factory/manifest.json")
     assert generated["manifestDigest"] == manifest_artifact.digest
     assert generated["fileCount"] == 2 and generated["treeHash"].startswith("sha256:")
-    assert {a.path for a in g.artifacts} >= {"Orders.txt", "img.png", ".factory/manifest.json"}
+    assert {a.path for a in g.artifacts} >= {"orders.txt", "img.png", ".factory/manifest.json"}
     assert execution["status"] == "Committed"
     assert [h["status"] for h in execution["history"]] == [
         "Requested", "Validating", "Generating", "Generated", "Committed"]
@@ -58,7 +58,7 @@ def test_happy_path_validates_generates_and_commits(tmp_path: Path) -> None:
     message = head.message.decode()
     assert f"Factory-Manifest: {generated['manifestDigest']}" in message
     assert "Factory-Template: test.template@1.0.0" in message and "Factory-Trace: trace-1" in message
-    assert (tmp_path / "repo" / "Orders.txt").read_text() == "db for Orders\n"
+    assert (tmp_path / "repo" / "orders.txt").read_text() == "db for orders\n"
     repo.close()
 
 
@@ -93,10 +93,11 @@ def test_an_unknown_template_is_rejected_naming_the_known_ones() -> None:
 def test_generation_failure_emits_failed_with_the_reason() -> None:
     v = validate_step(_request(), None, CATALOG)
     broken = TemplateCatalog(sources=[make_source(base_config(sourceName="Demo", defaultName="demo"),
-                                                  {"a.txt": "# #if (nosuch)\n# #endif\n"})])
+                                                  {"a.txt": "//#if (nosuch ==)\n//#endif\n"})])
     out = generate_step(v.events[0].data, v.execution, broken)
     (event,) = out.events
-    assert event.type == "TemplateExecutionFailed" and "unknown symbol 'nosuch'" in event.data["reason"]
+    assert event.type == "TemplateExecutionFailed" and "a.txt:1" in event.data["reason"]
+    assert "operand is missing" in event.data["reason"]
     assert out.execution["status"] == "Failed"
 
 

@@ -54,10 +54,10 @@ def test_overlapping_edits_get_inline_markers_and_a_conflict_report(tmp_path: Pa
 def test_files_the_user_deleted_stay_deleted(tmp_path: Path, library_v1_v2) -> None:
     v1, v2 = library_v1_v2
     out = _rendered(tmp_path, v1)
-    (out / "Shop.md").unlink()
+    (out / "shop.md").unlink()
     result = update(out, "2.0.0", catalog=TemplateCatalog(sources=[v1, v2]))
-    assert not (out / "Shop.md").exists()
-    assert "Shop.md" in result.plan.kept_deleted
+    assert not (out / "shop.md").exists()
+    assert "shop.md" in result.plan.kept_deleted
 
 
 def test_a_binary_conflict_keeps_the_users_file_and_writes_theirs_beside_it(tmp_path: Path,
@@ -87,7 +87,7 @@ def test_update_with_new_parameters_rerenders_with_the_same_seed(tmp_path: Path,
     before = read_manifest(out)
     update(out, params={"name": "store"})
     after = read_manifest(out)
-    assert (out / "Store.md").is_file() and not (out / "Shop.md").exists()
+    assert (out / "store.md").is_file() and not (out / "shop.md").exists()
     assert after["seed"] == before["seed"] and after["inputParameters"]["name"] == "store"
 
 
@@ -105,10 +105,10 @@ def test_diff_reports_user_changes_and_what_a_rerender_would_change(tmp_path: Pa
     v1, v2 = library_v1_v2
     out = _rendered(tmp_path, v1)
     (out / "config.ini").write_text("[a]\nx=2\n")
-    (out / "Shop.md").unlink()
+    (out / "shop.md").unlink()
     report = diff(out, catalog=TemplateCatalog(sources=[v1, v2]))
-    assert report.user_changes == {"Shop.md": "deleted", "config.ini": "modified"}
-    assert report.upstream_changes == {"Shop.md": "modified", "app.py": "modified", "logo.png": "modified",
+    assert report.user_changes == {"shop.md": "deleted", "config.ini": "modified"}
+    assert report.upstream_changes == {"shop.md": "modified", "app.py": "modified", "logo.png": "modified",
                                        "new.txt": "added", "old.txt": "removed"}
     assert "+x=2" in report.user_patch and "Binary file logo.png differs" in report.upstream_patch
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared.adapters.process.sandbox import SubprocessTestRunner
+from shared.adapters.process.sandbox import SandboxedTestRunner
 from shared.contracts.manifests import consumer
 from shared.mesh.agents import skills_of
 from shared.ports.skills import Emit, Skill, SkillResult
@@ -28,6 +28,8 @@ from shared.scaffold.render import TemplateSource, render
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_DIR = ROOT / "templates" / "python-functions-service"
 _NS = uuid.UUID("6f1d1c55-8a53-4c47-9d1e-0d3f0a3e2b10")
+#: the real sandbox the release gate uses (one instance: its probe runs once)
+SANDBOX = SandboxedTestRunner(base_env={"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"})
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,7 @@ class FakeSkillContext:
         return [e for e in self.events if not types or e["type"] in types]
 
     def run_tests(self, project_dir: Path, *, timeout_s: float, lint: bool = False) -> TestReport:
-        return SubprocessTestRunner(base_env={"PATH": os.environ.get("PATH", "")}).run(
-            project_dir, timeout_s=timeout_s, lint=lint)
+        return SANDBOX.run(project_dir, timeout_s=timeout_s, lint=lint)
 
     def record(self, event_type: str, data: Mapping[str, Any], source: str = "test") -> FakeEvent:
         event_id = str(uuid.uuid5(_NS, f"{len(self.events)}:{event_type}"))

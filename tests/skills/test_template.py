@@ -22,13 +22,14 @@ def _render_sample(target: Path) -> Path:
     return target
 
 
-def test_template_config_uses_only_the_supported_subset() -> None:
-    raw = json.loads((TEMPLATE_DIR / ".template.config" / "template.json").read_text())
+def test_template_config_derives_package_and_service_names_from_the_name() -> None:
     config = parse_config((TEMPLATE_DIR / ".template.config" / "template.json").read_text())
 
-    assert set(raw) == {"identity", "name", "shortName", "version", "sourceName", "symbols", "sources"}
-    assert config.source_name == "sample_service"
-    assert {s.datatype for s in config.symbols.values()} == {"string", "bool", "choice"}
+    assert config.source_name is None  # the name drives the names through derived symbols instead
+    assert (config.symbols["nameSnake"].value_source, config.symbols["nameSnake"].value_transform) == (
+        "name", "snakeCase")
+    assert config.symbols["package"].file_rename == "sample_service"
+    assert {s.datatype for s in config.parameters().values()} == {"string", "bool", "choice"}
 
 
 def test_rendered_sample_has_the_service_layout_and_honours_the_parameters(tmp_path: Path) -> None:

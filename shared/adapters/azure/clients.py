@@ -16,6 +16,7 @@ from shared.adapters.azure.blob_artifacts import BlobArtifactStore
 from shared.adapters.azure.cosmos_state import CosmosStateStore
 from shared.adapters.azure.servicebus_deadletters import ServiceBusDeadLetterQueue
 from shared.adapters.azure.servicebus_publisher import ServiceBusPublisher
+from shared.adapters.azure.sessions_runner import DynamicSessionsTestRunner
 from shared.ports import Clock, SystemClock
 from shared.ports.layout import COSMOS_CONTAINERS, COSMOS_DEFAULT_TTL
 
@@ -136,3 +137,10 @@ def servicebus_dead_letter_queue(settings: Settings, subscriptions: Sequence[str
     return ServiceBusDeadLetterQueue(
         settings.topic_name, subscriptions, client_factory=lambda: servicebus_client(settings),
         duplicate_detection_window=timedelta(seconds=settings.duplicate_detection_window_seconds), clock=clock)
+
+
+def sessions_test_runner(settings: Settings) -> DynamicSessionsTestRunner:
+    """The release gate's runner on Azure: dynamic sessions at ``FACTORY_TEST_SESSIONS_ENDPOINT``, called as
+    the app's identity (token audience https://dynamicsessions.io); the credential is made on first use."""
+    return DynamicSessionsTestRunner(settings.test_sessions_endpoint,
+                                     credential_factory=lambda: default_credential(settings))

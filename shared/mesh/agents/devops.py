@@ -70,7 +70,7 @@ def run_test_gate(event: IncomingEvent, ctx: SkillContext) -> SkillResult:
     try:
         report = ctx.run_tests(project, timeout_s=GATE_TIMEOUT_S)
     except TestRunnerError as exc:
-        raise SkillError(f"the test sandbox could not run for {service}: {exc}") from exc
+        raise SkillError(f"the test sandbox could not run for {service}: {exc}", permanent=exc.permanent) from exc
     body = {"service": service, **report.to_dict(deterministic=True)}
     report_json = Artifact.json(f"reports/{service}-tests.json", body)
     artifacts = [report_json]

@@ -1,3 +1,4 @@
 const a = 1;
 const db = 'cosmos';
 const nested = 'cosmos+jwt';
+const actionable = 'uncommented';

@@ -1,0 +1,3 @@
+//#if (computed)
+success
+//#endif

@@ -1,0 +1,17 @@
+// if (A) syntax
+var A = "false";
+var B = "false";
+var C = "false";
+var D = "false";
+
+// if (A == true) syntax
+var A = "false";
+var B = "false";
+var C = "false";
+var D = "false";
+
+// if (A == "true") syntax
+var A = "false";
+var B = "false";
+var C = "false";
+var D = "false";

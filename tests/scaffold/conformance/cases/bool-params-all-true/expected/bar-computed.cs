@@ -1,0 +1,17 @@
+//computed - 1
+var A1 = "true";
+var B1 = "true";
+var C1 = "true";
+var D1 = "true";
+//computed - 2
+var A2 = "true";
+var B2 = "true";
+var C2 = "true";
+var D2 = "true";
+//computed - 3
+var A3 = "true";
+var B3 = "true";
+var C3 = "true";
+var D3 = "true";
+
+

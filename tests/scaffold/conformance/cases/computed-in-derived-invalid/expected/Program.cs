@@ -1,0 +1,11 @@
+namespace ConsoleApp
+{
+    internal class Program
+    {
+        static void Main(string[] args)
+        {
+            Console.WriteLine("Welcome, Will Smith.");
+            Console.WriteLine("This is Will Smith: .");
+        }
+    }
+}

@@ -1,0 +1,3 @@
+set type = "DefaultTrueIncluded"
+
+set type = "DefaultFalseIncluded"

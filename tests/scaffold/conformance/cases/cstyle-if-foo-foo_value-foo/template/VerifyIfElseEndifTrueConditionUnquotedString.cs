@@ -1,0 +1,7 @@
+Hello
+    #if (Foo == VALUE)
+value
+    #else
+other
+    #endif
+There

@@ -1,0 +1,5 @@
+Hello
+#if (1.2 < 2.5)
+value
+#endif
+There

@@ -1,0 +1,5 @@
+Hello
+    #if (!false)
+value
+    #endif
+There

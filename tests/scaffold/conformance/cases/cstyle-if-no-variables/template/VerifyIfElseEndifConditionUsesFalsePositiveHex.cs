@@ -1,0 +1,5 @@
+Hello
+    #if (0xChicken == null)
+value
+    #endif
+There

@@ -1,0 +1,5 @@
+Hello
+    #if (VALUE2 == null)
+value
+    #endif
+There

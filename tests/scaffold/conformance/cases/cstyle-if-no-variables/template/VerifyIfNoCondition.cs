@@ -1,0 +1,5 @@
+Hello
+    #if
+value
+    #endif
+There

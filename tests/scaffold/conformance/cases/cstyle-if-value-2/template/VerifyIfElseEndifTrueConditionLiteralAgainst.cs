@@ -1,0 +1,7 @@
+Hello
+    #if(3 > VALUE)
+value
+    #else
+other
+    #endif
+There

@@ -1,0 +1,5 @@
+Hello
+    #if (VALUE < 3 && VALUE < 4 && VALUE < 5)
+value
+    #endif
+There

@@ -1,0 +1,5 @@
+Hello
+    #if (VALUE < 3 && VALUE > 0)
+value
+    #endif
+There

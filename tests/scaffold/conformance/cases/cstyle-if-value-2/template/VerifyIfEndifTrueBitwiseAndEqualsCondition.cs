@@ -1,0 +1,5 @@
+Hello
+    #if ((VALUE & 0xFFFF) == 2)
+value
+    #endif
+There

@@ -1,0 +1,5 @@
+Hello
+    #if (VALUE | 0xFFFD == 0xFFFF)
+value
+    #endif
+There

@@ -1,0 +1,5 @@
+Hello
+    #if (VALUE == 2)
+value
+    #endif
+There

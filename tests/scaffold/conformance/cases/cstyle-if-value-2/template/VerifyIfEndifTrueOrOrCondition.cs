@@ -1,0 +1,5 @@
+Hello
+    #if (VALUE == 6 || VALUE == 7 || VALUE < 3)
+value
+    #endif
+There

@@ -1,0 +1,5 @@
+Hello
+    #if (VALUE < 3 ^ VALUE == 7)
+value
+    #endif
+There

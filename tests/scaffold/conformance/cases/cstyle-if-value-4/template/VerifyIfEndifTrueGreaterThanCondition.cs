@@ -1,0 +1,5 @@
+Hello
+    #if (VALUE > 3)
+value
+    #endif
+There

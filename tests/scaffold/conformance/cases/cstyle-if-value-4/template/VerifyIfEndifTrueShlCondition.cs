@@ -1,0 +1,5 @@
+Hello
+    #if (VALUE << 1 == 8)
+value
+    #endif
+There

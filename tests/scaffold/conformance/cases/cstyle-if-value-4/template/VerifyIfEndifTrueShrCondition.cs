@@ -1,0 +1,5 @@
+Hello
+    #if (VALUE >> 1 == 2)
+value
+    #endif
+There

@@ -1,0 +1,7 @@
+Hello
+    #if VALUE
+value
+    #else
+other
+    #endif
+There

@@ -1,0 +1,5 @@
+Hello
+    #if (!VALUE == true)
+value
+    #endif
+There

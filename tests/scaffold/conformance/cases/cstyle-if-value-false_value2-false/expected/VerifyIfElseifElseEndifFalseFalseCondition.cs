@@ -1,0 +1,3 @@
+Hello
+other2
+There

@@ -1,0 +1,9 @@
+Hello
+    #if (VALUE)
+value
+    #elseif (VALUE2)
+other
+    #elseif (VALUE3)
+other2
+    #endif
+There

@@ -1,0 +1,7 @@
+Hello
+    #if (VALUE)
+value
+    #elseif (VALUE2)
+other
+    #endif
+There

@@ -1,0 +1,3 @@
+Hello
+value
+There

@@ -1,0 +1,7 @@
+Hello
+    #if ("Hello	There" == VALUE)
+value
+    #else
+other
+    #endif
+There

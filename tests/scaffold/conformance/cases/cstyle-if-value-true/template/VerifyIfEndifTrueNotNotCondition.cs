@@ -1,0 +1,5 @@
+Hello
+    #if (!!VALUE)
+value
+    #endif
+There

@@ -1,0 +1,7 @@
+Hello
+    #if (VALUE)
+value
+    #elif (VALUE2)
+other
+    #endif
+There

@@ -1,0 +1,5 @@
+#if (isMatch)
+MATCH
+#else
+NO MATCH
+#endif

@@ -1,0 +1,1 @@
+Dim store = "cosmos"

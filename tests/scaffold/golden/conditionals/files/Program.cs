@@ -1,0 +1,4 @@
+var store = "cosmos";
+#if DEBUG
+var debug = true;
+#endif

@@ -1,0 +1,2 @@
+namespace Billing_Engine;
+class Billing_Engine { string l = "billing_engine"; string kept = "sample-app"; }
