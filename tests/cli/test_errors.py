@@ -265,3 +265,14 @@ def test_readme_documents_the_intent_fields_the_schema_has() -> None:
              for w in re.findall(r"[A-Za-z]+", s)}
     unknown = sorted(w for w in words - keys if w not in ("intent",))
     assert not unknown, f"README's Intents section names fields the schema does not have: {unknown}"
+
+
+def test_an_alias_bomb_parsed_elsewhere_is_refused_by_the_intent_limits_without_expanding_it() -> None:
+    from shared.product.intent import IntentError, intent_from_mapping
+    from tests.cli.test_bad_input import ALIAS_BOMB
+
+    bomb = yaml.safe_load(ALIAS_BOMB)  # the HTTP API parses YAML bodies itself: 9**9 values once expanded
+    with pytest.raises(IntentError) as refused:
+        intent_from_mapping(bomb)
+    (problem,) = refused.value.problems
+    assert "more than 50,000 values" in problem.message
