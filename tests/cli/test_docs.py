@@ -18,6 +18,7 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -232,11 +233,11 @@ def test_every_factory_command_the_prose_mentions_exists_with_its_options() -> N
 def test_every_complete_command_the_prose_mentions_runs(tmp_path: Path) -> None:
     """Mentions with every required argument and no placeholder run for real (``make`` ones as a dry run)."""
     work, home = _sandbox(tmp_path), tmp_path / "home"
-    done: set[str] = set()
+    todo: dict[str, str] = {}  # command -> where the docs mention it first
     for page in PAGES:
         for line, mention in _inline(page):
             words = mention.split()
-            if mention in done or mention in NOT_RUN_INLINE or words[0] == "python":
+            if mention in todo or mention in NOT_RUN_INLINE or words[0] == "python":
                 continue
             if words[0].endswith("factory"):
                 if re.search(r"[A-Z]{2,}|[\[\]|<>…]|\.\.\.", mention):
@@ -246,11 +247,13 @@ def test_every_complete_command_the_prose_mentions_runs(tmp_path: Path) -> None:
                     command.make_context(words[-1], list(rest), resilient_parsing=False)
                 except (Exception, SystemExit):
                     continue  # a mention of a command, not a complete one (`factory trace`)
-            done.add(mention)
-            result = _run(mention, work, home)
-            assert result.exit_code == EXPECTED_EXIT.get(mention, 0), \
-                f"{page.relative_to(ROOT)}:{line}: `{mention}` exited {result.exit_code}:\n{result}"
-    assert {"factory run examples/bad-intent.yaml", "factory topology", "make run"} <= done, done
+            todo[mention] = f"{page.relative_to(ROOT)}:{line}"
+    with ThreadPoolExecutor(2) as pool:
+        results = dict(zip(todo, pool.map(lambda m: _run(m, work, home), todo), strict=True))
+    for mention, result in results.items():
+        assert result.exit_code == EXPECTED_EXIT.get(mention, 0), \
+            f"{todo[mention]}: `{mention}` exited {result.exit_code}:\n{result}"
+    assert {"factory run examples/bad-intent.yaml", "factory topology", "make run"} <= set(todo), todo
 
 
 def test_python_module_mentions_run() -> None:
