@@ -22,6 +22,7 @@ from shared.adapters.azure.clients import (
 from shared.adapters.filesystem.artifacts import FilesystemArtifactStore
 from shared.adapters.memory.spans import MemorySpanStore
 from shared.adapters.process.sandbox import SandboxedTestRunner, refusal
+from shared.adapters.process.service_host import JailedServiceHost
 from shared.adapters.process.session_server import SessionServer
 from shared.adapters.sqlite.bus import SqliteBus
 from shared.adapters.sqlite.spans import SqliteSpanStore
@@ -48,6 +49,7 @@ from shared.ports import (
     StateStore,
     SystemClock,
 )
+from shared.ports.service_host import ServiceHost
 from shared.ports.test_runner import TestRunner
 from shared.scaffold.catalog import TemplateCatalog, default_roots
 from shared.settings import ArtifactKind, BusKind, GateRunnerKind, Settings, StateKind, load_settings
@@ -75,6 +77,8 @@ class Runtime:
     handlers: Mapping[str, Handler]
     #: the bus's own dead-letter queues (embedded bus, or Service Bus's sub-queues); None without a bus
     dead_letter_queue: DeadLetterQueue | None = None
+    #: hosts a generated service for its smoke test before the release (the local deployment)
+    service_host: ServiceHost | None = None
     pipeline: Pipeline = field(init=False)
 
     def __post_init__(self) -> None:
@@ -94,7 +98,7 @@ class Runtime:
     def handling_context(self, event: Envelope, consumer: str) -> HandlingContext:
         """The context of one handling: reads through this runtime's stores, scratch under ``scratch_path``."""
         return HandlingContext(event, consumer, clock=self.clock, state=self.state, artifacts=self.artifacts,
-                               test_runner=self.test_runner,
+                               test_runner=self.test_runner, service_host=self.service_host,
                                scratch_root=self.settings.scratch_path / "work" / consumer)
 
     def pipeline_with(self, handlers: Mapping[str, Handler]) -> Pipeline:
@@ -155,6 +159,10 @@ def _local_test_runner(settings: Settings) -> SandboxedTestRunner:
     return SandboxedTestRunner(base_env=settings.process_environment(), allow_unsafe=settings.allow_unsafe_sandbox)
 
 
+def _service_host(settings: Settings) -> ServiceHost:
+    return JailedServiceHost(base_env=settings.process_environment(), allow_unsafe=settings.allow_unsafe_sandbox)
+
+
 def _test_runner(settings: Settings) -> TestRunner:
     if settings.test_runner is GateRunnerKind.sessions:
         return sessions_test_runner(settings)
@@ -205,6 +213,7 @@ def bootstrap(
     settlement: Settlement | None = None,
     test_runner: TestRunner | None = None,
     catalog: TemplateCatalog | None = None,
+    service_host: ServiceHost | None = None,
 ) -> Runtime:
     settings = settings or load_settings()
     clock = clock or SystemClock()
@@ -236,4 +245,5 @@ def bootstrap(
         receiver=receiver, state=state, artifacts=artifacts, tracer=tracer, metrics=metrics,
         settlement=settlement, test_runner=test_runner, catalog=catalog, publisher=publisher, handlers=handlers,
         dead_letter_queue=_dead_letter_queue(settings, receiver, consumers, clock),
+        service_host=service_host or _service_host(settings),
     )

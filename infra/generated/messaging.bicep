@@ -66,7 +66,7 @@ resource rule_backend_developer 'Microsoft.ServiceBus/namespaces/topics/subscrip
   }
 }
 
-// agent devops-engineer: ReleaseApproved, TestSuiteGenerated
+// agent devops-engineer: ReleaseApproved, TestSuiteGenerated, TestsPassed
 resource sub_devops_engineer 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2024-01-01' = {
   parent: topic
   name: 'devops-engineer'
@@ -86,7 +86,7 @@ resource rule_devops_engineer 'Microsoft.ServiceBus/namespaces/topics/subscripti
   properties: {
     filterType: 'SqlFilter'
     sqlFilter: {
-      sqlExpression: '(type IN (\'ReleaseApproved\', \'TestSuiteGenerated\') OR (type = \'AgentRetryRequested\' AND targetAgent = \'devops-engineer\'))'
+      sqlExpression: '(type IN (\'ReleaseApproved\', \'TestSuiteGenerated\', \'TestsPassed\') OR (type = \'AgentRetryRequested\' AND targetAgent = \'devops-engineer\'))'
     }
   }
 }
@@ -291,7 +291,7 @@ resource rule_documentation 'Microsoft.ServiceBus/namespaces/topics/subscription
   }
 }
 
-// coordinator microservice-assembly: AgentFailed, BlueprintCreated, CodeGenerated, FlowControlRequested, FlowTimeout, MicroserviceScaffolded, ReleaseTriggered, SecurityReviewCompleted, TestsFailed, TestsPassed
+// coordinator microservice-assembly: AgentFailed, ApiContractDefined, CodeGenerated, FlowControlRequested, FlowTimeout, MicroserviceScaffolded, ReleaseTriggered, SecurityReviewCompleted, ServiceDeployed, TestsFailed, TestsPassed
 resource sub_microservice_assembly 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2024-01-01' = {
   parent: topic
   name: 'microservice-assembly'
@@ -311,7 +311,7 @@ resource rule_microservice_assembly 'Microsoft.ServiceBus/namespaces/topics/subs
   properties: {
     filterType: 'SqlFilter'
     sqlFilter: {
-      sqlExpression: 'type IN (\'AgentFailed\', \'BlueprintCreated\', \'CodeGenerated\', \'FlowControlRequested\', \'FlowTimeout\', \'MicroserviceScaffolded\', \'ReleaseTriggered\', \'SecurityReviewCompleted\', \'TestsFailed\', \'TestsPassed\')'
+      sqlExpression: 'type IN (\'AgentFailed\', \'ApiContractDefined\', \'CodeGenerated\', \'FlowControlRequested\', \'FlowTimeout\', \'MicroserviceScaffolded\', \'ReleaseTriggered\', \'SecurityReviewCompleted\', \'ServiceDeployed\', \'TestsFailed\', \'TestsPassed\')'
     }
   }
 }
@@ -341,7 +341,7 @@ resource rule_project_lifecycle 'Microsoft.ServiceBus/namespaces/topics/subscrip
   }
 }
 
-// coordinator release-manager: FlowControlRequested, FlowTimeout, InfrastructureBlueprintCreated, ProjectInitialized, ReleaseApprovalGranted, ReleaseApprovalRejected, ReleaseTriggered, SecurityReviewCompleted, TestsFailed, TestsPassed
+// coordinator release-manager: BlueprintCreated, FlowControlRequested, FlowTimeout, InfrastructureBlueprintCreated, ProjectInitialized, ReleaseApprovalGranted, ReleaseApprovalRejected, ReleaseTriggered, SecurityReviewCompleted, ServiceDeployed, TestsFailed, TestsPassed
 resource sub_release_manager 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2024-01-01' = {
   parent: topic
   name: 'release-manager'
@@ -361,7 +361,7 @@ resource rule_release_manager 'Microsoft.ServiceBus/namespaces/topics/subscripti
   properties: {
     filterType: 'SqlFilter'
     sqlFilter: {
-      sqlExpression: 'type IN (\'FlowControlRequested\', \'FlowTimeout\', \'InfrastructureBlueprintCreated\', \'ProjectInitialized\', \'ReleaseApprovalGranted\', \'ReleaseApprovalRejected\', \'ReleaseTriggered\', \'SecurityReviewCompleted\', \'TestsFailed\', \'TestsPassed\')'
+      sqlExpression: 'type IN (\'BlueprintCreated\', \'FlowControlRequested\', \'FlowTimeout\', \'InfrastructureBlueprintCreated\', \'ProjectInitialized\', \'ReleaseApprovalGranted\', \'ReleaseApprovalRejected\', \'ReleaseTriggered\', \'SecurityReviewCompleted\', \'ServiceDeployed\', \'TestsFailed\', \'TestsPassed\')'
     }
   }
 }

@@ -26,25 +26,33 @@ app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
                   help="Coordinator flows: status and manual control (audited).")
 
 ProjectArg = Annotated[str, typer.Argument(help="project id (= the flow instance id)", metavar="PROJECT_ID")]
-FlowOpt = Annotated[str, typer.Option(help="flow id, e.g. microservice-assembly (`factory flow status` lists them)",
-                                      metavar="FLOW")]
+FlowOpt = Annotated[str, typer.Option(help="flow id, e.g. microservice-assembly; of one service of several: "
+                                           "flow/service (`factory flow status` lists them)", metavar="FLOW")]
 ActorOpt = Annotated[str, typer.Option("--as", help="who asks (recorded in the audit trail)", metavar="NAME")]
 ReasonOpt = Annotated[str | None, typer.Option(help="why (recorded in the audit trail)", metavar="TEXT")]
 
 
-def _dry_run(rt: Runtime, st: ProjectStatus, flow: str, data: dict[str, Any]) -> str | None:
-    """Why the coordinator would refuse this control (None: it would apply it)."""
-    definition = rt.flows[flow]
+def _dry_run(rt: Runtime, st: ProjectStatus, key: str, data: dict[str, Any]) -> str | None:
+    """Why the coordinator would refuse this control (None: it would apply it). ``key`` is the flow as
+    ``project_status`` names it: ``flow`` or, for a flow with one instance per service, ``flow/service``."""
+    definition = rt.flows[data["flow"]]
     by_id = {e["id"]: e for e in st.events}
     event = {"id": "dry-run", "type": "FlowControlRequested", "data": data, "source": "operator"}
     try:
-        step = apply(definition, st.flows[flow], event, now=datetime.now(UTC).isoformat(), instance_id=st.project_id,
-                     find_event=by_id.get)
+        step = apply(definition, st.flows[key], event, now=datetime.now(UTC).isoformat(),
+                     instance_id=data["instanceId"], find_event=by_id.get)
     except (FlowDefinitionError, FlowVersionError) as exc:
         return str(exc)
     if step.instance is None:
-        return f"{flow} is already in '{st.flows[flow]['state']}', so there is nothing to {data['action']}"
+        return f"{key} is already in '{st.flows[key]['state']}', so there is nothing to {data['action']}"
     return None
+
+
+def _data(action: str, project: str, key: str, reason: str | None, actor: str) -> dict[str, Any]:
+    """The FlowControlRequested payload for flow ``key`` (``flow`` or ``flow/service``) of ``project``."""
+    name, _, service = key.partition("/")
+    return {"flow": name, "instanceId": f"{project}/{service}" if service else project, "action": action,
+            "actor": actor, **({"reason": reason} if reason else {})}
 
 
 def _publish(rt: Runtime, st: ProjectStatus, flow: str, data: dict[str, Any]) -> None:
@@ -59,29 +67,41 @@ def _publish(rt: Runtime, st: ProjectStatus, flow: str, data: dict[str, Any]) ->
     except ContractError as exc:
         raise fail(f"cannot {data['action']} {flow} of {st.project_id}", str(exc),
                    "check --as NAME (letters, digits, '-', '_', '.') and --reason", BAD_INPUT) from exc
-    say(f"requested {esc(data['action'])} of {esc(flow)}/{esc(st.project_id)} (event {esc(env.id)}); a running "
+    say(f"requested {esc(data['action'])} of {esc(flow)} in {esc(st.project_id)} (event {esc(env.id)}); a running "
         "`factory host` applies it, or rerun the project's `factory run` command")
+
+
+def _instance(rt: Runtime, st: ProjectStatus, flow: str) -> str:
+    """The project's instance of ``flow`` (``flow`` or ``flow/service``), or an error naming what exists."""
+    name = flow.partition("/")[0]
+    if name not in rt.flows:
+        raise fail(f"no flow named {name!r}", f"the flows are {', '.join(sorted(rt.flows))}",
+                   did_you_mean(name, rt.flows, "flows"), BAD_INPUT)
+    per_service = sorted(key for key in st.flows if key.startswith(f"{name}/"))
+    if flow not in st.flows and flow == name and len(per_service) == 1:
+        return per_service[0]  # a flow with one instance per service, and the project has one service
+    if flow not in st.flows:
+        why = f"this project has {', '.join(sorted(st.flows)) or 'none'}"
+        fix = (f"name one of its services: {', '.join(per_service)}" if per_service
+               else did_you_mean(flow, st.flows, "flows of this project"))
+        raise fail(f"no {flow} instance for {st.project_id}", why, fix + f" (`factory flow status {st.project_id}`)",
+                   BAD_INPUT)
+    return flow
 
 
 def _control(action: str, project: str, flow: str, target: str | None, reason: str | None, actor: str) -> None:
     rt = open_runtime()
     st = require_project(rt, project)
-    if flow not in rt.flows:
-        raise fail(f"no flow named {flow!r}", f"the flows are {', '.join(sorted(rt.flows))}",
-                   did_you_mean(flow, rt.flows, "flows"), BAD_INPUT)
-    if flow not in st.flows:
-        raise fail(f"no {flow} instance for {project}", f"this project has {', '.join(sorted(st.flows)) or 'none'}",
-                   f"see `factory flow status {project}`", BAD_INPUT)
-    if target is not None and target not in rt.flows[flow].states:
-        states = list(rt.flows[flow].states)
-        raise fail(f"{flow} has no state {target!r}", f"its states are {', '.join(states)}",
+    key = _instance(rt, st, flow)
+    definition = rt.flows[key.partition("/")[0]]
+    if target is not None and target not in definition.states:
+        states = list(definition.states)
+        raise fail(f"{definition.id} has no state {target!r}", f"its states are {', '.join(states)}",
                    did_you_mean(target, states, "states"), BAD_INPUT)
-    data: dict[str, Any] = {"flow": flow, "instanceId": project, "action": action, "actor": actor}
+    data = _data(action, project, key, reason, actor)
     if target:
         data["targetState"] = target
-    if reason:
-        data["reason"] = reason
-    _publish(rt, st, flow, data)
+    _publish(rt, st, key, data)
 
 
 @app.command("status")
@@ -145,11 +165,6 @@ def flow_retry(project: ProjectArg,
     for name in failed:
         if problems[name] is None:
             _publish(rt, st, name, _data("retry", project, name, reason, actor))
-
-
-def _data(action: str, project: str, flow: str, reason: str | None, actor: str) -> dict[str, Any]:
-    return {"flow": flow, "instanceId": project, "action": action, "actor": actor,
-            **({"reason": reason} if reason else {})}
 
 
 @app.command("cancel")

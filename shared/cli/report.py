@@ -24,7 +24,7 @@ from shared.product.projects import (
     TestReportSummary,
     project_findings,
     project_status,
-    test_report_summary,
+    test_report_summaries,
 )
 
 #: states a failed flow ends in (``blocked``: the release gate closed; ``rejected``: a person refused)
@@ -38,7 +38,7 @@ class ProjectReport:
 
     status: ProjectStatus
     outcome: str  # released | failed | cancelled | awaiting approval | running
-    tests: TestReportSummary | None
+    tests: list[TestReportSummary]  # one per generated service
     findings: list[dict[str, Any]]
     repository: Path | None = None
     commit: str | None = None
@@ -49,25 +49,29 @@ class ProjectReport:
     def project_id(self) -> str:
         return self.status.project_id
 
-    def report_location(self) -> str | None:
-        if self.tests is None:
-            return None
+    def report_location(self, tests: TestReportSummary) -> str:
+        """Where the test report is: in the exported repository, or its artifact path."""
         if self.repository is not None and self.commit:
-            return str(self.repository / self.tests.report_path)
-        return self.tests.report_path
+            return str(self.repository / tests.report_path)
+        return tests.report_path
+
+    @property
+    def failed_tests(self) -> list[TestReportSummary]:
+        return [t for t in self.tests if t.outcome == "TestsFailed"]
 
     def blocking_findings(self) -> list[dict[str, Any]]:
         return [f for f in self.findings if f.get("severity") == "critical"]
 
     def to_dict(self) -> dict[str, Any]:
         st = self.status
-        tests: dict[str, Any] | None = None
-        if st.tests is not None and self.tests is not None:
-            tests = {**st.tests, "failing": list(self.tests.failing), "report": self.report_location()}
+        by_service = {t.service: {**st.tests_by_service.get(t.service, st.tests or {}), "failing": list(t.failing),
+                                  "report": self.report_location(t)} for t in self.tests}
+        latest = str((st.tests or {}).get("service", ""))
+        tests = by_service.get(latest) or (next(iter(by_service.values())) if by_service else None)
         return {
             "projectId": st.project_id, "traceId": st.trace_id, "outcome": self.outcome, "reason": st.reason,
             "repository": str(self.repository) if self.commit else None, "commit": self.commit,
-            "tests": tests, "findings": self.findings,
+            "tests": tests, "testsByService": by_service, "findings": self.findings,
             "findingCounts": dict(Counter(str(f.get("severity")) for f in self.findings)),
             "elapsedSeconds": round(self.elapsed, 3) if self.elapsed is not None else None,
             "events": len(st.events), "flows": {k: v["state"] for k, v in st.flows.items()},
@@ -79,8 +83,8 @@ class ProjectReport:
 def build_report(rt: Runtime, project_id: str, *, repository: Path | None = None, commit: str | None = None,
                  elapsed: float | None = None) -> ProjectReport:
     status = project_status(rt, project_id)
-    report = ProjectReport(status, outcome_of(status), test_report_summary(rt, status), project_findings(status),
-                           repository, commit, elapsed)
+    report = ProjectReport(status, outcome_of(status), test_report_summaries(rt, status),
+                           project_findings(status), repository, commit, elapsed)
     report.next_steps = advice(report)
     return report
 
@@ -101,9 +105,9 @@ def advice(report: ProjectReport, rerun: str | None = None) -> list[str]:
     elif report.outcome == "running":
         steps.append(again)
     elif report.outcome in ("failed", "cancelled"):
-        if report.tests is not None and report.tests.outcome == "TestsFailed":
-            steps.append(f"read the failing tests in the report: `factory artifacts get {pid} "
-                         f"{report.tests.report_path}`")
+        if report.failed_tests:
+            steps.append("read the failing tests in the report: " + "; ".join(
+                f"`factory artifacts get {pid} {t.report_path}`" for t in report.failed_tests))
             steps.append(f"if the failure is the sandbox's (a time limit, a flaky test): `factory flow retry {pid}` "
                          f"reruns the test gate, then {again}")
         elif any(v["state"] in FAILED_STATES for v in st.flows.values()):
@@ -141,13 +145,15 @@ def print_report(report: ProjectReport, *, show_next: bool = True) -> None:
     rows += [("failed flows", "; ".join(failed_flows))]
     if report.commit and report.repository is not None:
         rows.append(("repository", str(report.repository)))
-    t = report.tests
-    if t is not None:
+    for t in report.tests:
+        of = f" ({t.service})" if len(report.tests) > 1 else ""
         duration = f" in {t.duration_ms:.0f} ms" if isinstance(t.duration_ms, int | float) else ""
-        rows.append(("tests", f"{t.passed} passed, {t.failed} failed, {t.errors} errors{duration}"))
+        rows.append((f"tests{of}", f"{t.passed} passed, {t.failed} failed, {t.errors} errors{duration}"))
         if t.failing:
-            rows.append(("failing tests", ", ".join(t.failing)))
-        rows.append(("test report", report.report_location()))
+            rows.append((f"failing tests{of}", ", ".join(t.failing)))
+        elif t.outcome == "TestsFailed" and t.reason:
+            rows.append((f"why{of}", t.reason))
+        rows.append((f"test report{of}", report.report_location(t)))
     rows.append(("findings", _findings_line(report.findings)))
     if report.elapsed is not None:
         rows.append(("elapsed", f"{report.elapsed:.1f} s"))

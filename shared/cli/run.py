@@ -45,10 +45,10 @@ def _progress_table(consumers: Sequence[Consumer], status: ProjectStatus, counts
     for c in consumers:
         row = counts.get(c.name, {})
         state = ""
-        if c.kind == "coordinator" and c.name in status.flows:
-            flow = status.flows[c.name]
-            state = f"[bold]{escape(flow['state'])}[/]" + (f" [red]{escape(flow['failure'])}[/]"
-                                                           if flow.get("failure") else "")
+        instances = [f for key, f in sorted(status.flows.items()) if key == c.name or key.startswith(f"{c.name}/")]
+        if c.kind == "coordinator" and instances:
+            state = " ".join(f"[bold]{escape(f['state'])}[/]" + (f" [red]{escape(f['failure'])}[/]"
+                                                                 if f.get("failure") else "") for f in instances)
         else:
             state = escape(str(row.get("last", "")))
         table.add_row(f"{c.kind[0]}:{c.name}", str(row.get("ok", 0)), str(row.get("bad", 0)), state)

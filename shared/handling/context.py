@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from shared.contracts.envelope import Envelope
 from shared.ports import ArtifactStore, Clock, StateStore
+from shared.ports.service_host import ServiceHost, ServiceHostError, SmokeCheck, SmokeReport
 from shared.ports.test_runner import TestReport, TestRunner
 
 
@@ -18,13 +19,15 @@ class HandlingContext:
     """Implements ``SkillContext`` over the stores for one event handled by one consumer."""
 
     def __init__(self, event: Envelope, consumer: str, *, clock: Clock, state: StateStore,
-                 artifacts: ArtifactStore, test_runner: TestRunner, scratch_root: Path) -> None:
+                 artifacts: ArtifactStore, test_runner: TestRunner, scratch_root: Path,
+                 service_host: ServiceHost | None = None) -> None:
         self._event = event
         self._consumer = consumer
         self._clock = clock
         self._state = state
         self._artifacts = artifacts
         self._test_runner = test_runner
+        self._service_host = service_host
         self._scratch_root = scratch_root
         self._work_dir: Path | None = None
 
@@ -75,3 +78,9 @@ class HandlingContext:
 
     def run_tests(self, project_dir: Path, *, timeout_s: float, lint: bool = False) -> TestReport:
         return self._test_runner.run(project_dir, timeout_s=timeout_s, lint=lint)
+
+    def smoke_test(self, project_dir: Path, checks: Sequence[SmokeCheck], *, timeout_s: float) -> SmokeReport:
+        if self._service_host is None:
+            raise ServiceHostError("this runtime has no service host for the local deployment; bootstrap() "
+                                   "builds one", permanent=True)
+        return self._service_host.smoke(project_dir, checks, timeout_s=timeout_s)

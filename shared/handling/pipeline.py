@@ -275,6 +275,8 @@ class Pipeline:
             "reason": reason[:2000],
             "attempt": attempt,  # 0 = the original event, n = the n-th coordinator retry
             "permanent": permanent,
+            # the service the failed event was about, so a per-service flow instance can take the failure
+            **({"service": original.data["service"]} if isinstance(original.data.get("service"), str) else {}),
         })
         outbox = self.publisher.prepare([emit], consumer=consumer.name, cause=event,
                                         id_salt=f"failed:{attempt}")

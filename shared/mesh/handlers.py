@@ -68,9 +68,14 @@ class CoordinatorHandler:
         return event
 
     def instance_id(self, event: Envelope) -> str:
+        """``<project>`` or, for a flow with ``instancePer: service``, ``<project>/<service>``."""
         if event.type in INSTANCE_COMMANDS:
             return str(event.data.get("instanceId"))
-        return event.project_id or event.tenant_id
+        project = event.project_id or event.tenant_id
+        service = event.data.get("service")
+        if self.flow.instance_per == "service" and isinstance(service, str) and service:
+            return f"{project}/{service}"
+        return project
 
     def route(self, event: Envelope) -> Route:
         return Route(f"{self.consumer.name}:{self.instance_id(event)}", "instance")
@@ -78,6 +83,9 @@ class CoordinatorHandler:
     def decide(self, event: Envelope, state: Document | None, ctx: HandlerContext) -> Decision:
         if event.type in INSTANCE_COMMANDS and event.data.get("flow") != self.consumer.name:
             return Decision()
+        if self.flow.instance_per == "service" and event.type not in INSTANCE_COMMANDS \
+                and not event.data.get("service"):
+            return Decision()  # about no service in particular: not an event for a per-service instance
         history: dict[str, Mapping[str, Any]] | None = None
 
         def find_event(event_id: str) -> Mapping[str, Any] | None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from shared.ports.service_host import SmokeCheck, SmokeReport
 from shared.ports.test_runner import TestReport
 
 
@@ -91,6 +92,10 @@ class SkillContext(Protocol):
 
     def run_tests(self, project_dir: Path, *, timeout_s: float, lint: bool = False) -> TestReport:
         """Run a materialized project's tests through the test-runner port (the release gate)."""
+        ...
+
+    def smoke_test(self, project_dir: Path, checks: Sequence[SmokeCheck], *, timeout_s: float) -> SmokeReport:
+        """Host a materialized service (the service-host port) and run ``checks`` against it over HTTP."""
         ...
 
 

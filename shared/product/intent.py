@@ -1,10 +1,15 @@
 """The intent: what a user asks the factory to build, validated before anything else runs.
 
 ``load_intent`` accepts a path or YAML/JSON text, validates it against
-``contracts/intent.schema.json`` and a few cross-field rules (relation targets exist, names are
-unique, ``values`` only on enum fields...) and returns a typed :class:`Intent`. Every problem is
-reported at once with its field path (``entities[1].fields[0].type``) and, where the schema has
-them, the allowed values; a bad intent is never half-accepted.
+``contracts/intent.schema.json`` and the rules JSON Schema cannot express (relation targets
+exist, names are unique, limits apply to the type, lifecycles name real values, contexts cover
+every entity once, and no name clashes with what the factory generates) and returns a typed
+:class:`Intent`. Every problem is reported at once with its field path
+(``entities[1].fields[0].type``) and, where the schema has them, the allowed values; a bad intent
+is never half-accepted.
+
+Entities, fields and relations are the model in ``shared/product/entities.py``, the same one the
+service blueprint carries.
 """
 
 from __future__ import annotations
@@ -20,42 +25,45 @@ from typing import Any, Literal
 import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts import CONTRACTS_DIR
-from shared.product.blueprint import FieldType
+from shared.product.blueprint import NonFunctional
+from shared.product.entities import (
+    LIST_PARAMETERS,
+    NUMERIC_TYPES,
+    RESERVED_CLASS_NAMES,
+    RESERVED_ROUTES,
+    STRING_TYPES,
+    SYSTEM_FIELDS,
+    Entity,
+    default_plural,
+    generated_class_names,
+    kebab,
+    relation_field,
+    snake,
+    transition_event,
+)
+
+__all__ = [
+    "Context",
+    "Deployment",
+    "Feature",
+    "Intent",
+    "IntentError",
+    "IntentProblem",
+    "Product",
+    "Story",
+    "Tenant",
+    "default_plural",
+    "intent_from_mapping",
+    "intent_schema",
+    "kebab",
+    "load_intent",
+    "snake",
+]
 
 SCHEMA_PATH = CONTRACTS_DIR / "intent.schema.json"
-
-STRING_TYPES = frozenset({"string", "text", "email"})
-NUMERIC_TYPES = frozenset({"integer", "number", "money"})
-
-
-# --------------------------------------------------------------------------- naming
-
-
-def pluralize(word: str) -> str:
-    """English plural of a lowercase word, good enough for collection names (task -> tasks)."""
-    if re.search(r"[^aeiou]y$", word):
-        return word[:-1] + "ies"
-    if re.search(r"(s|x|z|ch|sh)$", word):
-        return word + "es"
-    return word + "s"
-
-
-def kebab(name: str) -> str:
-    """``LineItem`` -> ``line-item``; ``lineItem`` -> ``line-item``."""
-    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"-\1", name).lower()
-
-
-def snake(name: str) -> str:
-    """``LineItem`` / ``line-item`` -> ``line_item``."""
-    return kebab(name).replace("-", "_")
-
-
-def default_plural(entity_name: str) -> str:
-    parts = kebab(entity_name).split("-")
-    return "-".join([*parts[:-1], pluralize(parts[-1])])
 
 
 # --------------------------------------------------------------------------- model
@@ -75,35 +83,10 @@ class Tenant(_Model):
     mode: Literal["single", "multi"]
 
 
-class IntentField(_Model):
+class Context(_Model):
     name: str
-    type: FieldType
-    required: bool = True
     description: str = ""
-    values: list[str] = Field(default_factory=list)
-    max_length: int | None = Field(None, alias="maxLength")
-    min: float | None = None
-
-
-class IntentRelation(_Model):
-    name: str
-    target: str
-    kind: Literal["one", "many"] = "one"
-
-
-class IntentEntity(_Model):
-    name: str
-    plural: str = ""
-    description: str = ""
-    fields: list[IntentField]
-    relations: list[IntentRelation] = Field(default_factory=list)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_plural(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and not data.get("plural") and isinstance(data.get("name"), str):
-            return {**data, "plural": default_plural(data["name"])}
-        return data
+    entities: list[str]
 
 
 class Story(_Model):
@@ -118,32 +101,46 @@ class Feature(_Model):
     stories: list[Story] = Field(default_factory=list)
 
 
-class NonFunctionalWishes(_Model):
-    availability: str = "99.9"
-    expected_rps: int = Field(50, alias="expectedRps")
-    monthly_budget_usd: float = Field(200.0, alias="monthlyBudgetUsd")
-    regions: list[str] = Field(default_factory=lambda: ["westeurope"])
-    data_residency: str | None = Field(None, alias="dataResidency")
+class Deployment(_Model):
+    target: Literal["functions", "containers"] = "functions"
 
 
 class Intent(_Model):
     product: Product
     purpose: str
     tenant: Tenant
-    entities: list[IntentEntity]
+    entities: list[Entity]
+    contexts: list[Context] = Field(default_factory=list)
     features: list[Feature]
-    non_functional: NonFunctionalWishes = Field(
-        default_factory=lambda: NonFunctionalWishes.model_validate({}), alias="nonFunctional"
-    )
+    non_functional: NonFunctional = Field(default_factory=NonFunctional, alias="nonFunctional")
+    deployment: Deployment = Field(default_factory=Deployment)
     owner_email: str | None = Field(None, alias="ownerEmail")
+
+    def bounded_contexts(self) -> list[tuple[str, list[Entity]]]:
+        """(service name, entities) per bounded context; one service named after the product without contexts."""
+        if not self.contexts:
+            return [(self.product.name, list(self.entities))]
+        by_name = {e.name: e for e in self.entities}
+        return [(f"{self.product.name}-{c.name}", [by_name[n] for n in c.entities]) for c in self.contexts]
 
     def to_payload(self) -> dict[str, Any]:
         """The JSON form that travels in ``ProjectInitialized.data.intent`` (defaults filled in)."""
         data = self.model_dump(mode="json", by_alias=True, exclude_none=True)
         for entity in data["entities"]:
             for field in entity["fields"]:
-                if not field.get("values"):
-                    field.pop("values", None)
+                for key in ("values", "description"):
+                    if not field.get(key):
+                        field.pop(key, None)
+                if "lifecycle" in field and not field["lifecycle"].get("initial"):
+                    field["lifecycle"].pop("initial", None)
+            for key in ("unique", "description"):
+                if not entity.get(key):
+                    entity.pop(key, None)
+        nf = data.get("nonFunctional", {})
+        if not nf.get("regions"):
+            nf.pop("regions", None)
+        if not data.get("contexts"):
+            data.pop("contexts", None)
         return data
 
 
@@ -360,7 +357,11 @@ def _problem(error: ValidationError) -> IntentProblem:
             tuple(str(v) for v in error.validator_value),
         )
     if error.validator == "not" and parts and parts[-1] == "name":
-        return IntentProblem(format_path(parts), f"{error.instance!r} is reserved (the service assigns ids)")
+        return IntentProblem(
+            format_path(parts),
+            f"{error.instance!r} is reserved: every item gets it from the service "
+            f"({', '.join(SYSTEM_FIELDS)}); rename the field",
+        )
     if error.validator == "pattern":
         description = error.schema.get("description", "")
         hint = f" — {description}" if description else ""
@@ -372,77 +373,265 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _semantic_problems(data: Mapping[str, Any]) -> list[IntentProblem]:
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+class _Rules:
     """Rules JSON Schema cannot express; written defensively because the shape may be wrong too."""
-    problems: list[IntentProblem] = []
-    entities = _list(data.get("entities"))
-    names = [e.get("name") for e in entities if isinstance(e, Mapping)]
-    known = sorted({n for n in names if isinstance(n, str)})
-    seen: set[str] = set()
-    seen_plural: set[str] = set()
-    for i, entity in enumerate(entities):
-        if not isinstance(entity, Mapping):
-            continue
-        name = entity.get("name")
-        if isinstance(name, str):
-            if name in seen:
-                problems.append(IntentProblem(f"entities[{i}].name", f"duplicate entity name {name!r}"))
-            seen.add(name)
-            plural = entity.get("plural") or default_plural(name)
-            if plural in seen_plural:
-                problems.append(IntentProblem(f"entities[{i}].plural", f"duplicate collection name {plural!r}"))
-            seen_plural.add(plural)
-        fields = _list(entity.get("fields"))
-        field_names: set[str] = set()
-        for j, field in enumerate(fields):
-            if not isinstance(field, Mapping):
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self.data = data
+        self.problems: list[IntentProblem] = []
+        self.entities = [(i, e) for i, e in enumerate(_list(data.get("entities"))) if isinstance(e, Mapping)]
+        self.known = sorted({n for _, e in self.entities if (n := _str(e.get("name")))})
+        self.context_of: dict[str, str] = {}
+
+    def add(self, path: str, message: str, allowed: Iterable[str] = ()) -> None:
+        self.problems.append(IntentProblem(path, message, tuple(allowed)))
+
+    def run(self) -> list[IntentProblem]:
+        self.contexts()
+        self.entity_names()
+        for i, entity in self.entities:
+            self.entity(i, entity)
+        self.required_cycles()
+        self.features()
+        return self.problems
+
+    # ------------------------------------------------------------------ contexts
+
+    def contexts(self) -> None:
+        contexts = _list(self.data.get("contexts"))
+        names: set[str] = set()
+        for i, context in enumerate(contexts):
+            context = _mapping(context)
+            name = _str(context.get("name"))
+            if name is not None:
+                if name in names:
+                    self.add(f"contexts[{i}].name", f"duplicate context {name!r}")
+                names.add(name)
+            for j, entity in enumerate(_list(context.get("entities"))):
+                if not isinstance(entity, str):
+                    continue
+                where = f"contexts[{i}].entities[{j}]"
+                if entity not in self.known:
+                    self.add(where, f"unknown entity {entity!r}", self.known)
+                elif entity in self.context_of:
+                    self.add(where, f"entity {entity!r} is already in context {self.context_of[entity]!r}; "
+                                    "an entity belongs to exactly one context")
+                else:
+                    self.context_of[entity] = name or "?"
+        if contexts:
+            for i, entity in self.entities:
+                name = _str(entity.get("name"))
+                if name and name not in self.context_of:
+                    self.add(f"entities[{i}].name", f"entity {name!r} is in no context; add it to one of "
+                                                    "the contexts", sorted(names))
+
+    # ------------------------------------------------------------------ entity names
+
+    def entity_names(self) -> None:
+        classes: dict[str, str] = {}
+        snakes: dict[str, str] = {}
+        plurals: dict[str, str] = {}
+        transitions: dict[str, str] = {}
+        for i, entity in self.entities:
+            name = _str(entity.get("name"))
+            if name is None:
                 continue
-            path = f"entities[{i}].fields[{j}]"
-            fname, ftype = field.get("name"), field.get("type")
-            if isinstance(fname, str):
-                if fname in field_names:
-                    problems.append(IntentProblem(f"{path}.name", f"duplicate field name {fname!r}"))
-                field_names.add(fname)
-            if "values" in field and ftype != "enum":
-                problems.append(
-                    IntentProblem(f"{path}.values", "only enum fields take values", ("remove values", "set type: enum"))
-                )
-            if "maxLength" in field and ftype not in STRING_TYPES:
-                problems.append(
-                    IntentProblem(
-                        f"{path}.maxLength",
-                        f"maxLength does not apply to {ftype!r}",
-                        tuple(sorted(STRING_TYPES)),
-                    )
-                )
-            if "min" in field and ftype not in NUMERIC_TYPES:
-                problems.append(
-                    IntentProblem(f"{path}.min", f"min does not apply to {ftype!r}", tuple(sorted(NUMERIC_TYPES)))
-                )
-        relations = _list(entity.get("relations"))
-        for k, relation in enumerate(relations):
-            if not isinstance(relation, Mapping):
+            where = f"entities[{i}].name"
+            if name in RESERVED_CLASS_NAMES:
+                self.add(where, f"entity {name!r} would shadow the Python name {name!r} in the generated models; "
+                                "rename the entity")
+            for generated in generated_class_names(name):
+                owner = classes.get(generated)
+                if owner == name:
+                    self.add(where, f"duplicate entity name {name!r}")
+                    break
+                if owner is not None:
+                    self.add(where, f"entity {name!r} clashes with the generated class {generated!r} of entity "
+                                    f"{owner!r}; rename one of them")
+                    break
+            for generated in generated_class_names(name):
+                classes.setdefault(generated, name)
+            other = snakes.setdefault(snake(name), name)
+            if other != name:
+                self.add(where, f"entities {other!r} and {name!r} both become {snake(name)!r} in generated code; "
+                                "rename one of them")
+            plural = _str(entity.get("plural")) or default_plural(name)
+            ppath = f"entities[{i}].plural"
+            if plural in RESERVED_ROUTES:
+                self.add(ppath, f"the collection {plural!r} of entity {name!r} clashes with the generated route "
+                                f"/api/{plural}; set another plural")
+            owner = plurals.setdefault(plural.replace("-", "_"), name)
+            if owner != name:
+                self.add(ppath, f"duplicate collection name {plural!r} (entities {owner!r} and {name!r})")
+            for j, field in enumerate(_list(entity.get("fields"))):
+                fname = _str(_mapping(field).get("name"))
+                if fname and _mapping(field).get("lifecycle") is not None:
+                    event = transition_event(name, fname)
+                    first = transitions.setdefault(event, f"{name}.{fname}")
+                    if first != f"{name}.{fname}":
+                        self.add(f"entities[{i}].fields[{j}].name",
+                                 f"the transition event {event!r} of {name}.{fname} is also the event of {first}; "
+                                 "rename the field or the entity")
+
+    # ------------------------------------------------------------------ one entity
+
+    def entity(self, i: int, entity: Mapping[str, Any]) -> None:
+        name = _str(entity.get("name")) or "?"
+        field_names: dict[str, str] = {}
+        for j, field in enumerate(_list(entity.get("fields"))):
+            if isinstance(field, Mapping):
+                self.field(f"entities[{i}].fields[{j}]", name, field, field_names)
+        relation_names: set[str] = set()
+        for k, relation in enumerate(_list(entity.get("relations"))):
+            if isinstance(relation, Mapping):
+                self.relation(f"entities[{i}].relations[{k}]", name, relation, field_names, relation_names)
+        self.unique(i, name, entity, field_names, relation_names)
+
+    def field(self, path: str, entity: str, field: Mapping[str, Any], names: dict[str, str]) -> None:
+        fname, ftype = _str(field.get("name")), field.get("type")
+        value_type = field.get("items") if ftype == "list" else ftype
+        if fname is not None:
+            if fname in names:
+                self.add(f"{path}.name", f"duplicate field name {fname!r} in entity {entity!r}")
+            names[fname] = "field"
+            if fname in LIST_PARAMETERS:
+                self.add(f"{path}.name", f"field {entity}.{fname} clashes with the list query parameter "
+                                         f"{fname!r} of /api/<collection>; rename the field")
+        if "values" in field and value_type != "enum":
+            self.add(f"{path}.values", "only enum fields (or lists of enum items) take values",
+                     ("remove values", "set type: enum"))
+        if value_type == "enum" and ftype == "list" and "values" not in field:
+            self.add(f"{path}.values", "a list of enum items needs values")
+        if "maxLength" in field and value_type not in STRING_TYPES:
+            self.add(f"{path}.maxLength", f"maxLength does not apply to {value_type!r}", sorted(STRING_TYPES))
+        for key in ("min", "max"):
+            if key in field and ftype not in NUMERIC_TYPES:
+                self.add(f"{path}.{key}", f"{key} does not apply to {ftype!r}", sorted(NUMERIC_TYPES))
+        low, high = field.get("min"), field.get("max")
+        if isinstance(low, int | float) and isinstance(high, int | float) and low > high:
+            self.add(f"{path}.max", f"max ({high:g}) is below min ({low:g})")
+        for key in ("precision", "scale"):
+            if key in field and value_type != "decimal":
+                self.add(f"{path}.{key}", f"{key} applies to decimal fields only", ("decimal",))
+        precision, scale = field.get("precision"), field.get("scale")
+        if isinstance(precision, int) and isinstance(scale, int) and scale > precision:
+            self.add(f"{path}.scale", f"scale ({scale}) is larger than precision ({precision})")
+        for key in ("items", "maxItems"):
+            if key in field and ftype != "list":
+                self.add(f"{path}.{key}", f"{key} applies to list fields only", ("list",))
+        if "lifecycle" in field:
+            self.lifecycle(f"{path}.lifecycle", ftype, field)
+
+    def lifecycle(self, path: str, ftype: Any, field: Mapping[str, Any]) -> None:
+        if ftype != "enum":
+            self.add(path, f"a lifecycle applies to enum fields only, not {ftype!r}", ("enum",))
+            return
+        values = [v for v in _list(field.get("values")) if isinstance(v, str)]
+        lifecycle = _mapping(field.get("lifecycle"))
+        for j, value in enumerate(_list(lifecycle.get("initial"))):
+            if value not in values:
+                self.add(f"{path}.initial[{j}]", f"{value!r} is not one of the field's values", values)
+        for source, targets in _mapping(lifecycle.get("transitions")).items():
+            if source not in values:
+                self.add(f"{path}.transitions.{source}", f"{source!r} is not one of the field's values", values)
+            for j, target in enumerate(_list(targets)):
+                if target not in values:
+                    self.add(f"{path}.transitions.{source}[{j}]", f"{target!r} is not one of the field's values",
+                             values)
+
+    def relation(self, path: str, entity: str, relation: Mapping[str, Any], names: dict[str, str],
+                 relation_names: set[str]) -> None:
+        target = _str(relation.get("target"))
+        if target is not None and target not in self.known:
+            self.add(f"{path}.target", f"unknown entity {target!r}", self.known)
+        rname = _str(relation.get("name"))
+        if rname is None:
+            return
+        if rname in relation_names or names.get(rname) == "field":
+            self.add(f"{path}.name", f"relation name {rname!r} is already used in entity {entity!r}")
+        relation_names.add(rname)
+        generated = relation_field(rname, str(relation.get("kind", "one")))
+        if generated in names:
+            self.add(f"{path}.name", f"the relation adds field {generated!r} to entity {entity!r}, which already "
+                                     "exists")
+        elif generated in SYSTEM_FIELDS:
+            self.add(f"{path}.name", f"the relation adds field {generated!r}, which is reserved")
+        names[generated] = "relation"
+        here, there = self.context_of.get(entity), self.context_of.get(target or "")
+        if here and there and here != there and relation.get("onDelete") == "restrict":
+            self.add(f"{path}.onDelete",
+                     f"{entity}.{rname} points at {target} in context {there!r}: its service cannot see references "
+                     f"kept in context {here!r}, so it cannot refuse the delete; use cascade", ("cascade",))
+
+    def unique(self, i: int, entity: str, data: Mapping[str, Any], names: dict[str, str],
+               relation_names: set[str]) -> None:
+        fields = {_str(_mapping(f).get("name")): _mapping(f) for f in _list(data.get("fields"))}
+        kinds = {_str(_mapping(r).get("name")): _mapping(r).get("kind", "one") for r in _list(data.get("relations"))}
+        for k, group in enumerate(_list(data.get("unique"))):
+            for j, name in enumerate([group] if isinstance(group, str) else _list(group)):
+                where = f"entities[{i}].unique[{k}]" + ("" if isinstance(group, str) else f"[{j}]")
+                if name in fields:
+                    if fields[name].get("type") in ("list", "text"):
+                        self.add(where, f"{entity}.{name} is a {fields[name].get('type')} field; uniqueness needs "
+                                        "a single short value")
+                elif name in relation_names:
+                    if kinds.get(name) == "many":
+                        self.add(where, f"{entity}.{name} is a many relation; uniqueness needs a single id")
+                else:
+                    self.add(where, f"{name!r} is not a field or relation of entity {entity!r}",
+                             sorted(n for n in [*fields, *relation_names] if n))
+
+    # ------------------------------------------------------------------ across entities
+
+    def required_cycles(self) -> None:
+        """Items whose required relations form a cycle could never be created."""
+        edges: dict[str, list[str]] = {}
+        for _, entity in self.entities:
+            name = _str(entity.get("name"))
+            if name:
+                edges[name] = [t for r in _list(entity.get("relations"))
+                               if _mapping(r).get("required") and (t := _str(_mapping(r).get("target")))]
+        reported: set[frozenset[str]] = set()
+        for i, entity in self.entities:
+            start = _str(entity.get("name"))
+            if not start:
                 continue
-            target = relation.get("target")
-            if isinstance(target, str) and target not in known:
-                problems.append(
-                    IntentProblem(f"entities[{i}].relations[{k}].target", f"unknown entity {target!r}", tuple(known))
-                )
-            rname = relation.get("name")
-            if isinstance(rname, str):
-                generated = rname + ("Ids" if relation.get("kind") == "many" else "Id")
-                if generated in field_names:
-                    problems.append(
-                        IntentProblem(
-                            f"entities[{i}].relations[{k}].name",
-                            f"the relation adds field {generated!r}, which already exists",
-                        )
-                    )
-    features = _list(data.get("features"))
-    feature_names: set[str] = set()
-    for i, feature in enumerate(features):
-        if isinstance(feature, Mapping) and isinstance(feature.get("name"), str):
-            if feature["name"] in feature_names:
-                problems.append(IntentProblem(f"features[{i}].name", f"duplicate feature {feature['name']!r}"))
-            feature_names.add(feature["name"])
-    return problems
+            path = self._cycle(start, edges)
+            if path and frozenset(path) not in reported:
+                reported.add(frozenset(path))
+                self.add(f"entities[{i}].relations",
+                         f"required relations form a cycle {' -> '.join([*path, path[0]])}: no item could ever be "
+                         "created first; make one of these relations optional")
+
+    @staticmethod
+    def _cycle(start: str, edges: Mapping[str, list[str]]) -> list[str]:
+        stack: list[tuple[str, list[str]]] = [(start, [start])]
+        while stack:
+            node, path = stack.pop()
+            for nxt in edges.get(node, []):
+                if nxt == start:
+                    return path
+                if nxt not in path:
+                    stack.append((nxt, [*path, nxt]))
+        return []
+
+    def features(self) -> None:
+        seen: set[str] = set()
+        for i, feature in enumerate(_list(self.data.get("features"))):
+            name = _str(_mapping(feature).get("name"))
+            if name is not None:
+                if name in seen:
+                    self.add(f"features[{i}].name", f"duplicate feature {name!r}")
+                seen.add(name)
+
+
+def _semantic_problems(data: Mapping[str, Any]) -> list[IntentProblem]:
+    return _Rules(data).run()

@@ -128,6 +128,8 @@ class ProjectStatus:
     flows: dict[str, dict[str, Any]] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     tests: dict[str, Any] | None = None
+    #: the latest TestsPassed/TestsFailed per service
+    tests_by_service: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def done(self) -> bool:
@@ -139,7 +141,15 @@ def project_status(runtime: ProjectRuntime, project_id: str) -> ProjectStatus:
     trace_id = events[0]["traceId"] if events else None
     done = next((e for e in reversed(events) if e["type"] == "ProjectCompleted"), None)
     flows: dict[str, dict[str, Any]] = {}
-    for name in runtime.flows:
+    blueprint = next((e for e in reversed(events) if e["type"] == "BlueprintCreated"), None)
+    services = list(blueprint["data"].get("services", [])) if blueprint else []
+    for name, flow in runtime.flows.items():
+        if getattr(flow, "instance_per", None) == "service":  # one instance per service: "<flow>/<service>"
+            for service in services:
+                doc = runtime.state.get(f"{name}:{project_id}/{service}", "instance")
+                if doc is not None:
+                    flows[f"{name}/{service}"] = doc.body
+            continue
         doc = runtime.state.get(f"{name}:{project_id}", "instance")
         if doc is not None:
             flows[name] = doc.body
@@ -150,8 +160,10 @@ def project_status(runtime: ProjectRuntime, project_id: str) -> ProjectStatus:
     reason = done["data"].get("reason") if done else None
     if done and done["data"].get("outcome") == "failed" and not reason:
         reason = next((f.get("failure") for f in flows.values() if f.get("failure")), None)
+    by_service = {e["data"].get("service", ""): {"type": e["type"], **e["data"]}
+                  for e in events if e["type"] in ("TestsPassed", "TestsFailed")}
     return ProjectStatus(project_id, trace_id, done["data"]["outcome"] if done else None, reason, flows, events,
-                         {"type": tests["type"], **tests["data"]} if tests else None)
+                         {"type": tests["type"], **tests["data"]} if tests else None, by_service)
 
 
 #: finding severities, most severe first; ``critical`` findings hold a release for an audited override
@@ -187,22 +199,22 @@ class TestReportSummary:
     __test__ = False  # not a pytest test class
 
 
-def test_report_summary(runtime: ProjectRuntime, status: ProjectStatus) -> TestReportSummary | None:
-    """The latest test gate result, with the failing tests read from the stored report."""
-    if status.tests is None:
-        return None
-    t = status.tests
-    service = str(t.get("service", ""))
-    failing: list[str] = []
-    try:
-        report = json.loads(runtime.artifacts.get(str(t.get("reportDigest", ""))))
-        failing = [f"{c.get('classname')}::{c.get('name')}" for c in report.get("cases", [])
-                   if c.get("outcome") in ("failed", "error")]
-    except (KeyError, OSError, ValueError):  # no report stored (yet): the counts still tell
-        pass
-    return TestReportSummary(str(t["type"]), service, int(t.get("passed", 0)), int(t.get("failed", 0)),
-                             int(t.get("errors", 0)), t.get("durationMs"), f"reports/{service}-tests.json",
-                             tuple(failing), str(t.get("reason", "")))
+def test_report_summaries(runtime: ProjectRuntime, status: ProjectStatus) -> list[TestReportSummary]:
+    """The latest test gate result of every service, with the failing tests read from its stored report."""
+    latest = status.tests_by_service or ({str(status.tests.get("service", "")): status.tests} if status.tests else {})
+    out: list[TestReportSummary] = []
+    for service, t in sorted(latest.items()):
+        failing: list[str] = []
+        try:
+            report = json.loads(runtime.artifacts.get(str(t.get("reportDigest", ""))))
+            failing = [f"{c.get('classname')}::{c.get('name')}" for c in report.get("cases", [])
+                       if c.get("outcome") in ("failed", "error")]
+        except (KeyError, OSError, ValueError):  # no report stored (yet): the counts still tell
+            pass
+        out.append(TestReportSummary(str(t["type"]), service, int(t.get("passed", 0)), int(t.get("failed", 0)),
+                                     int(t.get("errors", 0)), t.get("durationMs"), f"reports/{service}-tests.json",
+                                     tuple(failing), str(t.get("reason", ""))))
+    return out
 
 
 def project_files(runtime: ProjectRuntime, project_id: str) -> dict[str, str]:

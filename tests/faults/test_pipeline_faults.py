@@ -197,22 +197,23 @@ def test_late_scheduled_timeout_for_a_state_that_moved_on_is_a_no_op(runtime: Ru
 
     host, _ = build_host(runtime, project_dir=__import__("pathlib").Path("."))
     try:
-        blueprint = signed_event(runtime, "BlueprintCreated", {
-            "projectId": "p1", "artifacts": [], "blueprintDigest": "sha256:" + "0" * 64, "services": ["svc"]})
-        # drive only the microservice-assembly coordinator
+        contract = signed_event(runtime, "ApiContractDefined", {
+            "projectId": "p1", "service": "svc", "artifacts": [], "openapiDigest": "sha256:" + "0" * 64,
+            "endpointCount": 1})
+        # drive only the microservice-assembly coordinator (one instance per service)
         host.functions = [f for f in host.functions if f.subscription == "microservice-assembly"]
-        runtime.publisher.publish_envelopes([blueprint])
+        runtime.publisher.publish_envelopes([contract])
         host.run_until_idle()
-        doc = runtime.state.get("microservice-assembly:p1", "instance")
+        doc = runtime.state.get("microservice-assembly:p1/svc", "instance")
         assert doc is not None and doc.body["state"] == "scaffolding"
-        # the awaitingBlueprint timeout was scheduled when the instance was created; let it fire late
+        # the awaitingContract timeout was scheduled when the instance was created; let it fire late
         clock.advance(4000)
         host.run_until_idle()
-        after = runtime.state.get("microservice-assembly:p1", "instance")
+        after = runtime.state.get("microservice-assembly:p1/svc", "instance")
         assert after is not None
         assert after.body["state"] == "failed"  # the *scaffolding* timeout (900 s) is due too and applies
         assert after.body["failure"].startswith("timed out in state 'scaffolding'")
-        assert [h["to"] for h in after.body["history"]] == ["scaffolding", "failed"]  # awaitingBlueprint's was a no-op
+        assert [h["to"] for h in after.body["history"]] == ["scaffolding", "failed"]  # awaitingContract's was a no-op
     finally:
         host.close()
 

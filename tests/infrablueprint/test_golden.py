@@ -17,6 +17,7 @@ UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 
 CASES = [
     ("task-tracker", "tasks", "dev", ()),
+    ("task-tracker", "tasks-functions", "dev", ("functions.overlay.yaml",)),
     ("catalogue", "catalogue", "staging", ()),
     ("invoicing", "invoices", "prod", ("invoicing.prod.overlay.yaml",)),
     ("invoicing", "invoice-reminders", "prod", ()),
@@ -32,7 +33,8 @@ def _expected_files(package) -> dict[str, bytes]:
 
 @pytest.mark.parametrize(("fixture", "service", "env", "overlays"), CASES, ids=[f"{c[1]}-{c[2]}" for c in CASES])
 def test_package_matches_golden(fixture: str, service: str, env: str, overlays: tuple[str, ...]) -> None:
-    package = generate(load_blueprint(fixture), service, env, TRACE_ID, [FIXTURES / o for o in overlays])
+    package = generate(load_blueprint(fixture), service.removesuffix("-functions"), env, TRACE_ID,
+                       [FIXTURES / o for o in overlays])
     files = _expected_files(package)
     folder = GOLDEN / fixture / service / env
     if UPDATE:

@@ -46,6 +46,8 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("IB008", {"security__workloadIdentity__enabled": False}),
     ("IB009", {"cost__monthlyBudgetUsd": 10}),
     ("IB010", {"tenancy__dataResidency": "eu", "tenancy__regions": ["westeurope", "eastus"]}),
+    ("IB011", {"target": "functions", "functions__alwaysReady": 0}),
+    ("IB012", {"tenancy__mode": "multi", "authentication__required": False}),
 ]
 
 
@@ -61,6 +63,17 @@ def test_rule_fails_on_bad_blueprint_and_passes_on_default(
     findings = _rule(rule_id, _with(prod_bp, **changes))
     assert findings and all(f.rule_id == rule_id for f in findings)
     assert all(f.message for f in findings)
+
+
+def test_container_rules_say_nothing_about_a_functions_app(prod_bp: InfrastructureBlueprint) -> None:
+    functions = _with(prod_bp, target="functions", image__tag="latest", resources__memoryLimit=None,
+                      resilience__probes__readiness=None, security__networkPolicy__enabled=False)
+    assert [f.rule_id for f in evaluate(functions) if f.severity != "info"] == []
+
+
+def test_a_budget_the_intent_did_not_state_is_not_invented(prod_bp: InfrastructureBlueprint) -> None:
+    (finding,) = RULES["IB009"][1](_with(prod_bp, cost__monthlyBudgetUsd=None))
+    assert finding.severity == "info" and "the intent states no budget" in finding.message
 
 
 def test_prod_replica_rule_does_not_apply_to_dev(prod_bp: InfrastructureBlueprint) -> None:

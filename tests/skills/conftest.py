@@ -9,18 +9,18 @@ import pytest
 
 from tests.skills.simulation import ROOT, ProjectSimulation
 
-EXAMPLE_NAMES = ("task-tracker", "catalogue", "invoicing")
+EXAMPLE_NAMES = ("task-tracker", "catalogue", "invoicing", "library")
 
 
-def _run(name: str, work_dir: Path) -> ProjectSimulation:
-    sim = ProjectSimulation(ROOT / "examples" / f"{name}.yaml", work_dir)
-    sim.run_until("DocumentationGenerated")
+def _run(name: str, work_dir: Path, intent: Path | None = None) -> ProjectSimulation:
+    sim = ProjectSimulation(intent or ROOT / "examples" / f"{name}.yaml", work_dir)
+    sim.run_all()
     return sim
 
 
 @pytest.fixture(scope="session")
 def completed(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], ProjectSimulation]:
-    """``completed(name)``: the example's project run from intent to documentation."""
+    """``completed(name)``: the example's project run from intent to documentation of every service."""
     cache: dict[str, ProjectSimulation] = {}
 
     def get(name: str) -> ProjectSimulation:

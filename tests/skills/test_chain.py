@@ -1,8 +1,9 @@
-"""The skills as a chain: registry, contracts, determinism, artifact references."""
+"""The skills as a chain: registry, contracts, determinism, artifact references, several services."""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,9 +13,15 @@ from shared.contracts.manifests import ManifestError, load_consumers
 from shared.contracts.registry import default_registry
 from shared.mesh.agents import skill_table, skills_of, vision
 from tests.skills.conftest import EXAMPLE_NAMES, _run
-from tests.skills.simulation import EVENT_ORDER, ProjectSimulation
+from tests.skills.simulation import ProjectSimulation
 
 Completed = Callable[[str], ProjectSimulation]
+
+#: every event of a project, and how many there are per service
+ONCE = ("ProjectInitialized", "VisionDocumentCreated", "ProductPlanCreated", "BlueprintCreated")
+PER_SERVICE = ("ApiContractDefined", "InfrastructureBlueprintCreated", "GenerateScaffold", "TemplateExecuted",
+               "MicroserviceScaffolded", "CodeGenerated", "TestSuiteGenerated", "SecurityReviewCompleted",
+               "TestsPassed", "ServiceDeployed", "ReleaseApproved", "ReleaseTriggered", "DocumentationGenerated")
 
 
 def test_every_event_an_agent_subscribes_to_resolves_to_a_skill_function() -> None:
@@ -46,14 +53,30 @@ def test_an_agent_manifest_listing_events_without_skills_is_refused(tmp_path: Pa
 
 
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)
-def test_every_event_of_the_chain_matches_its_contract(completed: Completed, name: str) -> None:
+def test_every_event_of_the_chain_happens_once_per_service_and_matches_its_contract(
+        completed: Completed, name: str) -> None:
     registry = default_registry()
     sim = completed(name)
+    services = sim.by_type["BlueprintCreated"].data["services"]
 
-    assert [e["type"] for e in sim.ctx.events] == EVENT_ORDER
+    assert Counter(e["type"] for e in sim.ctx.events) == Counter(
+        {**{t: 1 for t in ONCE}, **{t: len(services) for t in PER_SERVICE}})
+    for event_type in PER_SERVICE:
+        assert sorted(e.data["service"] for e in sim.all_of(event_type)) == sorted(services), event_type
     for envelope in sim.ctx.events:
         version = registry.latest(envelope["type"]).version
         assert registry.validate(envelope["type"], version, envelope["data"]) == [], envelope["type"]
+
+
+def test_two_bounded_contexts_become_two_services_built_side_by_side(completed: Completed) -> None:
+    sim = completed("library")
+    order = [(e["type"], e["data"].get("service")) for e in sim.ctx.events]
+
+    assert sim.by_type["BlueprintCreated"].data["services"] == ["library-catalog", "library-lending"]
+    first_release = next(i for i, (t, _) in enumerate(order) if t == "ReleaseTriggered")
+    # the second service was scaffolded before the first one was released: the chains interleave
+    assert {s for t, s in order[:first_release] if t == "MicroserviceScaffolded"} == {
+        "library-catalog", "library-lending"}
 
 
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)
@@ -67,6 +90,10 @@ def test_every_artifact_reference_points_at_stored_bytes(completed: Completed, n
             assert not ref["path"].startswith("/") and ".." not in ref["path"]
 
 
+#: payload fields that differ from run to run: timings, the local host's URL and the ids its smoke test created
+VOLATILE = ("durationMs", "url", "checks", "healthCheck")
+
+
 def test_the_same_intent_gives_byte_identical_artifacts_and_payloads(completed: Completed, tmp_path: Path) -> None:
     first = completed("task-tracker")
     second = _run("task-tracker", tmp_path)
@@ -77,7 +104,7 @@ def test_the_same_intent_gives_byte_identical_artifacts_and_payloads(completed: 
 
     def payloads(sim: ProjectSimulation) -> list[str]:
         return [
-            json.dumps({k: v for k, v in e["data"].items() if k != "durationMs"}, sort_keys=True)
+            json.dumps({k: v for k, v in e["data"].items() if k not in VOLATILE}, sort_keys=True)
             for e in sim.ctx.events
         ]
 

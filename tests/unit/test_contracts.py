@@ -82,6 +82,9 @@ SAMPLES: dict[str, dict[str, Any]] = {
                                           "toVersion": 2, "actor": "ops@example.com", "reason": "bad SKU"},
     "ReleaseTriggered": {"projectId": "p1", "service": "tasks", "version": "0.1.0", "artifacts": ART,
                          "testsReportDigest": D, "securityReviewDigest": D},
+    "ServiceDeployed": {"projectId": "p1", "service": "tasks", "environment": "local", "url": "http://127.0.0.1:7072",
+                        "healthCheck": {"path": "/api/health", "status": 200, "passed": True}, "checks": [],
+                        "eventsPublished": 1},
     "SecurityReviewCompleted": {"projectId": "p1", "service": "tasks", "findings": [FINDING],
                                 "highestSeverity": "high", "artifacts": ART},
     "CoordinatorStateChanged": {"flow": "project-lifecycle", "flowVersion": 1, "instanceId": "p1",
@@ -191,14 +194,14 @@ def test_exact_version_resolves_live_file_or_history_snapshot(registry: Registry
 
 def test_latest_picks_newest_usable_version_overall_and_per_major(registry: Registry) -> None:
     assert registry.latest("ProjectInitialized").version == "1.2.0"
-    assert registry.latest("AgentFailed").version == "2.0.0"
+    assert registry.latest("AgentFailed").version == "2.1.0"
     assert registry.latest("AgentFailed", 1).version == "1.0.0"
     with pytest.raises(UnknownVersionError):
         registry.latest("AgentFailed", 7)
 
 
 def test_versions_are_sorted_by_semver(registry: Registry) -> None:
-    assert registry.versions("AgentFailed") == ["1.0.0", "2.0.0"]
+    assert registry.versions("AgentFailed") == ["1.0.0", "2.0.0", "2.1.0"]
 
 
 # --------------------------------------------------------------------------- payload validation
@@ -250,7 +253,7 @@ def test_deprecated_version_validates_with_a_warning(registry: Registry, caplog:
     data = {"agent": "qa-engineer", "failedEventId": "e1", "failedEventType": "CodeGenerated", "reason": "x"}
     with caplog.at_level(logging.WARNING, logger="shared.contracts.registry"):
         warnings = registry.validate("AgentFailed", "1.0.0", data)
-    assert len(warnings) == 1 and "deprecated" in warnings[0] and "AgentFailed@2.0.0" in warnings[0]
+    assert len(warnings) == 1 and "deprecated" in warnings[0] and "AgentFailed@2.1.0" in warnings[0]
     assert "deprecated" in caplog.text
 
 

@@ -48,18 +48,18 @@ def test_every_flow_in_contracts_loads_and_validates() -> None:
 
 def test_microservice_assembly_walks_to_completed_on_the_happy_path() -> None:
     inst, emits = run("microservice-assembly", [
-        ev("BlueprintCreated"), ev("MicroserviceScaffolded"), ev("CodeGenerated"),
+        ev("ApiContractDefined"), ev("MicroserviceScaffolded"), ev("CodeGenerated"),
         ev("SecurityReviewCompleted", highestSeverity="low"),  # arrives while testing: recorded
-        ev("TestsPassed", service="svc"), ev("ReleaseTriggered")])
+        ev("TestsPassed", service="svc"), ev("ServiceDeployed", service="svc"), ev("ReleaseTriggered")])
     assert inst is not None
-    assert [h["to"] for h in inst["history"]] == ["scaffolding", "coding", "testing", "securing", "releasing",
-                                                 "completed"]
-    assert types(emits).count("CoordinatorStateChanged") == 6
+    assert [h["to"] for h in inst["history"]] == ["scaffolding", "coding", "testing", "securing", "deploying",
+                                                 "releasing", "completed"]
+    assert types(emits).count("CoordinatorStateChanged") == 7
 
 
 def test_high_security_finding_fails_the_assembly_with_the_reason() -> None:
     inst, _ = run("microservice-assembly", [
-        ev("BlueprintCreated"), ev("MicroserviceScaffolded"), ev("CodeGenerated"), ev("TestsPassed"),
+        ev("ApiContractDefined"), ev("MicroserviceScaffolded"), ev("CodeGenerated"), ev("TestsPassed"),
         ev("SecurityReviewCompleted", highestSeverity="high")])
     assert inst is not None and inst["state"] == "failed"
     assert "high or critical" in inst["failure"]
@@ -70,9 +70,11 @@ def test_release_manager_approves_only_when_tests_security_and_infra_are_in() ->
               ev("TestsPassed", service="svc", reportDigest="sha256:" + "a" * 64),
               ev("SecurityReviewCompleted", highestSeverity="medium", service="svc",
                  artifacts=[{"path": "security/svc-review.json", "digest": "sha256:" + "b" * 64}])]
-    inst, emits = run("release-manager", events)
+    inst, emits = run("release-manager", [ev("BlueprintCreated", services=["svc"]), *events])
     assert inst is not None and inst["state"] == "collecting" and "ReleaseApproved" not in types(emits)
-    inst, emits = run("release-manager", [ev("InfrastructureBlueprintCreated")], inst)
+    inst, emits = run("release-manager", [ev("InfrastructureBlueprintCreated", service="svc")], inst)
+    assert inst is not None and inst["state"] == "collecting" and "ReleaseApproved" not in types(emits)
+    inst, emits = run("release-manager", [ev("ServiceDeployed", service="svc")], inst)  # the local smoke test
     assert inst is not None and inst["state"] == "approved"
     (approved,) = [e for e in emits if e.type == "ReleaseApproved"]
     assert approved.data == {"projectId": "p1", "service": "svc", "testsReportDigest": "sha256:" + "a" * 64,
@@ -88,23 +90,23 @@ def test_failed_tests_close_the_release_gate() -> None:
 
 
 def test_entering_a_state_with_a_timeout_schedules_a_flow_timeout() -> None:
-    inst, emits = run("microservice-assembly", [ev("BlueprintCreated")])
+    inst, emits = run("microservice-assembly", [ev("ApiContractDefined")])
     timeouts = [e for e in emits if e.type == "FlowTimeout"]
-    assert [t.data["state"] for t in timeouts] == ["awaitingBlueprint", "scaffolding"]
+    assert [t.data["state"] for t in timeouts] == ["awaitingContract", "scaffolding"]
     assert timeouts[1].delay_seconds == 900
     assert inst is not None and timeouts[1].data["stateVersion"] == inst["version"]
 
 
 def test_late_timeout_for_a_state_that_moved_on_changes_nothing() -> None:
-    inst, emits = run("microservice-assembly", [ev("BlueprintCreated")])
-    stale = next(e for e in emits if e.type == "FlowTimeout" and e.data["state"] == "awaitingBlueprint")
+    inst, emits = run("microservice-assembly", [ev("ApiContractDefined")])
+    stale = next(e for e in emits if e.type == "FlowTimeout" and e.data["state"] == "awaitingContract")
     flow = FLOWS["microservice-assembly"]
     step = apply(flow, inst, ev("FlowTimeout", **stale.data), now=NOW, instance_id="p1")
     assert step.instance is None and step.emits == []
 
 
 def test_current_timeout_moves_to_the_timeout_state_with_a_reason() -> None:
-    inst, emits = run("microservice-assembly", [ev("BlueprintCreated")])
+    inst, emits = run("microservice-assembly", [ev("ApiContractDefined")])
     current = [e for e in emits if e.type == "FlowTimeout"][-1]
     inst, _ = run("microservice-assembly", [ev("FlowTimeout", **current.data)], inst)
     assert inst is not None and inst["state"] == "failed"
@@ -113,7 +115,7 @@ def test_current_timeout_moves_to_the_timeout_state_with_a_reason() -> None:
 
 def test_agent_failure_is_retried_up_to_max_attempts_then_fails_the_flow() -> None:
     code = ev("CodeGenerated")
-    inst, _ = run("microservice-assembly", [ev("BlueprintCreated"), ev("MicroserviceScaffolded"), code])
+    inst, _ = run("microservice-assembly", [ev("ApiContractDefined"), ev("MicroserviceScaffolded"), code])
     failed = {"agent": "qa-engineer", "failedEventId": code["id"], "failedEventType": "CodeGenerated",
               "reason": "boom", "permanent": False}
     retries = []
@@ -130,7 +132,7 @@ def test_agent_failure_is_retried_up_to_max_attempts_then_fails_the_flow() -> No
 
 def test_permanent_agent_failure_is_not_retried() -> None:
     code = ev("CodeGenerated")
-    inst, _ = run("microservice-assembly", [ev("BlueprintCreated")])
+    inst, _ = run("microservice-assembly", [ev("ApiContractDefined")])
     inst, emits = run("microservice-assembly", [ev("AgentFailed", agent="backend-developer",
                                                    failedEventId=code["id"], failedEventType="CodeGenerated",
                                                    reason="bad input", permanent=True)], inst, log=[code])
@@ -139,7 +141,7 @@ def test_permanent_agent_failure_is_not_retried() -> None:
 
 
 def test_failures_of_agents_another_flow_supervises_are_ignored() -> None:
-    inst, emits = run("microservice-assembly", [ev("BlueprintCreated")])
+    inst, emits = run("microservice-assembly", [ev("ApiContractDefined")])
     before = copy.deepcopy(inst)
     inst, emits = run("microservice-assembly", [ev("AgentFailed", agent="vision-architect", failedEventId="x",
                                                    failedEventType="ProjectInitialized", reason="r")], inst)
@@ -151,7 +153,7 @@ def test_failures_of_agents_another_flow_supervises_are_ignored() -> None:
     ("skip", None, "coding"), ("force", "releasing", "releasing"), ("cancel", None, CANCELLED)])
 def test_manual_control_moves_the_flow_and_records_the_actor(action: str, target: str | None,
                                                              expected: str) -> None:
-    inst, _ = run("microservice-assembly", [ev("BlueprintCreated")])
+    inst, _ = run("microservice-assembly", [ev("ApiContractDefined")])
     data = {"flow": "microservice-assembly", "instanceId": "p1", "action": action, "actor": "alice"}
     if target:
         data["targetState"] = target
@@ -163,7 +165,7 @@ def test_manual_control_moves_the_flow_and_records_the_actor(action: str, target
 
 def test_manual_retry_reopens_a_failed_flow_and_re_requests_the_failed_step() -> None:
     code = ev("CodeGenerated")
-    inst, _ = run("microservice-assembly", [ev("BlueprintCreated"), ev("MicroserviceScaffolded"), code])
+    inst, _ = run("microservice-assembly", [ev("ApiContractDefined"), ev("MicroserviceScaffolded"), code])
     inst, _ = run("microservice-assembly", [ev("AgentFailed", agent="qa-engineer", failedEventId=code["id"],
                                                failedEventType="CodeGenerated", reason="r", permanent=True)],
                   inst, log=[code])
@@ -175,7 +177,7 @@ def test_manual_retry_reopens_a_failed_flow_and_re_requests_the_failed_step() ->
 
 
 def test_forcing_an_undefined_state_is_refused_with_the_defined_states() -> None:
-    inst, _ = run("microservice-assembly", [ev("BlueprintCreated")])
+    inst, _ = run("microservice-assembly", [ev("ApiContractDefined")])
     with pytest.raises(FlowDefinitionError, match="defined states are"):
         run("microservice-assembly", [ev("FlowControlRequested", flow="microservice-assembly", instanceId="p1",
                                          action="force", targetState="nowhere", actor="a")], inst)
@@ -216,8 +218,8 @@ def test_subscription_missing_a_handled_event_is_rejected_at_load() -> None:
 
 
 def test_replaying_a_stored_log_gives_the_same_state_and_actions() -> None:
-    events = [ev("BlueprintCreated"), ev("MicroserviceScaffolded"), ev("CodeGenerated"), ev("TestsPassed"),
-              ev("SecurityReviewCompleted", highestSeverity="none")]
+    events = [ev("ApiContractDefined"), ev("MicroserviceScaffolded"), ev("CodeGenerated"), ev("TestsPassed"),
+              ev("SecurityReviewCompleted", highestSeverity="none"), ev("ServiceDeployed")]
     live, emits = run("microservice-assembly", events)
     log = events + [{"id": f"c{i}", "type": "CoordinatorStateChanged", "data": dict(e.data), "time": NOW}
                     for i, e in enumerate(x for x in emits if x.type == "CoordinatorStateChanged")]
@@ -227,11 +229,24 @@ def test_replaying_a_stored_log_gives_the_same_state_and_actions() -> None:
     assert replayed["history"] == live["history"]
 
 
+def test_a_project_completes_only_when_every_service_is_released_and_documented() -> None:
+    inst, emits = run("project-lifecycle", [ev("ProjectInitialized"), ev("VisionDocumentCreated"),
+                                            ev("ProductPlanCreated"), ev("BlueprintCreated", services=["a", "b"]),
+                                            ev("ReleaseTriggered", service="a")])
+    assert inst is not None and inst["state"] == "building"
+    inst, emits = run("project-lifecycle", [ev("ReleaseTriggered", service="b"),
+                                            ev("DocumentationGenerated", service="b")], inst)
+    assert inst is not None and inst["state"] == "documenting" and "ProjectCompleted" not in types(emits)
+    inst, emits = run("project-lifecycle", [ev("DocumentationGenerated", service="a")], inst)
+    assert inst is not None and inst["state"] == "completed" and "ProjectCompleted" in types(emits)
+
+
+
 def test_replaying_a_log_the_definition_cannot_explain_fails_with_a_version_error() -> None:
-    log = [ev("BlueprintCreated"),
+    log = [ev("ApiContractDefined"),
            {"id": "c0", "type": "CoordinatorStateChanged", "time": NOW,
             "data": {"flow": "microservice-assembly", "flowVersion": "0.9.0", "instanceId": "p1",
-                     "from": "awaitingBlueprint", "to": "designing", "trigger": "BlueprintCreated"}}]
+                     "from": "awaitingContract", "to": "designing", "trigger": "ApiContractDefined"}}]
     with pytest.raises(FlowVersionError, match=r"written by microservice-assembly@0.9.0"):
         replay(FLOWS["microservice-assembly"], log, "p1")
 
@@ -239,7 +254,7 @@ def test_replaying_a_log_the_definition_cannot_explain_fails_with_a_version_erro
 def test_instance_from_another_major_version_is_refused() -> None:
     inst, _ = run("documentation", [ev("ReleaseTriggered")])
     assert inst is not None
-    inst["flowVersion"] = "2.0.0"
+    inst["flowVersion"] = "3.0.0"
     with pytest.raises(FlowVersionError, match="migrate the instance"):
         run("documentation", [ev("DocumentationGenerated")], inst)
 
@@ -247,8 +262,9 @@ def test_instance_from_another_major_version_is_refused() -> None:
 def test_an_event_that_arrives_before_the_state_that_handles_it_is_applied_on_entry() -> None:
     # ReleaseTriggered and DocumentationGenerated are handled concurrently: the second may win the race
     inst, emits = run("project-lifecycle", [ev("ProjectInitialized"), ev("VisionDocumentCreated"),
-                                            ev("ProductPlanCreated"), ev("BlueprintCreated"),
-                                            ev("DocumentationGenerated"), ev("ReleaseTriggered")])
+                                            ev("ProductPlanCreated"), ev("BlueprintCreated", services=["svc"]),
+                                            ev("DocumentationGenerated", service="svc"),
+                                            ev("ReleaseTriggered", service="svc")])
     assert inst is not None and inst["state"] == "completed"
     assert [h["to"] for h in inst["history"]][-2:] == ["documenting", "completed"]
     assert inst["deferred"] == []
@@ -256,9 +272,26 @@ def test_an_event_that_arrives_before_the_state_that_handles_it_is_applied_on_en
 
 
 def test_an_always_transition_that_stays_does_not_block_deferred_events() -> None:
-    inst, _ = run("release-manager", [ev("ReleaseTriggered"), ev("ProjectInitialized"), ev("TestsPassed"),
-                                      ev("InfrastructureBlueprintCreated"),
-                                      ev("SecurityReviewCompleted", highestSeverity="none")])
+    inst, _ = run("release-manager", [ev("ReleaseTriggered", service="svc"), ev("ProjectInitialized"),
+                                      ev("BlueprintCreated", services=["svc"]), ev("TestsPassed", service="svc"),
+                                      ev("InfrastructureBlueprintCreated", service="svc"),
+                                      ev("ServiceDeployed", service="svc"),
+                                      ev("SecurityReviewCompleted", highestSeverity="none", service="svc")])
+    assert inst is not None and inst["state"] == "released"
+
+
+def test_the_release_gate_waits_for_every_service_then_approves_each() -> None:
+    ready = [ev(t, service=s) for s in ("a", "b") for t in ("TestsPassed", "SecurityReviewCompleted",
+                                                          "InfrastructureBlueprintCreated", "ServiceDeployed")]
+    inst, emits = run("release-manager", [ev("ProjectInitialized"), ev("BlueprintCreated", services=["a", "b"]),
+                                          *ready[:4], *ready[4:7]])
+    assert inst is not None and inst["state"] == "collecting"  # b has not been deployed yet
+    inst, emits = run("release-manager", [ready[7]], inst)
+    assert inst is not None and inst["state"] == "approved"
+    assert sorted(e.data["service"] for e in emits if e.type == "ReleaseApproved") == ["a", "b"]
+    inst, _ = run("release-manager", [ev("ReleaseTriggered", service="a")], inst)
+    assert inst is not None and inst["state"] == "approved"
+    inst, _ = run("release-manager", [ev("ReleaseTriggered", service="b")], inst)
     assert inst is not None and inst["state"] == "released"
 
 
@@ -268,9 +301,10 @@ def test_an_always_transition_that_stays_does_not_block_deferred_events() -> Non
 def _ready_for_release(approval: bool) -> list[dict[str, Any]]:
     return [ev("ProjectInitialized", release={"environment": "prod" if approval else "dev",
                                               "approvalRequired": approval}),
+            ev("BlueprintCreated", services=["svc"]),
             ev("TestsPassed", service="svc", reportDigest="sha256:" + "a" * 64),
             ev("SecurityReviewCompleted", highestSeverity="none", service="svc"),
-            ev("InfrastructureBlueprintCreated")]
+            ev("InfrastructureBlueprintCreated", service="svc"), ev("ServiceDeployed", service="svc")]
 
 
 def test_a_release_to_an_environment_that_requires_approval_waits_for_a_person() -> None:

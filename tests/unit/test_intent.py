@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -17,7 +18,7 @@ def test_intent_schema_is_a_valid_2020_12_schema() -> None:
     Draft202012Validator.check_schema(intent_schema())
 
 
-@pytest.mark.parametrize("name", ["task-tracker", "catalogue", "invoicing"])
+@pytest.mark.parametrize("name", ["task-tracker", "catalogue", "invoicing", "library"])
 def test_examples_load_as_typed_intents(name: str) -> None:
     intent = load_intent(EXAMPLES / f"{name}.yaml")
 
@@ -30,8 +31,15 @@ def test_invoicing_example_is_multi_tenant_with_money_dates_enums_and_residency(
     types = {f.type for e in intent.entities for f in e.fields}
 
     assert intent.tenant.mode == "multi"
-    assert {"money", "date", "enum"} <= types
+    assert {"money", "decimal", "date", "enum", "list"} <= types
     assert intent.non_functional.data_residency == "eu"
+    invoice = intent.entities[1]
+    status = invoice.field("status")
+    assert status is not None and status.lifecycle is not None
+    assert status.lifecycle.allows("sent", "paid") and not status.lifecycle.allows("draft", "paid")
+    assert invoice.unique == [["number"]]
+    assert [(r.field_name, r.required, r.delete_rule) for r in invoice.relations] == [
+        ("customerId", True, "restrict"), ("lineIds", False, "cascade")]
 
 
 def test_bad_intent_reports_every_problem_with_its_path() -> None:
@@ -125,3 +133,100 @@ def test_yaml_syntax_error_is_one_problem_not_a_crash() -> None:
 def test_a_non_mapping_document_is_rejected() -> None:
     with pytest.raises(IntentError, match="must be a mapping"):
         load_intent("- just\n- a list\n")
+
+
+def _intent(entities: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {"product": {"name": "edge", "displayName": "Édge — ünïcode ✓"},
+            "purpose": "Names that meet generated code.",
+            "tenant": {"tenantId": "t1", "mode": "single"}, "features": [{"name": "f", "description": "d"}],
+            "entities": entities, **extra}
+
+
+def _problems(data: dict[str, Any]) -> dict[str, str]:
+    with pytest.raises(IntentError) as caught:
+        intent_from_mapping(data)
+    return {p.path: p.message for p in caught.value.problems}
+
+
+def test_names_that_only_collide_with_imports_are_safe_by_construction() -> None:
+    intent = intent_from_mapping(_intent([
+        {"name": "Field", "fields": [{"name": "from", "type": "string"}, {"name": "json", "type": "integer"}]},
+        {"name": "BaseModel", "fields": [{"name": "schema", "type": "boolean"}]},
+    ]))
+
+    assert [e.name for e in intent.entities] == ["Field", "BaseModel"]
+
+
+@pytest.mark.parametrize(("entities", "path", "words"), [
+    ([{"name": "Health", "plural": "health", "fields": [{"name": "ok", "type": "boolean"}]}],
+     "entities[0].plural", "entity 'Health' clashes with the generated route /api/health"),
+    ([{"name": "Exception", "fields": [{"name": "a", "type": "string"}]}],
+     "entities[0].name", "entity 'Exception' would shadow the Python name"),
+    ([{"name": "Task", "fields": [{"name": "a", "type": "string"}]},
+      {"name": "TaskCreate", "fields": [{"name": "a", "type": "string"}]}],
+     "entities[1].name", "entity 'TaskCreate' clashes with the generated class 'TaskCreate' of entity 'Task'"),
+    ([{"name": "Task", "fields": [{"name": "limit", "type": "integer"}]}],
+     "entities[0].fields[0].name", "field Task.limit clashes with the list query parameter 'limit'"),
+    ([{"name": "Abtest", "fields": [{"name": "a", "type": "string"}]},
+      {"name": "ABtest", "plural": "ab-tests", "fields": [{"name": "a", "type": "string"}]}],
+     "entities[1].name", "both become 'abtest' in generated code"),
+    ([{"name": "Task", "fields": [{"name": "tenantId", "type": "string"}]}],
+     "entities[0].fields[0].name", "reserved"),
+])
+def test_names_that_would_clash_with_generated_code_are_refused_naming_entity_and_clash(
+        entities: list[dict[str, Any]], path: str, words: str) -> None:
+    assert words in _problems(_intent(entities))[path]
+
+
+def test_required_relations_in_a_cycle_are_refused() -> None:
+    problems = _problems(_intent([
+        {"name": "Egg", "fields": [{"name": "a", "type": "string"}], "relations": [
+            {"name": "hen", "target": "Hen", "required": True}]},
+        {"name": "Hen", "fields": [{"name": "a", "type": "string"}], "relations": [
+            {"name": "egg", "target": "Egg", "required": True}]},
+    ]))
+
+    assert "required relations form a cycle Egg -> Hen -> Egg" in problems["entities[0].relations"]
+
+
+def test_limits_lifecycles_and_uniqueness_must_fit_their_fields() -> None:
+    problems = _problems(_intent([{"name": "Order", "fields": [
+        {"name": "total", "type": "decimal", "precision": 4, "scale": 6},
+        {"name": "count", "type": "integer", "min": 5, "max": 1},
+        {"name": "tags", "type": "list", "items": "string", "precision": 2},
+        {"name": "state", "type": "enum", "values": ["new", "done"],
+         "lifecycle": {"initial": ["old"], "transitions": {"new": ["gone"]}}},
+        {"name": "note", "type": "string", "lifecycle": {"transitions": {}}},
+    ], "unique": ["nothing", "tags"]}]))
+
+    assert "scale (6) is larger than precision (4)" in problems["entities[0].fields[0].scale"]
+    assert "max (1) is below min (5)" in problems["entities[0].fields[1].max"]
+    assert "precision applies to decimal fields only" in problems["entities[0].fields[2].precision"]
+    assert "'old' is not one of the field's values" in problems["entities[0].fields[3].lifecycle.initial[0]"]
+    assert "'gone' is not one of" in problems["entities[0].fields[3].lifecycle.transitions.new[0]"]
+    assert "a lifecycle applies to enum fields only" in problems["entities[0].fields[4].lifecycle"]
+    assert "'nothing' is not a field or relation of entity 'Order'" in problems["entities[0].unique[0]"]
+    assert "is a list field" in problems["entities[0].unique[1]"]
+
+
+def test_bounded_contexts_cover_every_entity_once_and_cannot_restrict_across() -> None:
+    entities = [
+        {"name": "Book", "fields": [{"name": "title", "type": "string"}]},
+        {"name": "Loan", "fields": [{"name": "dueOn", "type": "date"}],
+         "relations": [{"name": "book", "target": "Book", "onDelete": "restrict"}]},
+        {"name": "Stray", "fields": [{"name": "a", "type": "string"}]},
+    ]
+    problems = _problems(_intent(entities, contexts=[{"name": "catalog", "entities": ["Book"]},
+                                                     {"name": "lending", "entities": ["Loan", "Book"]}]))
+
+    assert "already in context 'catalog'" in problems["contexts[1].entities[1]"]
+    assert "entity 'Stray' is in no context" in problems["entities[2].name"]
+    assert "use cascade" in problems["entities[1].relations[0].onDelete"]
+
+
+def test_the_library_example_has_two_bounded_contexts() -> None:
+    intent = load_intent(EXAMPLES / "library.yaml")
+
+    assert [(name, [e.name for e in entities]) for name, entities in intent.bounded_contexts()] == [
+        ("library-catalog", ["Author", "Book"]), ("library-lending", ["Member", "Loan"])]
+    assert intent.non_functional.availability is None  # not stated: nothing is invented

@@ -13,7 +13,6 @@ import math
 import re
 from typing import Any
 
-from shared.ports.layout import DEFAULT_TOPIC
 from shared.product.blueprint import Service, ServiceBlueprint
 
 #: registry the generated images are pushed to unless an overlay says otherwise
@@ -68,21 +67,21 @@ def _probes(profile: str) -> dict[str, Any]:
     slow = profile in ("long-running", "durable-worker")
     return {
         "liveness": {
-            "path": "/health/live",
+            "path": "/api/health",
             "initialDelaySeconds": 10,
             "periodSeconds": 15,
             "timeoutSeconds": 3,
             "failureThreshold": 3,
         },
         "readiness": {
-            "path": "/health/ready",
+            "path": "/api/health",
             "initialDelaySeconds": 5,
             "periodSeconds": 10,
             "timeoutSeconds": 2,
             "failureThreshold": 3,
         },
         "startup": {
-            "path": "/health/live",
+            "path": "/api/health",
             "initialDelaySeconds": 0,
             "periodSeconds": 5,
             "timeoutSeconds": 2,
@@ -92,8 +91,8 @@ def _probes(profile: str) -> dict[str, Any]:
 
 
 def _storage(blueprint: ServiceBlueprint, service: Service, environment: str) -> list[dict[str, Any]]:
-    multi = blueprint.tenancy == "multi"
     redundancy = "ZRS" if environment == "prod" else "LRS"
+    replicas = sorted(f"{target.plural}-replica" for target, _ in blueprint.remote_targets(service))
     out: list[dict[str, Any]] = []
     for kind in sorted(set(service.storage)):
         item: dict[str, Any] = {
@@ -103,10 +102,13 @@ def _storage(blueprint: ServiceBlueprint, service: Service, environment: str) ->
             "redundancy": redundancy,
             "containers": [],
             "partitionKey": None,
+            "uniqueKeys": {},
         }
         if kind == "cosmos":
-            item["containers"] = sorted(slug(e.plural) for e in service.entities)
-            item["partitionKey"] = "/tenantId" if multi else "/id"
+            # every item carries its tenant; one partition per tenant keeps queries and unique keys per tenant
+            item["containers"] = sorted([slug(e.plural) for e in service.entities] + replicas)
+            item["partitionKey"] = "/tenantId"
+            item["uniqueKeys"] = {slug(e.plural): e.unique_fields() for e in service.entities if e.unique}
         elif kind == "blob":
             item["containers"] = ["attachments"]
         out.append(item)
@@ -118,12 +120,19 @@ def _max_replicas(expected_rps: int, per_replica: int, minimum: int) -> int:
     return max(3, minimum, math.ceil(2 * expected_rps / per_replica))
 
 
+def events_topic(blueprint: ServiceBlueprint) -> str:
+    """The topic every service of the product publishes its domain events to."""
+    return f"{slug(blueprint.product)}-events"
+
+
 def base_document(blueprint: ServiceBlueprint, service_name: str, environment: str) -> dict[str, Any]:
     """The infrastructure document before overlays. Pure."""
     service = find_service(blueprint, service_name)
     nfr = blueprint.non_functional
     defaults = _PROFILE_DEFAULTS[service.profile]
     multi = blueprint.tenancy == "multi"
+    stated: list[str] = []
+    topic = events_topic(blueprint)
     env = {
         "APP_ENVIRONMENT": environment,
         "LOG_LEVEL": "INFO",
@@ -135,15 +144,32 @@ def base_document(blueprint: ServiceBlueprint, service_name: str, environment: s
     for item in storage:
         key = item["name"].upper().replace("-", "_")
         if item["kind"] == "cosmos":
-            env[f"{key}_ENDPOINT"] = f"https://{slug(item['name'])}-{environment}.documents.azure.com:443/"
+            env["COSMOS_DATABASE"] = service.package
         elif item["kind"] == "blob":
             env[f"{key}_ENDPOINT"] = (
                 f"https://{re.sub('[^a-z0-9]', '', item['name'])}{environment}.blob.core.windows.net/"
             )
         else:
             env[f"{key}_SERVER"] = f"{slug(item['name'])}-{environment}.database.windows.net"
-    if service.publishes:
-        env["SERVICEBUS_TOPIC"] = DEFAULT_TOPIC
+    if service.publishes or service.consumes:
+        env["EVENTS_TOPIC"] = topic
+    if service.consumes:
+        env["EVENTS_SUBSCRIPTION"] = service.name
+    if nfr.expected_rps is None:
+        stated.append("resilience.autoscale.maxReplicas: default, the intent states no expected load")
+        max_replicas = max(3, defaults["minReplicas"])
+    else:
+        max_replicas = _max_replicas(nfr.expected_rps, defaults["perReplicaRps"], defaults["minReplicas"])
+    if not nfr.regions:
+        stated.append("tenancy.regions: none, the deployment uses the resource group's location")
+    if nfr.monthly_budget_usd is None:
+        stated.append("cost.monthlyBudgetUsd: none, the intent states no budget")
+    stated += [
+        "functions.maximumInstanceCount: 100, the Flex Consumption default",
+        "functions.instanceMemoryMb: 2048, the Flex Consumption default",
+    ]
+    budget = (round(nfr.monthly_budget_usd / max(1, len(blueprint.services)), 2)
+              if nfr.monthly_budget_usd is not None else None)
     return {
         "schemaVersion": "1.0",
         "projectId": blueprint.project_id,
@@ -152,6 +178,7 @@ def base_document(blueprint: ServiceBlueprint, service_name: str, environment: s
         "package": service.package,
         "environment": environment,
         "edition": None,
+        "target": service.target,
         "runtimeProfile": service.profile,
         "image": {
             "registry": DEFAULT_REGISTRY,
@@ -161,13 +188,16 @@ def base_document(blueprint: ServiceBlueprint, service_name: str, environment: s
         "env": env,
         "secrets": {},
         "messaging": {
-            "broker": "servicebus" if service.publishes else "none",
-            "topic": DEFAULT_TOPIC,
+            "broker": "servicebus" if service.publishes or service.consumes else "none",
+            "topic": topic,
             "publishes": sorted(e.name for e in service.publishes),
-            "subscribesTo": [],
+            "subscribesTo": sorted({c.name for c in service.consumes}),
+            "subscription": service.name if service.consumes else None,
         },
         "storage": storage,
-        "ingress": {"exposure": service.ingress, "httpsOnly": True, "targetPort": 8080},
+        # the Functions host in the generated Dockerfile's image listens on 80
+        "ingress": {"exposure": service.ingress, "httpsOnly": True,
+                    "targetPort": 80 if service.target == "containers" else 443},
         "observability": {
             "tracing": True,
             "metrics": True,
@@ -181,7 +211,7 @@ def base_document(blueprint: ServiceBlueprint, service_name: str, environment: s
             "retries": {"maxAttempts": 3, "backoffSeconds": 2.0},
             "autoscale": {
                 "minReplicas": defaults["minReplicas"],
-                "maxReplicas": _max_replicas(nfr.expected_rps, defaults["perReplicaRps"], defaults["minReplicas"]),
+                "maxReplicas": max_replicas,
                 "targetCpuPercent": 70,
                 "targetConcurrentRequests": defaults["targetConcurrentRequests"],
             },
@@ -194,13 +224,14 @@ def base_document(blueprint: ServiceBlueprint, service_name: str, environment: s
             "podSecurity": "restricted",
         },
         # the product budget is shared equally by its services
-        "cost": {
-            "profile": "standard",
-            "monthlyBudgetUsd": round(nfr.monthly_budget_usd / max(1, len(blueprint.services)), 2),
-        },
+        "cost": {"profile": "standard", "monthlyBudgetUsd": budget},
         "tenancy": {
             "mode": "multi" if multi else "single",
             "regions": list(nfr.regions),
             "dataResidency": nfr.data_residency,
         },
+        "functions": {"pythonVersion": "3.11", "instanceMemoryMb": 2048, "maximumInstanceCount": 100,
+                      "alwaysReady": 0},
+        "authentication": {"required": multi},
+        "defaults": stated,
     }

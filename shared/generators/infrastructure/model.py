@@ -4,6 +4,11 @@ It is derived from one ``Service`` of a ``ServiceBlueprint`` plus the blueprint'
 ``NonFunctional`` requirements and a target environment (see ``derive.py``), then overlays
 are merged onto it (see ``overlays.py``) and the result is validated here. Field names are
 camelCase on the wire (overlay files, ``infrastructure-blueprint.json``).
+
+``target`` says what runs the service: ``functions`` (the default: the generated service is an
+Azure Functions app, deployed to Flex Consumption) or ``containers`` (a generated Dockerfile,
+Azure Container Apps, Kubernetes). ``defaults`` lists every value the intent did not state and
+the generator chose, so documents can say which numbers are defaults.
 """
 
 from __future__ import annotations
@@ -13,8 +18,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
-
-from shared.ports.layout import DEFAULT_TOPIC
 
 Environment = Literal["dev", "staging", "prod"]
 ENVIRONMENTS: tuple[str, ...] = ("dev", "staging", "prod")
@@ -54,9 +57,10 @@ class Image(_Model):
 
 class Messaging(_Model):
     broker: Literal["servicebus", "none"] = "servicebus"
-    topic: str = DEFAULT_TOPIC
+    topic: str = "events"
     publishes: list[str] = Field(default_factory=list)
     subscribes_to: list[str] = Field(default_factory=list)
+    subscription: str | None = Field(None, description="the service's subscription on the topic, if it consumes")
 
 
 class StorageResource(_Model):
@@ -66,6 +70,8 @@ class StorageResource(_Model):
     redundancy: Literal["LRS", "ZRS", "GRS"] = "LRS"
     containers: list[str] = Field(default_factory=list, description="Cosmos containers / blob containers")
     partition_key: str | None = Field(None, description="Cosmos partition key path")
+    unique_keys: dict[str, list[list[str]]] = Field(default_factory=dict,
+                                                    description="Cosmos container -> unique key paths")
 
 
 class Ingress(_Model):
@@ -153,13 +159,30 @@ class Security(_Model):
 
 class Cost(_Model):
     profile: CostProfile = "standard"
-    monthly_budget_usd: float = Field(ge=0)
+    monthly_budget_usd: float | None = Field(None, ge=0, description="None: the intent states no budget")
 
 
 class Tenancy(_Model):
     mode: Literal["single", "multi"] = "single"
-    regions: list[str] = Field(min_length=1)
+    regions: list[str] = Field(default_factory=list, description="empty: the resource group's location")
     data_residency: str | None = None
+
+
+class FunctionsPlan(_Model):
+    """Flex Consumption settings (``target: functions``)."""
+
+    python_version: str = "3.11"
+    instance_memory_mb: Literal[512, 2048, 4096] = 2048
+    maximum_instance_count: int = Field(100, ge=40, le=1000)
+    always_ready: int = Field(0, ge=0, le=100, description="HTTP instances kept warm")
+
+
+class Authentication(_Model):
+    """App Service Authentication (Easy Auth): a multi-tenant service needs the caller's identity."""
+
+    required: bool = False
+    provider: Literal["azureActiveDirectory"] = "azureActiveDirectory"
+    tenant_claim: str = "http://schemas.microsoft.com/identity/claims/tenantid"
 
 
 def _secret_value_error(name: str, value: Any) -> str:
@@ -180,6 +203,7 @@ class InfrastructureBlueprint(_Model):
     package: str
     environment: Environment
     edition: str | None = None
+    target: Literal["functions", "containers"] = "functions"
     runtime_profile: RuntimeProfile
     image: Image
     env: dict[str, str] = Field(default_factory=dict, description="plain (non-secret) settings")
@@ -193,6 +217,9 @@ class InfrastructureBlueprint(_Model):
     security: Security = Field(default_factory=Security)
     cost: Cost
     tenancy: Tenancy
+    functions: FunctionsPlan = Field(default_factory=FunctionsPlan)
+    authentication: Authentication = Field(default_factory=Authentication)
+    defaults: list[str] = Field(default_factory=list, description="values the intent did not state")
 
     @field_validator("secrets", mode="before")
     @classmethod

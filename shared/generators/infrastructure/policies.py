@@ -60,6 +60,9 @@ PRICE_TABLE: dict[str, Any] = {
     },
     "redundancy": {"LRS": 1.0, "ZRS": 1.25, "GRS": 2.0},
     "servicebus": {"baseMonth": 9.81},  # Standard tier
+    # Flex Consumption: an always-ready instance is billed per GB-second of its memory (baseline only;
+    # executions on top depend on the load)
+    "functions": {"alwaysReadyGbMonth": 10.51},
 }
 
 
@@ -80,14 +83,19 @@ def replica_month_usd(bp: InfrastructureBlueprint) -> float:
 
 
 def estimate_monthly_cost(bp: InfrastructureBlueprint) -> float:
-    """Baseline monthly cost: minimum replicas (at least one) + storage + messaging, per region."""
-    replicas = max(1, bp.resilience.autoscale.min_replicas) * replica_month_usd(bp)
+    """Baseline monthly cost: minimum replicas (at least one) or always-ready Flex instances + storage +
+    messaging, per region (one region when the intent names none)."""
+    if bp.target == "functions":
+        memory_gb = bp.functions.instance_memory_mb / 1024
+        replicas = float(bp.functions.always_ready * memory_gb * PRICE_TABLE["functions"]["alwaysReadyGbMonth"])
+    else:
+        replicas = max(1, bp.resilience.autoscale.min_replicas) * replica_month_usd(bp)
     storage = 0.0
     for item in bp.storage:
         price = PRICE_TABLE["storage"][item.kind]
         storage += (price["baseMonth"] + price["gbMonth"] * item.size_gb) * PRICE_TABLE["redundancy"][item.redundancy]
     messaging = PRICE_TABLE["servicebus"]["baseMonth"] if bp.messaging.broker == "servicebus" else 0.0
-    return round((replicas + storage + messaging) * len(bp.tenancy.regions), 2)
+    return round((replicas + storage + messaging) * max(1, len(bp.tenancy.regions)), 2)
 
 
 # --------------------------------------------------------------------------- rules
@@ -108,7 +116,18 @@ def _deployment(bp: InfrastructureBlueprint) -> str:
     return f"Deployment/{bp.service}"
 
 
+def containers_only(fn: Rule) -> Rule:
+    """A rule about containers (replicas, images, pods) says nothing about a Functions target."""
+
+    def check(bp: InfrastructureBlueprint) -> list[Finding]:
+        return fn(bp) if bp.target == "containers" else []
+
+    check.__doc__ = fn.__doc__
+    return check
+
+
 @rule("IB001", "production runs at least two replicas")
+@containers_only
 def prod_min_replicas(bp: InfrastructureBlueprint) -> list[Finding]:
     n = bp.resilience.autoscale.min_replicas
     if bp.environment == "prod" and n < 2:
@@ -125,6 +144,7 @@ def prod_min_replicas(bp: InfrastructureBlueprint) -> list[Finding]:
 
 
 @rule("IB002", "image tag is pinned, never latest")
+@containers_only
 def image_tag_pinned(bp: InfrastructureBlueprint) -> list[Finding]:
     if bp.image.tag.lower() == "latest":
         return [
@@ -139,6 +159,7 @@ def image_tag_pinned(bp: InfrastructureBlueprint) -> list[Finding]:
 
 
 @rule("IB003", "resource requests and limits are set")
+@containers_only
 def resources_set(bp: InfrastructureBlueprint) -> list[Finding]:
     missing = [name for name, value in bp.resources.model_dump(by_alias=True).items() if value is None]
     if missing:
@@ -186,6 +207,7 @@ def no_plaintext_secrets(bp: InfrastructureBlueprint) -> list[Finding]:
 
 
 @rule("IB005", "liveness and readiness probes are present")
+@containers_only
 def probes_present(bp: InfrastructureBlueprint) -> list[Finding]:
     probes = bp.resilience.probes
     missing = [n for n, p in (("liveness", probes.liveness), ("readiness", probes.readiness)) if p is None]
@@ -217,6 +239,7 @@ def https_only(bp: InfrastructureBlueprint) -> list[Finding]:
 
 
 @rule("IB007", "a network policy is present")
+@containers_only
 def network_policy(bp: InfrastructureBlueprint) -> list[Finding]:
     if not bp.security.network_policy.enabled:
         severity: Severity = "high" if bp.environment == "prod" else "medium"
@@ -262,6 +285,8 @@ def workload_identity(bp: InfrastructureBlueprint) -> list[Finding]:
 def within_budget(bp: InfrastructureBlueprint) -> list[Finding]:
     estimate = estimate_monthly_cost(bp)
     budget = bp.cost.monthly_budget_usd
+    if budget is None:
+        return [Finding("IB009", "info", f"estimated ${estimate:.2f}/month; the intent states no budget", "cost")]
     if estimate > budget:
         return [
             Finding(
@@ -321,6 +346,24 @@ def data_residency(bp: InfrastructureBlueprint) -> list[Finding]:
                 "tenancy",
             )
         ]
+    return []
+
+
+@rule("IB011", "production keeps a Functions instance warm")
+def prod_always_ready(bp: InfrastructureBlueprint) -> list[Finding]:
+    if bp.target == "functions" and bp.environment == "prod" and bp.functions.always_ready < 1:
+        return [Finding("IB011", "medium", "prod keeps no Flex Consumption instance always ready, so the first "
+                        "request after idle waits for a cold start; set functions.alwaysReady to 1 or more",
+                        f"FunctionApp/{bp.service}")]
+    return []
+
+
+@rule("IB012", "a multi-tenant service authenticates its callers")
+def multi_tenant_authentication(bp: InfrastructureBlueprint) -> list[Finding]:
+    if bp.tenancy.mode == "multi" and not bp.authentication.required:
+        return [Finding("IB012", "critical", "a multi-tenant service takes the tenant from the authenticated "
+                        "caller; without App Service Authentication anyone can claim any tenant. Set "
+                        "authentication.required to true", f"Authentication/{bp.service}")]
     return []
 
 

@@ -1,4 +1,4 @@
-"""api-designer: one OpenAPI 3.1 document per service, validated before it is emitted."""
+"""api-designer: one OpenAPI 3.1 document per service (paths, paging, problems, events), validated before emitted."""
 
 from __future__ import annotations
 
@@ -8,17 +8,23 @@ from typing import Any
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
-from shared.generators.service.fieldtypes import json_schema, relation_fields
+from shared.generators.service.fieldtypes import json_schema, relation_schema
 from shared.mesh.agents.project import project_blueprint
 from shared.ports.skills import Artifact, Emit, IncomingEvent, SkillContext, SkillError, SkillResult
 from shared.product.blueprint import Entity, Service, ServiceBlueprint
 
 PROBLEM = "application/problem+json"
+#: shared components carry a dot, which no entity name can, so they never clash with an entity's schemas
+PROBLEM_SCHEMA = "common.Problem"
 _ERROR_TEXT = {
-    "400": "The body is not valid JSON",
-    "404": "No item has this id",
-    "422": "The body does not match the schema; `errors` lists each field",
+    "400": "The body is not JSON (or nested too deeply), or a query parameter is unknown or has a bad value",
+    "401": "No authenticated caller (the service keeps each tenant's data apart)",
+    "404": "No item has this id (for this tenant)",
+    "409": "A forbidden lifecycle transition, a duplicate unique value, or a delete refused while referenced",
+    "413": "The body is larger than the service accepts",
+    "422": "The body does not match the schema, or a relation names an unknown item; `errors` lists each field",
 }
+_RANGE = ("lt", "lte", "gt", "gte")
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -54,12 +60,13 @@ def _problem_schema() -> dict[str, Any]:
 
 def _entity_schemas(entity: Entity) -> dict[str, dict[str, Any]]:
     props: dict[str, Any] = {f.name: json_schema(f) for f in entity.fields}
-    for name, many in relation_fields(entity):
-        props[name] = {"type": "array", "items": {"type": "string"}} if many else {"type": "string"}
-    required = [f.name for f in entity.fields if f.required]
+    props.update({r.field_name: relation_schema(r) for r in entity.relations})
+    required = [f.name for f in entity.fields if f.required] + [r.field_name for r in entity.relations if r.required]
     create: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": props}
     if required:
         create["required"] = required
+    if entity.unique:
+        create["x-unique"] = entity.unique_fields()
     update = {
         "type": "object",
         "additionalProperties": False,
@@ -75,8 +82,13 @@ def _entity_schemas(entity: Entity) -> dict[str, dict[str, Any]]:
     }
     page = {
         "type": "object",
-        "required": ["items", "count"],
-        "properties": {"items": {"type": "array", "items": _ref(entity.name)}, "count": {"type": "integer"}},
+        "required": ["items", "count", "continuationToken"],
+        "properties": {
+            "items": {"type": "array", "items": _ref(entity.name)},
+            "count": {"type": "integer", "description": "items on this page"},
+            "continuationToken": {"type": ["string", "null"],
+                                  "description": "pass it back to get the next page; null on the last page"},
+        },
     }
     return {
         f"{entity.name}Create": create,
@@ -86,8 +98,33 @@ def _entity_schemas(entity: Entity) -> dict[str, dict[str, Any]]:
     }
 
 
+def _list_parameters(entity: Entity) -> list[dict[str, Any]]:
+    params: list[dict[str, Any]] = [
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+         "description": "items per page (default 50, at most 200: the service's defaults)"},
+        {"name": "sort", "in": "query", "schema": {"type": "string"},
+         "description": "a field to sort by; prefix - for descending"},
+        {"name": "continuationToken", "in": "query", "schema": {"type": "string"},
+         "description": "from the previous page, with the same filters and sort"},
+    ]
+    for f in entity.fields:
+        value = json_schema(f)
+        item = value.get("items", value) if f.type == "list" else value
+        what = "contains" if f.type == "list" else "equals"
+        params.append({"name": f.name, "in": "query", "schema": {"type": "string"},
+                       "description": f"keep items whose {f.name} {what} this value ({item.get('type')})"})
+        if f.type in ("string", "email", "integer", "number", "decimal", "money", "date", "datetime"):
+            params += [{"name": f"{f.name}.{op}", "in": "query", "schema": {"type": "string"},
+                        "description": f"keep items whose {f.name} is {op} this value"} for op in _RANGE]
+    for r in entity.relations:
+        what = "contains" if r.kind == "many" else "equals"
+        params.append({"name": r.field_name, "in": "query", "schema": {"type": "string"},
+                       "description": f"keep items whose {r.field_name} {what} this id"})
+    return params
+
+
 def _problems(*codes: str) -> dict[str, Any]:
-    return {code: {"$ref": f"#/components/responses/Problem{code}"} for code in codes}
+    return {code: {"$ref": f"#/components/responses/common.Problem{code}"} for code in codes}
 
 
 def _json_body(schema: str) -> dict[str, Any]:
@@ -100,8 +137,9 @@ def _ok(code: str, description: str, schema: str) -> dict[str, Any]:
 
 def build_openapi(blueprint: ServiceBlueprint, service: Service) -> dict[str, Any]:
     paths: dict[str, Any] = {}
-    schemas: dict[str, Any] = {"Problem": _problem_schema()}
+    schemas: dict[str, Any] = {PROBLEM_SCHEMA: _problem_schema()}
     id_param = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+    auth = ("401",) if blueprint.tenancy == "multi" else ()
     for entity in service.entities:
         schemas.update(_entity_schemas(entity))
         name, plural = entity.name, entity.plural
@@ -109,16 +147,18 @@ def build_openapi(blueprint: ServiceBlueprint, service: Service) -> dict[str, An
         paths[f"/api/{plural}"] = {
             "get": {
                 "operationId": f"list_{op}",
-                "summary": f"List {plural}",
+                "summary": f"List {plural} (filtered, sorted, paged)",
                 "tags": [name],
-                "responses": _ok("200", f"Every {name}", f"{name}List"),
+                "parameters": _list_parameters(entity),
+                "responses": {**_ok("200", f"A page of {plural}", f"{name}List"), **_problems("400", *auth)},
             },
             "post": {
                 "operationId": f"create_{op}",
                 "summary": f"Create a {name}",
                 "tags": [name],
                 "requestBody": _json_body(f"{name}Create"),
-                "responses": {**_ok("201", f"The created {name}", name), **_problems("400", "422")},
+                "responses": {**_ok("201", f"The created {name}", name),
+                              **_problems("400", *auth, "409", "413", "422")},
             },
         }
         paths[f"/api/{plural}/{{id}}"] = {
@@ -127,20 +167,21 @@ def build_openapi(blueprint: ServiceBlueprint, service: Service) -> dict[str, An
                 "operationId": f"read_{op}",
                 "summary": f"Read a {name}",
                 "tags": [name],
-                "responses": {**_ok("200", f"The {name}", name), **_problems("404")},
+                "responses": {**_ok("200", f"The {name}", name), **_problems(*auth, "404")},
             },
             "patch": {
                 "operationId": f"update_{op}",
                 "summary": f"Change a {name}",
                 "tags": [name],
                 "requestBody": _json_body(f"{name}Update"),
-                "responses": {**_ok("200", f"The changed {name}", name), **_problems("400", "404", "422")},
+                "responses": {**_ok("200", f"The changed {name}", name),
+                              **_problems("400", *auth, "404", "409", "413", "422")},
             },
             "delete": {
                 "operationId": f"delete_{op}",
                 "summary": f"Delete a {name}",
                 "tags": [name],
-                "responses": {"204": {"description": "Deleted"}, **_problems("404")},
+                "responses": {"204": {"description": "Deleted (with what cascades)"}, **_problems(*auth, "404", "409")},
             },
         }
     paths["/api/health"] = {
@@ -152,15 +193,18 @@ def build_openapi(blueprint: ServiceBlueprint, service: Service) -> dict[str, An
         }
     }
     responses = {
-        f"Problem{code}": {"description": text, "content": {PROBLEM: {"schema": _ref("Problem")}}}
+        f"common.Problem{code}": {"description": text, "content": {PROBLEM: {"schema": _ref(PROBLEM_SCHEMA)}}}
         for code, text in _ERROR_TEXT.items()
     }
+    tenancy = (" Multi-tenant: the tenant is the authenticated caller's (App Service Authentication, "
+               "x-ms-client-principal); other tenants' items do not exist for the caller."
+               if blueprint.tenancy == "multi" else "")
     return {
         "openapi": "3.1.0",
         "info": {
             "title": service.name,
             "version": "0.1.0",
-            "description": f"HTTP API of {service.name} ({blueprint.product}).",
+            "description": f"HTTP API of {service.name} ({blueprint.product}).{tenancy}",
         },
         "servers": [{"url": "/"}],
         "security": [{"functionKey": []}],
@@ -169,6 +213,12 @@ def build_openapi(blueprint: ServiceBlueprint, service: Service) -> dict[str, An
             "schemas": dict(sorted(schemas.items())),
             "responses": responses,
             "securitySchemes": {"functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key"}},
+        },
+        "x-events": {
+            "publishes": [{"type": e.name, "entity": e.entity, "trigger": e.trigger,
+                           **({"field": e.field} if e.field else {})} for e in service.publishes],
+            "consumes": [{"type": c.name, "from": c.service} for c in service.consumes],
+            "format": "CloudEvents 1.0 JSON batch (application/cloudevents-batch+json) on the EVENTS_TOPIC topic",
         },
     }
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.generators.service.code import render_models, render_routes
+from shared.generators.service.code import render_catalog, render_local_settings, render_models, render_routes
 from shared.mesh.agents.project import find_service, project_blueprint, required
 from shared.ports.skills import Artifact, Emit, IncomingEvent, SkillContext, SkillError, SkillResult
 
@@ -79,14 +79,18 @@ def request_scaffold(event: IncomingEvent, ctx: SkillContext) -> SkillResult:
 
 
 def generate_code(event: IncomingEvent, ctx: SkillContext) -> SkillResult:
-    """MicroserviceScaffolded -> models.py and routes.py over the scaffold's placeholders."""
+    """MicroserviceScaffolded -> models, catalog and routes over the scaffold's placeholders."""
     service_name = required(event.data, "service", event.type)
     blueprint, _ = project_blueprint(ctx)
     service = find_service(blueprint, service_name)
-    root = f"services/{service.name}/{service.package}"
+    root = f"services/{service.name}"
+    python = "text/x-python; charset=utf-8"
     artifacts = [
-        Artifact.text(f"{root}/models.py", render_models(service), "text/x-python; charset=utf-8"),
-        Artifact.text(f"{root}/routes.py", render_routes(service), "text/x-python; charset=utf-8"),
+        Artifact.text(f"{root}/{service.package}/models.py", render_models(blueprint, service), python),
+        Artifact.text(f"{root}/{service.package}/catalog.py", render_catalog(blueprint, service), python),
+        Artifact.text(f"{root}/{service.package}/routes.py", render_routes(blueprint, service), python),
+        Artifact.text(f"{root}/local.settings.json.example", render_local_settings(blueprint, service),
+                      "application/json"),
     ]
     payload = {
         "projectId": ctx.project_id,

@@ -1,78 +1,80 @@
-"""documentation-writer: the service README (how to run, endpoints) and the Mermaid topology."""
+"""documentation-writer: the service README, the repository README and the Mermaid topology.
+
+The READMEs come from Jinja2 templates (``shared/generators/service/templates``); they say what the
+intent and the blueprint say, and name the service's own defaults as defaults. The repository
+README (what was built, how to test every service with one command, where the reports are) is
+written on every service's release with the same bytes, since it depends on the blueprint only.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from shared.generators.service.code import DEFAULTS, render
+from shared.generators.service.tests import links
 from shared.mesh.agents.architecture import render_architecture
-from shared.mesh.agents.project import find_service, project_blueprint, required
+from shared.mesh.agents.project import find_service, project_blueprint, project_intent, required
 from shared.ports.skills import Artifact, Emit, IncomingEvent, SkillContext, SkillResult
-from shared.product.blueprint import Service, ServiceBlueprint
+from shared.product.blueprint import Entity, EntityField, Service, ServiceBlueprint
+from shared.product.intent import Intent
+
+MAX_BODY_BYTES = 1_048_576  # the template's problems.MAX_BODY_BYTES
+MAX_DEPTH = 32
+
+
+def _rules(f: EntityField) -> str:
+    rules = []
+    if f.values:
+        rules.append("one of " + ", ".join(f"`{v}`" for v in f.values))
+    if f.value_type in ("string", "text", "email"):
+        limit, stated = f.length_limit()
+        rules.append(f"at most {limit} characters" + ("" if stated else " (default)"))
+    if f.minimum is not None:
+        rules.append(f"at least {f.minimum:g}")
+    if f.maximum is not None:
+        rules.append(f"at most {f.maximum:g}")
+    if f.type in ("decimal", "money"):
+        precision, scale = f.digits()
+        rules.append(f"decimal as a string, {precision} digits, {scale} after the point")
+    if f.type == "list":
+        rules.append(f"at most {f.max_items or DEFAULTS['list_items']} items" + ("" if f.max_items else " (default)"))
+    if f.lifecycle is not None:
+        moves = "; ".join(f"{k} → {', '.join(v) or 'final'}" for k, v in f.lifecycle.transitions.items())
+        start = f"starts as {' or '.join(f.lifecycle.initial)}; " if f.lifecycle.initial else ""
+        rules.append(f"lifecycle: {start}{moves}")
+    return "; ".join(rules)
+
+
+def _rows(blueprint: ServiceBlueprint, entity: Entity) -> list[dict[str, str]]:
+    rows = [{"name": f.name, "type": f"list of {f.items}" if f.type == "list" else f.type,
+             "required": "yes" if f.required else "no", "rules": _rules(f)} for f in entity.fields]
+    for r in entity.relations:
+        owner = blueprint.owner_of(r.target)
+        where = f" (in {owner.name})" if owner and owner.entity(entity.name) is None else ""
+        on_delete = "cascade" if where else r.delete_rule
+        rows.append({"name": r.field_name, "type": "ids" if r.kind == "many" else "id",
+                     "required": "yes" if r.required else "no",
+                     "rules": (f"ids of existing {r.target} items" if r.kind == "many" else
+                               f"id of an existing {r.target}") + f"{where}; when it is deleted: {on_delete}"})
+    return rows
+
+
+def _entities(blueprint: ServiceBlueprint, service: Service) -> list[dict[str, Any]]:
+    return [{"name": e.name, "plural": e.plural, "description": e.description, "rows": _rows(blueprint, e),
+             "unique": "; ".join(" + ".join(f"`{n}`" for n in group) for group in e.unique_fields())}
+            for e in service.entities]
 
 
 def render_readme(blueprint: ServiceBlueprint, service: Service, version: str) -> str:
-    lines = [
-        f"# {service.name}",
-        "",
-        f"HTTP API of {blueprint.product}, version {version}: a Python Azure Functions app that stores "
-        f"{', '.join(e.name for e in service.entities)} items.",
-        "",
-        "## Run the tests",
-        "",
-        "```bash",
-        "python -m venv .venv && . .venv/bin/activate",
-        "pip install -r requirements-dev.txt",
-        "pytest && ruff check .",
-        "```",
-        "",
-        "## Run locally",
-        "",
-        "```bash",
-        "cp local.settings.json.example local.settings.json",
-        "func start",
-        "```",
-        "",
-        "Without `COSMOS_CONNECTION` the data is kept in memory. Every route except `/api/health` needs a "
-        "function key in the `x-functions-key` header. Errors are RFC 9457 problem details "
-        "(`application/problem+json`): 400 for a body that is not JSON, 404 for an unknown id, 422 for "
-        "invalid fields (listed in `errors`).",
-        "",
-        "## Endpoints",
-        "",
-        "| Method | Path | Does | Auth |",
-        "|---|---|---|---|",
-        "| GET | `/api/health` | liveness | anonymous |",
-        *[
-            f"| {e.method} | `{e.path}` | {e.operation} {e.entity} | {e.auth_level} |"
-            for e in service.endpoints
-        ],
-        "",
-        "## Data",
-        "",
-    ]
-    for entity in service.entities:
-        lines += [
-            f"### {entity.name} (`/api/{entity.plural}`)",
-            "",
-            "| Field | Type | Required | Rules |",
-            "|---|---|---|---|",
-        ]
-        for f in entity.fields:
-            rules = []
-            if f.values:
-                rules.append("one of " + ", ".join(f"`{v}`" for v in f.values))
-            if f.max_length is not None:
-                rules.append(f"at most {f.max_length} characters")
-            if f.minimum is not None:
-                rules.append(f"at least {f.minimum:g}")
-            lines.append(f"| {f.name} | {f.type} | {'yes' if f.required else 'no'} | {'; '.join(rules)} |")
-        lines.append("")
-    if service.publishes:
-        lines += [
-            "## Events",
-            "",
-            *[f"- `{e.name}` when a {e.entity} is {e.trigger}" for e in service.publishes],
-            "",
-        ]
-    return "\n".join(lines)
+    return render("service-README.md.j2", service=service, product=blueprint.product, version=version,
+                  multi=blueprint.tenancy == "multi", entities=_entities(blueprint, service), defaults=DEFAULTS,
+                  max_body=MAX_BODY_BYTES, max_depth=MAX_DEPTH)
+
+
+def render_repository_readme(intent: Intent, blueprint: ServiceBlueprint) -> str:
+    return render("repository/README.md.j2", display_name=intent.product.display_name, purpose=intent.purpose.strip(),
+                  project_id=blueprint.project_id, services=blueprint.services, links=links(blueprint),
+                  topic=f"{blueprint.product}-events", multi=blueprint.tenancy == "multi")
 
 
 def write_docs(event: IncomingEvent, ctx: SkillContext) -> SkillResult:
@@ -80,23 +82,18 @@ def write_docs(event: IncomingEvent, ctx: SkillContext) -> SkillResult:
     version = str(event.data.get("version", "0.1.0"))
     blueprint, _ = project_blueprint(ctx)
     service = find_service(blueprint, service_name)
+    intent = project_intent(ctx)
+    markdown = "text/markdown; charset=utf-8"
     artifacts = [
-        Artifact.text(
-            f"services/{service.name}/README.md",
-            render_readme(blueprint, service, version),
-            "text/markdown; charset=utf-8",
-        ),
-        Artifact.text(
-            "docs/topology.md",
-            render_architecture(blueprint, blueprint.product),
-            "text/markdown; charset=utf-8",
-        ),
+        Artifact.text(f"services/{service.name}/README.md", render_readme(blueprint, service, version), markdown),
+        Artifact.text("README.md", render_repository_readme(intent, blueprint), markdown),
+        Artifact.text("docs/topology.md", render_architecture(blueprint, intent.product.display_name), markdown),
     ]
     return SkillResult(
         events=[
             Emit(
                 "DocumentationGenerated",
-                {"projectId": ctx.project_id, "artifacts": [a.ref() for a in artifacts]},
+                {"projectId": ctx.project_id, "service": service.name, "artifacts": [a.ref() for a in artifacts]},
             )
         ],
         artifacts=artifacts,

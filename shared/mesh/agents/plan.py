@@ -6,15 +6,43 @@ from typing import Any
 
 from shared.mesh.agents.project import project_intent
 from shared.ports.skills import Artifact, Emit, IncomingEvent, SkillContext, SkillResult
-from shared.product.intent import Intent, IntentEntity
+from shared.product.entities import Entity, entity_events
+from shared.product.intent import Feature, Intent
 
 
-def _story(
-    story_id: str, role: str, goal: str, benefit: str, criteria: list[dict[str, str]]
-) -> dict[str, Any]:
+def article(noun: str) -> str:
+    """``a`` or ``an`` for a noun (by its sound, good enough for role and entity names)."""
+    word = noun.strip().lower()
+    if not word:
+        return "a"
+    if word.startswith(("uni", "use", "usu", "uti", "eu", "one")):
+        return "a"
+    if word.startswith(("hour", "honest", "honou", "heir")):
+        return "an"
+    return "an" if word[0] in "aeiou" else "a"
+
+
+def _sentence_start(text: str) -> str:
+    """Text that continues a sentence: a lower-case first letter (unless it starts an acronym), no final dot."""
+    text = text.strip().rstrip(".")
+    if len(text) > 1 and text[0].isupper() and not text[1].isupper():
+        text = text[0].lower() + text[1:]
+    return text
+
+
+def story_text(role: str, goal: str, benefit: str) -> str:
+    """``As a <role>, I want <goal> so that <benefit>.`` with the right article and no doubled words."""
+    role = role.strip()
+    lead = f"As {article(role)} {role}" if not role.lower().startswith(("a ", "an ", "the ")) else f"As {role}"
+    goal = _sentence_start(goal)
+    benefit = _sentence_start(benefit).removeprefix("so that ")
+    return f"{lead}, I want {goal} so that {benefit}."
+
+
+def _story(story_id: str, role: str, goal: str, benefit: str, criteria: list[dict[str, str]]) -> dict[str, Any]:
     return {
         "id": story_id,
-        "text": f"As a {role}, I want {goal} so that {benefit}.",
+        "text": story_text(role, goal, benefit),
         "role": role,
         "goal": goal,
         "benefit": benefit,
@@ -26,104 +54,90 @@ def _gwt(given: str, when: str, then: str) -> dict[str, str]:
     return {"given": given, "when": when, "then": then}
 
 
-def _crud_stories(entity: IntentEntity, prefix: str) -> list[dict[str, Any]]:
+def _crud_stories(entity: Entity, prefix: str, multi: bool) -> list[dict[str, Any]]:
     noun = entity.name
+    a_noun = f"{article(noun)} {noun}"
     path = f"/api/{entity.plural}"
     required = [f.name for f in entity.fields if f.required]
     missing = f"without `{required[0]}`" if required else "with a field of the wrong type"
-    return [
-        _story(
-            f"{prefix}-1",
-            "user",
-            f"to create a {noun}",
-            "it is recorded",
-            [
-                _gwt(f"a valid {noun}", f"I POST it to {path}", "I get 201 and the stored item with its id"),
-                _gwt(
-                    f"a {noun} {missing}",
-                    f"I POST it to {path}",
-                    "I get 422 and a problem+json body naming the field",
-                ),
-            ],
-        ),
-        _story(
-            f"{prefix}-2",
-            "user",
-            f"to list every {noun}",
-            "I can see what exists",
-            [_gwt(f"two stored {entity.plural}", f"I GET {path}", "I get 200 and both items")],
-        ),
-        _story(
-            f"{prefix}-3",
-            "user",
-            f"to read one {noun}",
-            "I can see its details",
-            [
-                _gwt(f"a stored {noun}", f"I GET {path}/{{id}}", "I get 200 and the item"),
-                _gwt(
-                    "an id that does not exist", f"I GET {path}/{{id}}", "I get 404 and a problem+json body"
-                ),
-            ],
-        ),
-        _story(
-            f"{prefix}-4",
-            "user",
-            f"to change a {noun}",
-            "it stays accurate",
-            [
-                _gwt(
-                    f"a stored {noun}",
-                    f"I PATCH {path}/{{id}} with new values",
-                    "I get 200 and the changed item",
-                ),
-                _gwt(
-                    "a body that is not JSON", f"I PATCH {path}/{{id}}", "I get 400 and a problem+json body"
-                ),
-            ],
-        ),
-        _story(
-            f"{prefix}-5",
-            "user",
-            f"to delete a {noun}",
-            "obsolete data goes away",
-            [_gwt(f"a stored {noun}", f"I DELETE {path}/{{id}}", "I get 204 and a later read gets 404")],
-        ),
+    created, updated, deleted = entity_events(noun)
+    create = [
+        _gwt(f"a valid {noun}", f"I POST it to {path}",
+             f"I get 201 and the stored item with its id, and `{created}` is published"),
+        _gwt(f"{a_noun} {missing}", f"I POST it to {path}", "I get 422 and a problem+json body naming the field"),
     ]
+    for relation in entity.relations:
+        create.append(_gwt(f"no {relation.target} with the id I give", f"I POST {a_noun} with it as "
+                           f"`{relation.field_name}`", f"I get 422 naming `{relation.field_name}`"))
+    for group in entity.unique_fields():
+        create.append(_gwt(f"a stored {noun}", f"I POST another {noun} with the same {' and '.join(group)}",
+                           "I get 409 and nothing is stored"))
+    stories = [
+        _story(f"{prefix}-1", "user", f"to create {a_noun}", "it is recorded", create),
+        _story(f"{prefix}-2", "user", f"to list, filter and sort the {entity.plural.replace('-', ' ')}",
+               "I find what I look for", [
+                   _gwt(f"two stored {entity.plural}", f"I GET {path}", "I get 200 and both items"),
+                   _gwt(f"three stored {entity.plural}", f"I GET {path}?limit=2",
+                        "I get two items and a continuationToken that returns the third"),
+               ]),
+        _story(f"{prefix}-3", "user", f"to read one {noun}", "I can see its details", [
+            _gwt(f"a stored {noun}", f"I GET {path}/{{id}}", "I get 200 and the item"),
+            _gwt("an id that does not exist", f"I GET {path}/{{id}}", "I get 404 and a problem+json body"),
+        ]),
+        _story(f"{prefix}-4", "user", f"to change {a_noun}", "it stays accurate", [
+            _gwt(f"a stored {noun}", f"I PATCH {path}/{{id}} with new values",
+                 f"I get 200 and the changed item, and `{updated}` is published"),
+            _gwt("a body that is not JSON", f"I PATCH {path}/{{id}}", "I get 400 and a problem+json body"),
+        ]),
+        _story(f"{prefix}-5", "user", f"to delete {a_noun}", "obsolete data goes away", [
+            _gwt(f"a stored {noun}", f"I DELETE {path}/{{id}}",
+                 f"I get 204, a later read gets 404, and `{deleted}` is published"),
+        ]),
+    ]
+    n = len(stories)
+    for f in entity.fields:
+        if f.lifecycle is None:
+            continue
+        n += 1
+        moves = [(k, v) for k, v in f.lifecycle.transitions.items() if v]
+        criteria = [_gwt(f"{a_noun} whose {f.name} is `{k}`", f"I PATCH its {f.name} to `{v[0]}`",
+                         f"I get 200 and `{entity.transition_event(f)}` is published") for k, v in moves[:1]]
+        forbidden = next(((k, t) for k in f.values for t in f.values
+                          if t != k and t not in f.lifecycle.transitions.get(k, [])), None)
+        if forbidden:
+            criteria.append(_gwt(f"{a_noun} whose {f.name} is `{forbidden[0]}`",
+                                 f"I PATCH its {f.name} to `{forbidden[1]}`", "I get 409 and nothing changes"))
+        stories.append(_story(f"{prefix}-{n}", "user", f"the {f.name} of {a_noun} to follow its lifecycle",
+                              f"no {noun} skips a step", criteria))
+    if multi:
+        n += 1
+        stories.append(_story(f"{prefix}-{n}", "user", f"my organisation's {entity.plural.replace('-', ' ')} "
+                              "to be invisible to other organisations", "our data stays ours", [
+                                  _gwt(f"{a_noun} stored by another tenant", f"I GET {path}/{{id}}",
+                                       "I get 404"),
+                              ]))
+    return stories
+
+
+def _feature_stories(feature: Feature, fid: str) -> list[dict[str, Any]]:
+    stories = []
+    for j, s in enumerate(feature.stories, start=1):
+        outcome = f"{_sentence_start(s.goal).removeprefix('to ')} works and the result is stored"
+        stories.append(_story(f"{fid}-S{j}", s.role, s.goal, s.benefit,
+                              [_gwt(f"a signed-in {s.role}", f"I use '{feature.name}'", outcome)]))
+    if stories:
+        return stories
+    return [_story(f"{fid}-S1", "user", f"the {feature.name} feature", feature.description,
+                   [_gwt("a signed-in user", f"I use '{feature.name}'", _sentence_start(feature.description))])]
 
 
 def build_plan(intent: Intent) -> dict[str, Any]:
-    features: list[dict[str, Any]] = []
-    for i, feature in enumerate(intent.features, start=1):
-        fid = f"F{i}"
-        stories = [
-            _story(
-                f"{fid}-S{j}",
-                s.role,
-                s.goal,
-                s.benefit,
-                [
-                    _gwt(
-                        f"a signed-in {s.role}",
-                        f"I use '{feature.name}'",
-                        f"{s.goal.removeprefix('to ')} works and the result is stored",
-                    )
-                ],
-            )
-            for j, s in enumerate(feature.stories, start=1)
-        ]
-        if not stories:
-            stories = [
-                _story(
-                    f"{fid}-S1",
-                    "user",
-                    f"to {feature.name[:1].lower()}{feature.name[1:]}",
-                    "the product does what it is for",
-                    [_gwt("a signed-in user", f"I use '{feature.name}'", feature.description.strip())],
-                )
-            ]
-        features.append(
-            {"id": fid, "name": feature.name, "description": feature.description, "stories": stories}
-        )
+    features: list[dict[str, Any]] = [
+        {"id": f"F{i}", "name": feature.name, "description": feature.description,
+         "stories": _feature_stories(feature, f"F{i}")}
+        for i, feature in enumerate(intent.features, start=1)
+    ]
+    multi = intent.tenant.mode == "multi"
     for k, entity in enumerate(intent.entities, start=len(features) + 1):
         fid = f"F{k}"
         features.append(
@@ -132,7 +146,7 @@ def build_plan(intent: Intent) -> dict[str, Any]:
                 "name": f"Manage {entity.plural.replace('-', ' ')}",
                 "description": f"Create, list, read, change and delete {entity.name} items.",
                 "entity": entity.name,
-                "stories": _crud_stories(entity, f"{fid}-S"),
+                "stories": _crud_stories(entity, f"{fid}-S", multi),
             }
         )
     return {"product": intent.product.name, "features": features}

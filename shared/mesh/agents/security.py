@@ -4,6 +4,8 @@ Rules (``ruleId``): SEC001 secrets in code, SEC002 anonymous routes other than h
 SEC003 write handlers without pydantic validation, SEC004 ``eval``/``exec``, SEC005 shell
 commands (``shell=True``, ``os.system``), SEC006 debug flags. Python files are parsed with
 ``ast`` so comments and strings do not trigger the code rules; the secret rules look at text.
+SEC003 follows one call: a handler that calls a function of the service which validates with
+pydantic (``crud.create_item``) counts as validating.
 """
 
 from __future__ import annotations
@@ -109,7 +111,26 @@ def _route_info(call: ast.Call) -> tuple[str, set[str], str] | None:
     return route, methods, auth
 
 
-def scan_python(path: str, text: str) -> list[Finding]:
+def _validates(fn: ast.AST) -> bool:
+    return any(isinstance(n, ast.Call) and _call_name(n.func) in VALIDATORS for n in ast.walk(fn))
+
+
+def validating_functions(files: Mapping[str, bytes]) -> set[str]:
+    """Names of the functions in ``files`` that validate a body with a pydantic model."""
+    names: set[str] = set()
+    for path, body in files.items():
+        if not path.endswith(".py"):
+            continue
+        try:
+            tree = ast.parse(body.decode("utf-8"), filename=path)
+        except (SyntaxError, UnicodeDecodeError):
+            continue
+        names |= {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+                  and _validates(n)}
+    return names
+
+
+def scan_python(path: str, text: str, validating: set[str] | frozenset[str] = frozenset()) -> list[Finding]:
     findings: list[Finding] = []
     try:
         tree = ast.parse(text, filename=path)
@@ -185,8 +206,8 @@ def scan_python(path: str, text: str) -> list[Finding]:
             )
         fn = functions.get(handler)
         if methods & WRITE_METHODS and fn is not None:
-            validated = any(
-                isinstance(n, ast.Call) and _call_name(n.func) in VALIDATORS for n in ast.walk(fn)
+            validated = _validates(fn) or any(
+                isinstance(n, ast.Call) and _call_name(n.func) in validating for n in ast.walk(fn)
             )
             if not validated:
                 findings.append(
@@ -204,6 +225,7 @@ def scan_python(path: str, text: str) -> list[Finding]:
 
 def review(files: Mapping[str, bytes]) -> list[Finding]:
     findings: list[Finding] = []
+    validating = validating_functions(files)
     for path, body in sorted(files.items()):
         try:
             text = body.decode("utf-8")
@@ -211,7 +233,7 @@ def review(files: Mapping[str, bytes]) -> list[Finding]:
             continue
         findings += scan_text(path, text)
         if path.endswith(".py"):
-            findings += scan_python(path, text)
+            findings += scan_python(path, text, validating)
     return sorted(findings, key=lambda f: (f.file, f.line, f.ruleId))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shared.mesh.agents.architecture import non_functional_lines
 from shared.mesh.agents.project import project_intent
 from shared.ports.skills import Artifact, Emit, IncomingEvent, SkillContext, SkillResult
 from shared.product.intent import Intent
@@ -9,13 +10,12 @@ from shared.product.intent import Intent
 
 def _users(intent: Intent) -> list[str]:
     roles = sorted({story.role for feature in intent.features for story in feature.stories})
-    return roles or ["user"]
+    return [f"- {role}" for role in roles] or ["The intent names no roles; the stories speak of users."]
 
 
 def render_vision(intent: Intent) -> str:
-    nf = intent.non_functional
     tenancy = (
-        "one organisation (single tenant)"
+        f"one organisation (single tenant `{intent.tenant.tenant_id}`)"
         if intent.tenant.mode == "single"
         else "many organisations, each isolated from the others (multi-tenant)"
     )
@@ -28,9 +28,9 @@ def render_vision(intent: Intent) -> str:
         "",
         "## Users",
         "",
-        *[f"- {role}" for role in _users(intent)],
+        *_users(intent),
         "",
-        f"The product serves {tenancy}; tenant `{intent.tenant.tenant_id}`.",
+        f"The product serves {tenancy}.",
         "",
         "## Outcomes",
         "",
@@ -38,21 +38,18 @@ def render_vision(intent: Intent) -> str:
         "",
         "## Scope",
         "",
-        "In scope: a service that keeps the following data and exposes it over an HTTP API.",
+        "A service per bounded context that keeps the following data and exposes it over an HTTP API:",
         "",
-        "| Entity | Collection | Fields |",
-        "|---|---|---|",
-        *[f"| {e.name} | `{e.plural}` | {', '.join(f.name for f in e.fields)} |" for e in intent.entities],
+        "| Service | Entity | Collection | Fields |",
+        "|---|---|---|---|",
+        *[f"| {service} | {e.name} | `{e.plural}` | {', '.join(f.name for f in e.fields)} |"
+          for service, entities in intent.bounded_contexts() for e in entities],
         "",
-        "Out of scope for the first release: user interface, reporting, integrations with other systems.",
+        "The intent names nothing beyond these entities and the outcomes above.",
         "",
         "## Constraints",
         "",
-        f"- Availability target: {nf.availability}%",
-        f"- Expected load: {nf.expected_rps} requests per second",
-        f"- Monthly budget: {nf.monthly_budget_usd:g} USD",
-        f"- Regions: {', '.join(nf.regions)}",
-        f"- Data residency: {nf.data_residency or 'no requirement'}",
+        *non_functional_lines(intent.non_functional),
         "",
     ]
     return "\n".join(lines)

@@ -16,7 +16,7 @@ from typing import Any
 
 from shared.contracts.manifests import RETRY_COMMAND
 from shared.mesh.coordinators.flow import FlowDefinition, FlowDefinitionError, FlowVersionError, Transition
-from shared.mesh.coordinators.guards import ACTIONS, CANCELLED, GUARDS
+from shared.mesh.coordinators.guards import CANCELLED, GUARDS, run_action
 from shared.ports.skills import Emit
 
 
@@ -57,6 +57,9 @@ def apply(flow: FlowDefinition, instance: Mapping[str, Any] | None, event: Mappi
     if state.terminal:
         return Step(inst if instance is None else None, emits)
     inst["seen"][etype] = {"id": event["id"], "data": _compact(data)}
+    if isinstance(data.get("service"), str):  # per service too: guards count services, actions read their data
+        inst.setdefault("byService", {}).setdefault(etype, {})[data["service"]] = {
+            "id": event["id"], "data": _compact(data)}
     if etype == "AgentFailed" and etype not in state.on:
         return _agent_failed(flow, inst, data, now, find_event, emits)
     transition = state.on.get(etype)
@@ -88,7 +91,7 @@ def _take(flow: FlowDefinition, inst: dict[str, Any], t: Transition, data: Mappi
         target = t.otherwise
         if target is None:
             return []
-    emits = [ACTIONS[a](inst) for a in t.actions]
+    emits = [e for a in t.actions for e in run_action(a, inst)]
     if target is not None and target != inst["state"]:
         # a person's decision (an approval event) carries who and why: both go into the audit trail
         actor = str(data["actor"]) if data.get("actor") else None
@@ -143,7 +146,7 @@ def _enter(flow: FlowDefinition, inst: dict[str, Any], target: str, now: str) ->
     inst["version"] = int(inst.get("version", 0)) + 1
     inst["enteredAt"] = now
     state = flow.states[target]
-    emits = [ACTIONS[a](inst) for a in state.actions]
+    emits = [e for a in state.actions for e in run_action(a, inst)]
     if state.timeout_seconds:
         emits.append(Emit("FlowTimeout", {"flow": flow.id, "instanceId": inst["instanceId"], "state": target,
                                           "stateVersion": inst["version"]}, delay_seconds=state.timeout_seconds))

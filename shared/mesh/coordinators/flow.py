@@ -24,7 +24,7 @@ import yaml
 
 from shared.contracts import CONTRACTS_DIR
 from shared.contracts.manifests import RETRY_COMMAND
-from shared.mesh.coordinators.guards import ACTIONS, CANCELLED, GUARDS, probe_instance
+from shared.mesh.coordinators.guards import ACTIONS, CANCELLED, GUARDS, probe_instance, run_action
 
 CONTROL_EVENTS = ("FlowTimeout", "FlowControlRequested", "AgentFailed")
 
@@ -76,6 +76,8 @@ class FlowDefinition:
     backoff_seconds: float = 1.0
     on_exhausted: str = "failed"
     source_file: str = ""
+    #: "service": one instance per (project, service) — events carry ``data.service``; None: one per project
+    instance_per: str | None = None
 
     @property
     def handled_events(self) -> set[str]:
@@ -106,6 +108,8 @@ def parse_flow(doc: Mapping[str, Any], source: str = "<flow>", known_events: set
     for key in ("id", "version", "initial", "states", "subscribesTo"):
         if key not in doc:
             raise FlowDefinitionError(f"{where}: missing required field '{key}'")
+    if doc.get("instancePer") not in (None, "service"):
+        raise FlowDefinitionError(f"{where}: instancePer must be 'service' (or absent for one instance per project)")
     states: dict[str, State] = {}
     for name, spec in (doc["states"] or {}).items():
         spec = dict(spec or {})
@@ -127,7 +131,7 @@ def parse_flow(doc: Mapping[str, Any], source: str = "<flow>", known_events: set
         initial=doc["initial"], states=states, subscribes_to=tuple(doc["subscribesTo"]),
         supervises=tuple(doc.get("supervises", ())), max_attempts=int(retry.get("maxAttempts", 2)),
         backoff_seconds=float(retry.get("backoffSeconds", 1.0)),
-        on_exhausted=retry.get("onExhausted", "failed"), source_file=source,
+        on_exhausted=retry.get("onExhausted", "failed"), source_file=source, instance_per=doc.get("instancePer"),
     )
     validate_flow(flow, known_events)
     return flow
@@ -206,4 +210,4 @@ def emitted_events(flow: FlowDefinition) -> set[str]:
         out.add(RETRY_COMMAND)
     actions = {a for s in flow.states.values() for a in s.actions}
     actions |= {a for s in flow.states.values() for t in [*s.on.values(), *s.always] for a in t.actions}
-    return out | {ACTIONS[a](probe_instance()).type for a in actions}
+    return out | {e.type for a in actions for e in run_action(a, probe_instance())}

@@ -1,8 +1,12 @@
 """Guards and actions a flow YAML names: pure functions of the event data and the instance document.
 
 A guard decides whether a transition is taken (``guard: noHighFindings``); an action builds the
-event a state emits on entry (``emit: approveRelease``). Add one here and name it in the YAML;
-``parse_flow`` refuses names it does not know.
+events a state emits on entry (``actions: [approveRelease]``). Add one here and name it in the
+YAML; ``parse_flow`` refuses names it does not know.
+
+The engine keeps, besides the latest event of each type (``seen``), the latest per service
+(``byService``), so a project-level flow can wait for every service of the blueprint
+(``everyServiceReleased``) and emit one event per service (``approveRelease``).
 """
 
 from __future__ import annotations
@@ -15,19 +19,16 @@ from shared.ports.skills import Emit
 CANCELLED = "cancelled"
 
 Guard = Callable[[Mapping[str, Any], Mapping[str, Any]], bool]  # (event data, instance) -> bool
-Action = Callable[[Mapping[str, Any]], Emit]  # instance -> event to emit
+Action = Callable[[Mapping[str, Any]], "Emit | list[Emit]"]  # instance -> event(s) to emit
 
 SEVERE = {"high", "critical"}
+#: what the release gate needs from every service before a release
+READY_TO_RELEASE = ("TestsPassed", "SecurityReviewCompleted", "InfrastructureBlueprintCreated", "ServiceDeployed")
 
 
 def _no_high_findings(data: Mapping[str, Any], inst: Mapping[str, Any]) -> bool:
     severity = data.get("highestSeverity") or _seen_data(inst, "SecurityReviewCompleted").get("highestSeverity")
     return str(severity or "none") not in SEVERE
-
-
-def _no_critical_findings(data: Mapping[str, Any], inst: Mapping[str, Any]) -> bool:
-    """No critical finding in this event (an infrastructure policy rule such as IB010 data residency)."""
-    return not any(isinstance(f, Mapping) and f.get("severity") == "critical" for f in data.get("findings") or [])
 
 
 #: terminal states of another flow that fail the project (``rejected``: a person refused the release)
@@ -44,22 +45,68 @@ def _approval_required(data: Mapping[str, Any], inst: Mapping[str, Any]) -> bool
     return bool(release.get("approvalRequired", False))
 
 
+def critical_findings(inst: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """Critical policy findings of every service's infrastructure blueprint (IB010 data residency...)."""
+    seen = inst.get("byService", {}).get("InfrastructureBlueprintCreated", {})
+    datas = [v.get("data", {}) for v in seen.values()] or [_seen_data(inst, "InfrastructureBlueprintCreated")]
+    return [f for d in datas for f in d.get("findings") or []
+            if isinstance(f, Mapping) and f.get("severity") == "critical"]
+
+
+def _approval_or_critical_findings(data: Mapping[str, Any], inst: Mapping[str, Any]) -> bool:
+    """A person decides: the environment requires approval, or a critical finding needs an audited override."""
+    return _approval_required(data, inst) or bool(critical_findings(inst))
+
+
+def blueprint_services(inst: Mapping[str, Any]) -> list[str]:
+    return list(_seen_data(inst, "BlueprintCreated").get("services") or [])
+
+
+def services_seen(inst: Mapping[str, Any], event_type: str) -> set[str]:
+    return set(inst.get("byService", {}).get(event_type, {}))
+
+
+def _every_service(*event_types: str) -> Guard:
+    """True once each of ``event_types`` was seen for every service of the blueprint."""
+
+    def guard(data: Mapping[str, Any], inst: Mapping[str, Any]) -> bool:
+        wanted = set(blueprint_services(inst))
+        return bool(wanted) and all(wanted <= services_seen(inst, t) for t in event_types)
+
+    return guard
+
+
+def project_of(instance_id: str) -> str:
+    """The project of a flow instance: ``<project>`` or ``<project>/<service>``."""
+    return instance_id.split("/", 1)[0]
+
+
 def _seen_data(inst: Mapping[str, Any], event_type: str) -> Mapping[str, Any]:
     seen = inst.get("seen", {}).get(event_type)
     return seen.get("data", {}) if seen else {}
 
 
-def _release_approved(inst: Mapping[str, Any]) -> Emit:
-    tests = _seen_data(inst, "TestsPassed")
-    review = _seen_data(inst, "SecurityReviewCompleted")
-    review_digest = next((a["digest"] for a in review.get("artifacts", []) if a["path"].endswith(".json")),
-                         (review.get("artifacts") or [{"digest": ""}])[0]["digest"])
-    return Emit("ReleaseApproved", {
-        "projectId": inst["instanceId"],
-        "service": tests.get("service", review.get("service", "")),
-        "testsReportDigest": tests.get("reportDigest", ""),
-        "securityReviewDigest": review_digest,
-    })
+def _service_data(inst: Mapping[str, Any], event_type: str, service: str) -> Mapping[str, Any]:
+    seen = inst.get("byService", {}).get(event_type, {}).get(service)
+    return seen.get("data", {}) if seen else {}
+
+
+def _release_approved(inst: Mapping[str, Any]) -> list[Emit]:
+    """One ``ReleaseApproved`` per service of the blueprint (or for the one service seen, without a blueprint)."""
+    services = blueprint_services(inst) or [str(_seen_data(inst, "TestsPassed").get("service", ""))]
+    emits = []
+    for service in services:
+        tests = _service_data(inst, "TestsPassed", service) or _seen_data(inst, "TestsPassed")
+        review = _service_data(inst, "SecurityReviewCompleted", service) or _seen_data(inst, "SecurityReviewCompleted")
+        review_digest = next((a["digest"] for a in review.get("artifacts", []) if a["path"].endswith(".json")),
+                             (review.get("artifacts") or [{"digest": ""}])[0]["digest"])
+        emits.append(Emit("ReleaseApproved", {
+            "projectId": project_of(inst["instanceId"]),
+            "service": service,
+            "testsReportDigest": tests.get("reportDigest", ""),
+            "securityReviewDigest": review_digest,
+        }))
+    return emits
 
 
 def _project_released(inst: Mapping[str, Any]) -> Emit:
@@ -73,15 +120,24 @@ def _project_failed(inst: Mapping[str, Any]) -> Emit:
 
 GUARDS: dict[str, Guard] = {
     "noHighFindings": _no_high_findings,
-    "noCriticalFindings": _no_critical_findings,
+    "approvalOrCriticalFindings": _approval_or_critical_findings,
     "otherFlowFailed": _is_other_flow_failed,
     "approvalRequired": _approval_required,
+    "everyServiceReadyToRelease": _every_service(*READY_TO_RELEASE),
+    "everyServiceReleased": _every_service("ReleaseTriggered"),
+    "everyServiceDocumented": _every_service("DocumentationGenerated"),
 }
 ACTIONS: dict[str, Action] = {
     "approveRelease": _release_approved,
     "projectReleased": _project_released,
     "projectFailed": _project_failed,
 }
+
+
+def run_action(name: str, inst: Mapping[str, Any]) -> list[Emit]:
+    """The events action ``name`` emits for ``inst`` (an action may emit one or several)."""
+    result = ACTIONS[name](inst)
+    return list(result) if isinstance(result, list) else [result]
 
 
 def probe_instance() -> dict[str, Any]:

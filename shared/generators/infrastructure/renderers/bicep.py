@@ -1,14 +1,26 @@
-"""Bicep for Azure Container Apps: ``bicep/main.bicep`` + ``bicep/modules/container-app.bicep``.
+"""Bicep from Jinja2 templates (``shared/generators/infrastructure/templates/``).
 
-main.bicep holds the identity, monitoring, the Container Apps environment, the data services
-(identity-only access: local auth off, data-plane role assignments) and calls the module.
+``target: functions`` (the default): ``bicep/main.bicep`` deploys the generated Functions app to
+Flex Consumption with its user-assigned identity, Application Insights, the host storage, the
+data services (identity-only access: local auth off, data-plane role assignments), the product's
+Service Bus topic with a Data Sender role (and the service's subscription with a Data Receiver
+role when it follows other services' events) and, for a multi-tenant service, App Service
+Authentication. ``target: containers``: ``bicep/main.bicep`` + ``bicep/modules/container-app.bicep``
+for Azure Container Apps and ``docker/Dockerfile`` that builds the image the app runs.
+
+This module prepares the values (names, app settings, module parameters); the templates hold the
+Bicep. ``value`` renders a Python value as a Bicep literal (the ``bicep`` filter).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Any
+
+import jinja2
 
 from shared.generators.infrastructure.derive import slug
 from shared.generators.infrastructure.model import InfrastructureBlueprint, Probe, StorageResource
@@ -31,11 +43,28 @@ API = {
     "sqlServer": "Microsoft.Sql/servers@2023-08-01-preview",
     "sqlDb": "Microsoft.Sql/servers/databases@2023-08-01-preview",
     "serviceBus": "Microsoft.ServiceBus/namespaces@2022-10-01-preview",
+    "topic": "Microsoft.ServiceBus/namespaces/topics@2022-10-01-preview",
+    "subscription": "Microsoft.ServiceBus/namespaces/topics/subscriptions@2022-10-01-preview",
+    "plan": "Microsoft.Web/serverfarms@2024-04-01",
+    "site": "Microsoft.Web/sites@2024-04-01",
+    "authSettings": "Microsoft.Web/sites/config@2024-04-01",
 }
 #: built-in role definition ids
 ROLE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+ROLE_BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
 ROLE_SERVICEBUS_DATA_SENDER = "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39"
+ROLE_SERVICEBUS_DATA_RECEIVER = "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0"
+ROLE_MONITORING_METRICS_PUBLISHER = "3913510d-42f4-4e42-8a64-420c390055eb"
 COSMOS_DATA_CONTRIBUTOR = "00000000-0000-0000-0000-000000000002"
+ROLES = {
+    "blob": ROLE_BLOB_DATA_CONTRIBUTOR,
+    "blobOwner": ROLE_BLOB_DATA_OWNER,
+    "sender": ROLE_SERVICEBUS_DATA_SENDER,
+    "receiver": ROLE_SERVICEBUS_DATA_RECEIVER,
+    "metrics": ROLE_MONITORING_METRICS_PUBLISHER,
+    "cosmos": COSMOS_DATA_CONTRIBUTOR,
+}
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 
 
 @dataclass(frozen=True)
@@ -43,6 +72,10 @@ class Expr:
     """A raw Bicep expression (not quoted)."""
 
     code: str
+
+
+SERVICE_BUS_HOST = Expr("'${serviceBusNamespace}.servicebus.windows.net'")
+INSIGHTS_AUTH = Expr("'ClientId=${identity.properties.clientId};Authorization=AAD'")
 
 
 def _string(value: str) -> str:
@@ -81,15 +114,6 @@ def value(v: Any, indent: int = 0) -> str:
             return "[]"
         return "[\n" + "".join(f"{inner}{value(x, indent + 1)}\n" for x in v) + pad + "]"
     raise TypeError(f"cannot render {type(v).__name__} as Bicep")
-
-
-def _resource(
-    symbol: str, api: str, body: dict[str, Any], *, condition: str | None = None, parent: str | None = None
-) -> str:
-    if parent:
-        body = {"parent": Expr(parent), **body}
-    lead = f"resource {symbol} '{api}' = " + (f"if ({condition}) " if condition else "")
-    return lead + value(body) + "\n"
 
 
 def _header(stamp: Stamp) -> str:
@@ -144,400 +168,200 @@ def _secret_name(env_name: str) -> str:
     return env_name.lower().replace("_", "-")
 
 
-MODULE = """\
-@description('Container app name')
-param name string
-param location string
-param tags object
-param environmentId string
-param identityId string
-param image string
-@description('Container environment variables: {name, value} or {name, secretRef}')
-param env array
-@description('Key Vault secret references: {name, keyVaultUrl, identity}')
-param secrets array
-param ingressEnabled bool
-param external bool
-param allowInsecure bool
-param targetPort int
-param minReplicas int
-param maxReplicas int
-param scaleRules array
-param cpu string
-param memory string
-param probes array
-
-resource app '{app}' = {
-  name: name
-  location: location
-  tags: tags
-  identity: {
-    type: 'UserAssigned'
-    userAssignedIdentities: {
-      '${identityId}': {}
-    }
-  }
-  properties: {
-    environmentId: environmentId
-    configuration: {
-      activeRevisionsMode: 'Single'
-      ingress: ingressEnabled ? {
-        allowInsecure: allowInsecure
-        external: external
-        targetPort: targetPort
-        transport: 'auto'
-      } : null
-      secrets: secrets
-    }
-    template: {
-      containers: [
-        {
-          env: env
-          image: image
-          name: name
-          probes: probes
-          resources: {
-            cpu: json(cpu)
-            memory: memory
-          }
-        }
-      ]
-      scale: {
-        maxReplicas: maxReplicas
-        minReplicas: minReplicas
-        rules: scaleRules
-      }
-    }
-  }
-}
-
-output fqdn string = ingressEnabled ? app.properties.configuration.ingress.fqdn : ''
-output name string = app.name
-"""
+@cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, autoescape=False)
+    env.filters["bicep"] = value
+    return env
 
 
-def _storage_block(bp: InfrastructureBlueprint, item: StorageResource, tags: Expr) -> tuple[str, dict[str, Any]]:
-    """Resources for one data service and the env vars the app needs to reach it."""
-    env_key = item.name.upper().replace("-", "_")
-    local_auth_off = not bp.security.allow_access_keys
+def _render(template: str, **context: Any) -> str:
+    return _environment().get_template(template).render(api=API, roles=ROLES, **context)
+
+
+@dataclass(frozen=True)
+class _Container:
+    name: str
+    symbol: str
+    unique: list[dict[str, list[str]]]
+
+
+@dataclass(frozen=True)
+class _Storage:
+    """One data service as the storage templates need it."""
+
+    kind: str
+    symbol: str
+    name: str
+    database: str
+    redundancy: str
+    local_auth_off: bool
+    partition_key: str
+    containers: list[_Container]
+    locations: list[dict[str, Any]]
+    max_size_bytes: int
+
+
+def _storage(bp: InfrastructureBlueprint, item: StorageResource) -> _Storage:
     name = f"{slug(item.name)}-{bp.environment}"
     symbol = re.sub(r"[^A-Za-z0-9]", "", item.name.title())
-    if item.kind == "cosmos":
-        account = _resource(
-            symbol,
-            API["cosmos"],
-            {
-                "name": _short(name, 44),
-                "location": Expr("location"),
-                "tags": tags,
-                "kind": "GlobalDocumentDB",
-                "properties": {
-                    "databaseAccountOfferType": "Standard",
-                    "disableLocalAuth": local_auth_off,
-                    "minimalTlsVersion": "Tls12",
-                    "publicNetworkAccess": "Enabled",
-                    "consistencyPolicy": {"defaultConsistencyLevel": "Session"},
-                    "locations": [
-                        {
-                            "locationName": region,
-                            "failoverPriority": i,
-                            "isZoneRedundant": item.redundancy == "ZRS",
-                        }
-                        for i, region in enumerate(bp.tenancy.regions)
-                    ],
-                },
-            },
-        )
-        db = _resource(
-            f"{symbol}Db",
-            API["cosmosDb"],
-            {
-                "name": bp.package,
-                "properties": {"resource": {"id": bp.package}, "options": {"throughput": 400}},
-            },
-            parent=symbol,
-        )
-        containers = "".join(
-            _resource(
-                f"{symbol}{re.sub('[^A-Za-z0-9]', '', c.title())}",
-                API["cosmosContainer"],
-                {
-                    "name": c,
-                    "properties": {
-                        "resource": {
-                            "id": c,
-                            "partitionKey": {"paths": [item.partition_key or "/id"], "kind": "Hash"},
-                        }
-                    },
-                },
-                parent=f"{symbol}Db",
-            )
-            + "\n"
-            for c in item.containers
-        )
-        role = _resource(
-            f"{symbol}DataRole",
-            API["cosmosRole"],
-            {
-                "name": Expr(f"guid({symbol}.id, identity.id, '{COSMOS_DATA_CONTRIBUTOR}')"),
-                "properties": {
-                    "principalId": Expr("identity.properties.principalId"),
-                    "scope": Expr(f"{symbol}.id"),
-                    "roleDefinitionId": Expr(f"'${{{symbol}.id}}/sqlRoleDefinitions/{COSMOS_DATA_CONTRIBUTOR}'"),
-                },
-            },
-            parent=symbol,
-        )
-        return "\n".join([account, db, containers + role]), {
-            f"{env_key}_ENDPOINT": Expr(f"{symbol}.properties.documentEndpoint")
-        }
-    if item.kind == "blob":
-        account = _resource(
-            symbol,
-            API["storage"],
-            {
-                "name": _alnum(name, 24),
-                "location": Expr("location"),
-                "tags": tags,
-                "kind": "StorageV2",
-                "sku": {"name": f"Standard_{item.redundancy}"},
-                "properties": {
-                    "allowBlobPublicAccess": False,
-                    "allowSharedKeyAccess": not local_auth_off,
-                    "minimumTlsVersion": "TLS1_2",
-                    "supportsHttpsTrafficOnly": True,
-                },
-            },
-        )
-        service = _resource(f"{symbol}Blobs", API["blobService"], {"name": "default"}, parent=symbol)
-        containers = "".join(
-            "\n"
-            + _resource(
-                f"{symbol}{re.sub('[^A-Za-z0-9]', '', c.title())}",
-                API["blobContainer"],
-                {"name": c, "properties": {"publicAccess": "None"}},
-                parent=f"{symbol}Blobs",
-            )
-            for c in item.containers
-        )
-        role = _resource(
-            f"{symbol}DataRole",
-            API["roleAssignment"],
-            {
-                "name": Expr(f"guid({symbol}.id, identity.id, '{ROLE_BLOB_DATA_CONTRIBUTOR}')"),
-                "scope": Expr(symbol),
-                "properties": {
-                    "principalId": Expr("identity.properties.principalId"),
-                    "principalType": "ServicePrincipal",
-                    "roleDefinitionId": Expr(
-                        "subscriptionResourceId('Microsoft.Authorization/roleDefinitions', "
-                        f"'{ROLE_BLOB_DATA_CONTRIBUTOR}')"
-                    ),
-                },
-            },
-        )
-        return "\n".join([account, service + containers, role]), {
-            f"{env_key}_ENDPOINT": Expr(f"{symbol}.properties.primaryEndpoints.blob")
-        }
-    server = _resource(
-        symbol,
-        API["sqlServer"],
-        {
-            "name": _short(name, 63),
-            "location": Expr("location"),
-            "tags": tags,
-            "properties": {
-                "minimalTlsVersion": "1.2",
-                "publicNetworkAccess": "Enabled",
-                "administrators": {
-                    "administratorType": "ActiveDirectory",
-                    "azureADOnlyAuthentication": local_auth_off,
-                    "login": Expr("identity.name"),
-                    "principalType": "Application",
-                    "sid": Expr("identity.properties.principalId"),
-                    "tenantId": Expr("subscription().tenantId"),
-                },
-            },
-        },
+    limit = {"cosmos": 44, "blob": 24, "sql": 63}[item.kind]
+    regions = bp.tenancy.regions or ["@location"]
+    return _Storage(
+        kind=item.kind,
+        symbol=symbol,
+        name=_alnum(name, limit) if item.kind == "blob" else _short(name, limit),
+        database=bp.package,
+        redundancy=item.redundancy,
+        local_auth_off=not bp.security.allow_access_keys,
+        partition_key=item.partition_key or "/id",
+        containers=[_Container(c, f"{symbol}{re.sub('[^A-Za-z0-9]', '', c.title())}",
+                               [{"paths": [f"/{path}" for path in group]} for group in item.unique_keys.get(c, [])])
+                    for c in item.containers],
+        locations=[{"failoverPriority": i, "isZoneRedundant": item.redundancy == "ZRS",
+                    "locationName": Expr("location") if region == "@location" else region}
+                   for i, region in enumerate(regions)],
+        max_size_bytes=item.size_gb * 1024**3,
     )
-    database = _resource(
-        f"{symbol}Db",
-        API["sqlDb"],
-        {
-            "name": bp.package,
-            "location": Expr("location"),
-            "tags": tags,
-            "sku": {"name": "GP_S_Gen5_1", "tier": "GeneralPurpose"},
-            "properties": {"maxSizeBytes": item.size_gb * 1024**3, "zoneRedundant": item.redundancy == "ZRS"},
-        },
-        parent=symbol,
-    )
-    return "\n".join([server, database]), {f"{env_key}_SERVER": Expr(f"{symbol}.properties.fullyQualifiedDomainName")}
 
 
-def main_bicep(bp: InfrastructureBlueprint, stamp: Stamp) -> str:
-    base = f"{bp.service}-{bp.environment}"
-    tags_value = {
+def _location(bp: InfrastructureBlueprint) -> str:
+    return value(bp.tenancy.regions[0]) if bp.tenancy.regions else "resourceGroup().location"
+
+
+def _tags(bp: InfrastructureBlueprint, stamp: Stamp) -> dict[str, Any]:
+    return {
         **stamp.as_dict(),
         "environment": bp.environment,
         "managedBy": "software-factory",
         "product": bp.product,
         "runtimeProfile": bp.runtime_profile,
         "service": bp.service,
+        "target": bp.target,
     }
-    tags = Expr("tags")
-    blocks: list[str] = []
-    endpoint_env: dict[str, Any] = {}
-    for item in bp.storage:
-        text, env = _storage_block(bp, item, tags)
-        blocks.append(text)
-        endpoint_env.update(env)
 
-    plain_env: dict[str, Any] = {**bp.env, **endpoint_env}
+
+def _service_bus_namespace(bp: InfrastructureBlueprint) -> str:
+    return "sb-" + slug(bp.product) + "-" + bp.environment
+
+
+def _app_settings(bp: InfrastructureBlueprint) -> list[dict[str, Any]]:
+    """The function app's settings: identity-based connections, the service's own settings, Key Vault refs."""
+    settings: dict[str, Any] = {
+        "AzureWebJobsStorage__accountName": Expr("hostStorage.name"),
+        "AzureWebJobsStorage__credential": "managedidentity",
+        "AzureWebJobsStorage__clientId": Expr("identity.properties.clientId"),
+        "AZURE_CLIENT_ID": Expr("identity.properties.clientId"),
+        "APPLICATIONINSIGHTS_CONNECTION_STRING": Expr("insights.properties.ConnectionString"),
+        "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": INSIGHTS_AUTH,
+        **bp.env,
+    }
+    for item in bp.storage:
+        symbol = re.sub(r"[^A-Za-z0-9]", "", item.name.title())
+        if item.kind == "cosmos":
+            settings["COSMOS_ENDPOINT"] = Expr(f"{symbol}.properties.documentEndpoint")
+    if bp.messaging.broker == "servicebus":
+        settings["ServiceBusConnection__fullyQualifiedNamespace"] = SERVICE_BUS_HOST
+        settings["ServiceBusConnection__credential"] = "managedidentity"
+        settings["ServiceBusConnection__clientId"] = Expr("identity.properties.clientId")
+    if bp.authentication.required:
+        settings["TENANT_CLAIM"] = bp.authentication.tenant_claim
+    for name, ref in bp.secrets.items():
+        settings[name] = f"@Microsoft.KeyVault(SecretUri={ref.uri})"
+    return [{"name": k, "value": v} for k, v in sorted(settings.items())]
+
+
+def functions_main(bp: InfrastructureBlueprint, stamp: Stamp) -> str:
+    base = f"{bp.service}-{bp.environment}"
+    return _render(
+        "functions.main.bicep.j2",
+        bp=bp,
+        header=_header(stamp).rstrip("\n"),
+        base=base,
+        location=_location(bp),
+        tags=_tags(bp, stamp),
+        storage=[_storage(bp, item) for item in bp.storage],
+        service_bus_namespace=_service_bus_namespace(bp),
+        host_storage=_alnum(f"st{bp.service}{bp.environment}", 24),
+        app_name=_short(f"func-{base}", 60),
+        app_settings=_app_settings(bp),
+    )
+
+
+def _scale_rules(bp: InfrastructureBlueprint) -> list[dict[str, Any]]:
+    scale = bp.resilience.autoscale
+    rules: list[dict[str, Any]] = [
+        {"name": "cpu", "custom": {"type": "cpu", "metadata": {"type": "Utilization",
+                                                               "value": str(scale.target_cpu_percent)}}}
+    ]
+    if scale.target_concurrent_requests and bp.ingress.exposure != "none":
+        rules.insert(0, {"name": "http", "http": {"metadata": {
+            "concurrentRequests": str(scale.target_concurrent_requests)}}})
+    return rules
+
+
+def containers_main(bp: InfrastructureBlueprint, stamp: Stamp) -> str:
+    base = f"{bp.service}-{bp.environment}"
+    storage = [_storage(bp, item) for item in bp.storage]
+    plain_env: dict[str, Any] = dict(bp.env)
+    for s, item in zip(storage, bp.storage, strict=True):
+        if item.kind == "cosmos":
+            plain_env["COSMOS_ENDPOINT"] = Expr(f"{s.symbol}.properties.documentEndpoint")
     plain_env["APPLICATIONINSIGHTS_CONNECTION_STRING"] = Expr("insights.properties.ConnectionString")
     if bp.security.workload_identity.enabled:
         plain_env["AZURE_CLIENT_ID"] = Expr("identity.properties.clientId")
+        plain_env["AzureWebJobsStorage__credential"] = "managedidentity"
+    if bp.messaging.broker == "servicebus":
+        plain_env["ServiceBusConnection__fullyQualifiedNamespace"] = SERVICE_BUS_HOST
+        plain_env["ServiceBusConnection__credential"] = "managedidentity"
     env_list: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in sorted(plain_env.items())]
     env_list += [{"name": k, "secretRef": _secret_name(k)} for k in sorted(bp.secrets)]
-    secrets = [
-        {"name": _secret_name(k), "keyVaultUrl": ref.uri, "identity": Expr("identity.id")}
-        for k, ref in sorted(bp.secrets.items())
-    ]
     scale = bp.resilience.autoscale
-    rules: list[dict[str, Any]] = [
-        {
-            "name": "cpu",
-            "custom": {
-                "type": "cpu",
-                "metadata": {"type": "Utilization", "value": str(scale.target_cpu_percent)},
-            },
-        }
-    ]
-    if scale.target_concurrent_requests and bp.ingress.exposure != "none":
-        rules.insert(
-            0,
-            {
-                "name": "http",
-                "http": {"metadata": {"concurrentRequests": str(scale.target_concurrent_requests)}},
-            },
-        )
-
-    servicebus = ""
-    if bp.messaging.broker == "servicebus":
-        servicebus = (
-            _resource("bus", API["serviceBus"], {"name": Expr("serviceBusNamespace")}).replace(
-                " = {", " existing = {", 1
-            )
-            + "\n"
-            + _resource(
-                "busSender",
-                API["roleAssignment"],
-                {
-                    "name": Expr(f"guid(bus.id, identity.id, '{ROLE_SERVICEBUS_DATA_SENDER}')"),
-                    "scope": Expr("bus"),
-                    "properties": {
-                        "principalId": Expr("identity.properties.principalId"),
-                        "principalType": "ServicePrincipal",
-                        "roleDefinitionId": Expr(
-                            "subscriptionResourceId('Microsoft.Authorization/"
-                            f"roleDefinitions', '{ROLE_SERVICEBUS_DATA_SENDER}')"
-                        ),
-                    },
-                },
-            )
-        )
-        plain_env.setdefault("SERVICEBUS_NAMESPACE", Expr("'${serviceBusNamespace}.servicebus.windows.net'"))
-        env_list = [e for e in env_list if e["name"] != "SERVICEBUS_NAMESPACE"]
-        env_list.append({"name": "SERVICEBUS_NAMESPACE", "value": plain_env["SERVICEBUS_NAMESPACE"]})
-        env_list.sort(key=lambda e: e["name"])
-
-    params = [
-        "@description('Azure region; the first region of the blueprint by default')",
-        f"param location string = {_string(bp.tenancy.regions[0])}",
-        "@description('Container image to run')",
-        f"param image string = {_string(bp.image.reference)}",
-    ]
-    if bp.messaging.broker == "servicebus":
-        params += [
-            "@description('Existing Service Bus namespace that holds the topic')",
-            f"param serviceBusNamespace string = {_string('sb-' + slug(bp.product) + '-' + bp.environment)}",
-        ]
     module_params = {
         "name": _short(f"ca-{base}", 32),
         "location": Expr("location"),
-        "tags": tags,
+        "tags": Expr("tags"),
         "environmentId": Expr("appEnvironment.id"),
         "identityId": Expr("identity.id"),
         "image": Expr("image"),
         "env": env_list,
-        "secrets": secrets,
+        "secrets": [{"name": _secret_name(k), "keyVaultUrl": ref.uri, "identity": Expr("identity.id")}
+                    for k, ref in sorted(bp.secrets.items())],
         "ingressEnabled": bp.ingress.exposure != "none",
         "external": bp.ingress.exposure == "public",
         "allowInsecure": not bp.ingress.https_only,
         "targetPort": bp.ingress.target_port,
         "minReplicas": scale.min_replicas,
         "maxReplicas": scale.max_replicas,
-        "scaleRules": rules,
+        "scaleRules": _scale_rules(bp),
         "cpu": _cpu(bp.resources.cpu_limit or bp.resources.cpu_request),
         "memory": _memory_gi(bp.resources.memory_limit or bp.resources.memory_request),
         "probes": _probes(bp),
     }
-    parts = [
-        _header(stamp) + "targetScope = 'resourceGroup'\n",
-        "\n".join(params) + "\n",
-        f"var tags = {value(tags_value)}\n",
-        _resource("identity", API["identity"], {"name": f"id-{base}", "location": Expr("location"), "tags": tags}),
-        _resource(
-            "logs",
-            API["logs"],
-            {
-                "name": f"log-{base}",
-                "location": Expr("location"),
-                "tags": tags,
-                "properties": {
-                    "retentionInDays": 90 if bp.environment == "prod" else 30,
-                    "sku": {"name": "PerGB2018"},
-                },
-            },
-        ),
-        _resource(
-            "insights",
-            API["insights"],
-            {
-                "name": f"appi-{base}",
-                "location": Expr("location"),
-                "tags": tags,
-                "kind": "web",
-                "properties": {
-                    "Application_Type": "web",
-                    "DisableLocalAuth": False,
-                    "WorkspaceResourceId": Expr("logs.id"),
-                },
-            },
-        ),
-        _resource(
-            "appEnvironment",
-            API["environment"],
-            {
-                "name": f"cae-{base}",
-                "location": Expr("location"),
-                "tags": tags,
-                "properties": {
-                    "appLogsConfiguration": {"destination": "azure-monitor"},
-                    "zoneRedundant": bp.environment == "prod",
-                },
-            },
-        ),
-        *blocks,
-        *([servicebus] if servicebus else []),
-        "module app 'modules/container-app.bicep' = " + value({"name": f"app-{base}", "params": module_params}) + "\n",
-        "output identityClientId string = identity.properties.clientId\noutput appFqdn string = app.outputs.fqdn\n",
-    ]
-    return "\n".join(parts)
+    return _render(
+        "containers.main.bicep.j2",
+        bp=bp,
+        header=_header(stamp).rstrip("\n"),
+        base=base,
+        location=_location(bp),
+        tags=_tags(bp, stamp),
+        storage=storage,
+        service_bus_namespace=_service_bus_namespace(bp),
+        module_params=module_params,
+    )
+
+
+def _hash_header(stamp: Stamp) -> str:
+    return "".join(f"# {line}\n" for line in stamp.header()).rstrip("\n")
 
 
 def render(bp: InfrastructureBlueprint, stamp: Stamp) -> dict[str, str]:
+    if bp.target == "functions":
+        return {"bicep/main.bicep": functions_main(bp, stamp)}
     return {
-        "bicep/main.bicep": main_bicep(bp, stamp),
-        "bicep/modules/container-app.bicep": _header(stamp) + MODULE.replace("{app}", API["app"]),
+        "bicep/main.bicep": containers_main(bp, stamp),
+        "bicep/modules/container-app.bicep": _render("container-app.bicep.j2", header=_header(stamp).rstrip("\n")),
+        "docker/Dockerfile": _render("Dockerfile.j2", bp=bp, header=_hash_header(stamp)),
+        "docker/.dockerignore": _render("dockerignore.j2", header=_hash_header(stamp)),
     }

@@ -70,4 +70,6 @@ def values(bp: InfrastructureBlueprint, stamp: Stamp) -> dict[str, Any]:
 
 
 def render(bp: InfrastructureBlueprint, stamp: Stamp) -> dict[str, str]:
+    if bp.target != "containers":
+        return {}
     return {"helm/values.yaml": yaml_text([values(bp, stamp)], stamp.header())}

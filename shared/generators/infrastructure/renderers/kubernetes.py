@@ -308,6 +308,8 @@ def _plain_yaml(value: Any) -> str:
 
 
 def render(bp: InfrastructureBlueprint, stamp: Stamp) -> dict[str, str]:
+    if bp.target != "containers":
+        return {}  # a Functions app is not a Kubernetes workload
     header = stamp.header()
     docs: dict[str, dict[str, Any]] = {
         "kubernetes/namespace.yaml": namespace_resource(bp, stamp),

@@ -57,4 +57,6 @@ def config(bp: InfrastructureBlueprint, stamp: Stamp) -> dict[str, Any]:
 
 
 def render(bp: InfrastructureBlueprint, stamp: Stamp) -> dict[str, str]:
+    if bp.target != "containers":
+        return {}  # the Functions host sends its telemetry to Application Insights itself
     return {"otel/collector.yaml": yaml_text([config(bp, stamp)], stamp.header())}

@@ -1,112 +1,120 @@
 // generated-by: software-factory/infrablueprint (do not edit by hand; regenerate)
 // traceId: 4bf92f3577b34da6a3ce929d0e0e4736
-// blueprintVersion: 1.0.0+9192f3bd1189
-// contentHash: sha256:9192f3bd1189925dab18f660e886b2dfbc22ec9013286e3015e5213eb4d7ef50
+// blueprintVersion: 1.0.0+3e352f6a94f9
+// contentHash: sha256:3e352f6a94f94e90492d75ce673ce42d51d71fb0adc9d7905924f50c496c1972
+// catalogue as a container on Azure Container Apps: the image is built from the generated
+// Dockerfile (services/catalogue/Dockerfile), which runs the Functions host.
+// Defaults: the intent did not state these, the generator chose them:
+//   functions.maximumInstanceCount: 100, the Flex Consumption default
+//   functions.instanceMemoryMb: 2048, the Flex Consumption default
 targetScope = 'resourceGroup'
 
-@description('Azure region; the first region of the blueprint by default')
+@description('Azure region; the first region of the intent')
 param location string = 'northeurope'
 @description('Container image to run')
-param image string = 'factoryacr.azurecr.io/catalogue/catalogue:sha-d1fce57ce5ef'
-@description('Existing Service Bus namespace that holds the topic')
+param image string = 'factoryacr.azurecr.io/catalogue/catalogue:sha-f40a48d7e535'
+@description('Existing Service Bus namespace of catalogue; it holds the catalogue-events topic')
 param serviceBusNamespace string = 'sb-catalogue-staging'
 
 var tags = {
-  blueprintVersion: '1.0.0+9192f3bd1189'
-  contentHash: 'sha256:9192f3bd1189925dab18f660e886b2dfbc22ec9013286e3015e5213eb4d7ef50'
+  blueprintVersion: '1.0.0+3e352f6a94f9'
+  contentHash: 'sha256:3e352f6a94f94e90492d75ce673ce42d51d71fb0adc9d7905924f50c496c1972'
   environment: 'staging'
   managedBy: 'software-factory'
   product: 'catalogue'
   runtimeProfile: 'stateless'
   service: 'catalogue'
+  target: 'containers'
   traceId: '4bf92f3577b34da6a3ce929d0e0e4736'
 }
 
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
-  location: location
   name: 'id-catalogue-staging'
+  location: location
   tags: tags
 }
 
 resource logs 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
-  location: location
   name: 'log-catalogue-staging'
+  location: location
+  tags: tags
   properties: {
     retentionInDays: 30
     sku: {
       name: 'PerGB2018'
     }
   }
-  tags: tags
 }
 
 resource insights 'Microsoft.Insights/components@2020-02-02' = {
-  kind: 'web'
-  location: location
   name: 'appi-catalogue-staging'
+  location: location
+  tags: tags
+  kind: 'web'
   properties: {
     Application_Type: 'web'
     DisableLocalAuth: false
     WorkspaceResourceId: logs.id
   }
-  tags: tags
 }
 
 resource appEnvironment 'Microsoft.App/managedEnvironments@2024-03-01' = {
-  location: location
   name: 'cae-catalogue-staging'
+  location: location
+  tags: tags
   properties: {
     appLogsConfiguration: {
       destination: 'azure-monitor'
     }
     zoneRedundant: false
   }
-  tags: tags
 }
 
 resource CatalogueBlob 'Microsoft.Storage/storageAccounts@2023-05-01' = {
-  kind: 'StorageV2'
-  location: location
   name: 'catalogueblobstaging'
+  location: location
+  tags: tags
+  kind: 'StorageV2'
+  sku: {
+    name: 'Standard_LRS'
+  }
   properties: {
     allowBlobPublicAccess: false
     allowSharedKeyAccess: false
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
   }
-  sku: {
-    name: 'Standard_LRS'
-  }
-  tags: tags
 }
 
 resource CatalogueBlobBlobs 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
-  name: 'default'
   parent: CatalogueBlob
+  name: 'default'
 }
 
 resource CatalogueBlobAttachments 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
-  name: 'attachments'
   parent: CatalogueBlobBlobs
+  name: 'attachments'
   properties: {
     publicAccess: 'None'
   }
 }
 
+// Storage Blob Data Contributor for the service's identity
 resource CatalogueBlobDataRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(CatalogueBlob.id, identity.id, 'ba92f5b4-2d11-453d-a403-e96b0029c9fe')
+  scope: CatalogueBlob
   properties: {
     principalId: identity.properties.principalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', 'ba92f5b4-2d11-453d-a403-e96b0029c9fe')
   }
-  scope: CatalogueBlob
 }
 
 resource CatalogueCosmos 'Microsoft.DocumentDB/databaseAccounts@2024-05-15' = {
-  kind: 'GlobalDocumentDB'
-  location: location
   name: 'catalogue-cosmos-staging'
+  location: location
+  tags: tags
+  kind: 'GlobalDocumentDB'
   properties: {
     consistencyPolicy: {
       defaultConsistencyLevel: 'Session'
@@ -123,12 +131,11 @@ resource CatalogueCosmos 'Microsoft.DocumentDB/databaseAccounts@2024-05-15' = {
     minimalTlsVersion: 'Tls12'
     publicNetworkAccess: 'Enabled'
   }
-  tags: tags
 }
 
 resource CatalogueCosmosDb 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-05-15' = {
-  name: 'catalogue'
   parent: CatalogueCosmos
+  name: 'catalogue'
   properties: {
     options: {
       throughput: 400
@@ -140,15 +147,15 @@ resource CatalogueCosmosDb 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2
 }
 
 resource CatalogueCosmosCategories 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-05-15' = {
-  name: 'categories'
   parent: CatalogueCosmosDb
+  name: 'categories'
   properties: {
     resource: {
       id: 'categories'
       partitionKey: {
         kind: 'Hash'
         paths: [
-          '/id'
+          '/tenantId'
         ]
       }
     }
@@ -156,15 +163,15 @@ resource CatalogueCosmosCategories 'Microsoft.DocumentDB/databaseAccounts/sqlDat
 }
 
 resource CatalogueCosmosProducts 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-05-15' = {
-  name: 'products'
   parent: CatalogueCosmosDb
+  name: 'products'
   properties: {
     resource: {
       id: 'products'
       partitionKey: {
         kind: 'Hash'
         paths: [
-          '/id'
+          '/tenantId'
         ]
       }
     }
@@ -172,24 +179,25 @@ resource CatalogueCosmosProducts 'Microsoft.DocumentDB/databaseAccounts/sqlDatab
 }
 
 resource CatalogueCosmosSuppliers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-05-15' = {
-  name: 'suppliers'
   parent: CatalogueCosmosDb
+  name: 'suppliers'
   properties: {
     resource: {
       id: 'suppliers'
       partitionKey: {
         kind: 'Hash'
         paths: [
-          '/id'
+          '/tenantId'
         ]
       }
     }
   }
 }
 
+// Cosmos DB Built-in Data Contributor for the service's identity (data plane only, no keys)
 resource CatalogueCosmosDataRole 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-05-15' = {
-  name: guid(CatalogueCosmos.id, identity.id, '00000000-0000-0000-0000-000000000002')
   parent: CatalogueCosmos
+  name: guid(CatalogueCosmos.id, identity.id, '00000000-0000-0000-0000-000000000002')
   properties: {
     principalId: identity.properties.principalId
     roleDefinitionId: '${CatalogueCosmos.id}/sqlRoleDefinitions/00000000-0000-0000-0000-000000000002'
@@ -203,12 +211,12 @@ resource bus 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' existing = {
 
 resource busSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(bus.id, identity.id, '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39')
+  scope: bus
   properties: {
     principalId: identity.properties.principalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39')
   }
-  scope: bus
 }
 
 module app 'modules/container-app.bicep' = {
@@ -230,12 +238,24 @@ module app 'modules/container-app.bicep' = {
         value: identity.properties.clientId
       }
       {
-        name: 'CATALOGUE_BLOB_ENDPOINT'
-        value: CatalogueBlob.properties.primaryEndpoints.blob
+        name: 'AzureWebJobsStorage__credential'
+        value: 'managedidentity'
       }
       {
-        name: 'CATALOGUE_COSMOS_ENDPOINT'
+        name: 'CATALOGUE_BLOB_ENDPOINT'
+        value: 'https://catalogueblobstaging.blob.core.windows.net/'
+      }
+      {
+        name: 'COSMOS_DATABASE'
+        value: 'catalogue'
+      }
+      {
+        name: 'COSMOS_ENDPOINT'
         value: CatalogueCosmos.properties.documentEndpoint
+      }
+      {
+        name: 'EVENTS_TOPIC'
+        value: 'catalogue-events'
       }
       {
         name: 'LOG_LEVEL'
@@ -246,16 +266,16 @@ module app 'modules/container-app.bicep' = {
         value: 'catalogue'
       }
       {
-        name: 'SERVICEBUS_NAMESPACE'
-        value: '${serviceBusNamespace}.servicebus.windows.net'
-      }
-      {
-        name: 'SERVICEBUS_TOPIC'
-        value: 'factory-events'
-      }
-      {
         name: 'SERVICE_PACKAGE'
         value: 'catalogue'
+      }
+      {
+        name: 'ServiceBusConnection__credential'
+        value: 'managedidentity'
+      }
+      {
+        name: 'ServiceBusConnection__fullyQualifiedNamespace'
+        value: '${serviceBusNamespace}.servicebus.windows.net'
       }
       {
         name: 'TENANCY_MODE'
@@ -276,8 +296,8 @@ module app 'modules/container-app.bicep' = {
       {
         failureThreshold: 3
         httpGet: {
-          path: '/health/live'
-          port: 8080
+          path: '/api/health'
+          port: 80
         }
         initialDelaySeconds: 10
         periodSeconds: 15
@@ -287,8 +307,8 @@ module app 'modules/container-app.bicep' = {
       {
         failureThreshold: 3
         httpGet: {
-          path: '/health/ready'
-          port: 8080
+          path: '/api/health'
+          port: 80
         }
         initialDelaySeconds: 5
         periodSeconds: 10
@@ -298,8 +318,8 @@ module app 'modules/container-app.bicep' = {
       {
         failureThreshold: 10
         httpGet: {
-          path: '/health/live'
-          port: 8080
+          path: '/api/health'
+          port: 80
         }
         initialDelaySeconds: 0
         periodSeconds: 5
@@ -329,7 +349,7 @@ module app 'modules/container-app.bicep' = {
     ]
     secrets: []
     tags: tags
-    targetPort: 8080
+    targetPort: 80
   }
 }
 

@@ -1,73 +1,80 @@
 // generated-by: software-factory/infrablueprint (do not edit by hand; regenerate)
 // traceId: 4bf92f3577b34da6a3ce929d0e0e4736
-// blueprintVersion: 1.0.0+c1c76ffa7a43
-// contentHash: sha256:c1c76ffa7a43e51210732a3d422bbf600a81c4899e0a621f710df709141c52f0
+// blueprintVersion: 1.0.0+e429e3b01968
+// contentHash: sha256:e429e3b01968349e3838138c617475bf7accd5b6b029b67e8c5c33b19c788d14
+// invoices as a container on Azure Container Apps: the image is built from the generated
+// Dockerfile (services/invoices/Dockerfile), which runs the Functions host.
+// Defaults: the intent did not state these, the generator chose them:
+//   functions.maximumInstanceCount: 100, the Flex Consumption default
+//   functions.instanceMemoryMb: 2048, the Flex Consumption default
 targetScope = 'resourceGroup'
 
-@description('Azure region; the first region of the blueprint by default')
+@description('Azure region; the first region of the intent')
 param location string = 'westeurope'
 @description('Container image to run')
-param image string = 'factoryacr.azurecr.io/invoicing/invoices:sha-b552ad4c3f16'
-@description('Existing Service Bus namespace that holds the topic')
+param image string = 'factoryacr.azurecr.io/invoicing/invoices:sha-25789a4d2218'
+@description('Existing Service Bus namespace of invoicing; it holds the invoicing-events topic')
 param serviceBusNamespace string = 'sb-invoicing-prod'
 
 var tags = {
-  blueprintVersion: '1.0.0+c1c76ffa7a43'
-  contentHash: 'sha256:c1c76ffa7a43e51210732a3d422bbf600a81c4899e0a621f710df709141c52f0'
+  blueprintVersion: '1.0.0+e429e3b01968'
+  contentHash: 'sha256:e429e3b01968349e3838138c617475bf7accd5b6b029b67e8c5c33b19c788d14'
   environment: 'prod'
   managedBy: 'software-factory'
   product: 'invoicing'
   runtimeProfile: 'stateless'
   service: 'invoices'
+  target: 'containers'
   traceId: '4bf92f3577b34da6a3ce929d0e0e4736'
 }
 
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
-  location: location
   name: 'id-invoices-prod'
+  location: location
   tags: tags
 }
 
 resource logs 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
-  location: location
   name: 'log-invoices-prod'
+  location: location
+  tags: tags
   properties: {
     retentionInDays: 90
     sku: {
       name: 'PerGB2018'
     }
   }
-  tags: tags
 }
 
 resource insights 'Microsoft.Insights/components@2020-02-02' = {
-  kind: 'web'
-  location: location
   name: 'appi-invoices-prod'
+  location: location
+  tags: tags
+  kind: 'web'
   properties: {
     Application_Type: 'web'
     DisableLocalAuth: false
     WorkspaceResourceId: logs.id
   }
-  tags: tags
 }
 
 resource appEnvironment 'Microsoft.App/managedEnvironments@2024-03-01' = {
-  location: location
   name: 'cae-invoices-prod'
+  location: location
+  tags: tags
   properties: {
     appLogsConfiguration: {
       destination: 'azure-monitor'
     }
     zoneRedundant: true
   }
-  tags: tags
 }
 
 resource InvoicesCosmos 'Microsoft.DocumentDB/databaseAccounts@2024-05-15' = {
-  kind: 'GlobalDocumentDB'
-  location: location
   name: 'invoices-cosmos-prod'
+  location: location
+  tags: tags
+  kind: 'GlobalDocumentDB'
   properties: {
     consistencyPolicy: {
       defaultConsistencyLevel: 'Session'
@@ -89,12 +96,11 @@ resource InvoicesCosmos 'Microsoft.DocumentDB/databaseAccounts@2024-05-15' = {
     minimalTlsVersion: 'Tls12'
     publicNetworkAccess: 'Enabled'
   }
-  tags: tags
 }
 
 resource InvoicesCosmosDb 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-05-15' = {
-  name: 'invoices'
   parent: InvoicesCosmos
+  name: 'invoices'
   properties: {
     options: {
       throughput: 400
@@ -106,8 +112,8 @@ resource InvoicesCosmosDb 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@20
 }
 
 resource InvoicesCosmosCustomers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-05-15' = {
-  name: 'customers'
   parent: InvoicesCosmosDb
+  name: 'customers'
   properties: {
     resource: {
       id: 'customers'
@@ -122,8 +128,8 @@ resource InvoicesCosmosCustomers 'Microsoft.DocumentDB/databaseAccounts/sqlDatab
 }
 
 resource InvoicesCosmosInvoicelines 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-05-15' = {
-  name: 'invoicelines'
   parent: InvoicesCosmosDb
+  name: 'invoicelines'
   properties: {
     resource: {
       id: 'invoicelines'
@@ -138,8 +144,8 @@ resource InvoicesCosmosInvoicelines 'Microsoft.DocumentDB/databaseAccounts/sqlDa
 }
 
 resource InvoicesCosmosInvoices 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-05-15' = {
-  name: 'invoices'
   parent: InvoicesCosmosDb
+  name: 'invoices'
   properties: {
     resource: {
       id: 'invoices'
@@ -153,9 +159,10 @@ resource InvoicesCosmosInvoices 'Microsoft.DocumentDB/databaseAccounts/sqlDataba
   }
 }
 
+// Cosmos DB Built-in Data Contributor for the service's identity (data plane only, no keys)
 resource InvoicesCosmosDataRole 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-05-15' = {
-  name: guid(InvoicesCosmos.id, identity.id, '00000000-0000-0000-0000-000000000002')
   parent: InvoicesCosmos
+  name: guid(InvoicesCosmos.id, identity.id, '00000000-0000-0000-0000-000000000002')
   properties: {
     principalId: identity.properties.principalId
     roleDefinitionId: '${InvoicesCosmos.id}/sqlRoleDefinitions/00000000-0000-0000-0000-000000000002'
@@ -164,8 +171,9 @@ resource InvoicesCosmosDataRole 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAs
 }
 
 resource InvoicesSql 'Microsoft.Sql/servers@2023-08-01-preview' = {
-  location: location
   name: 'invoices-sql-prod'
+  location: location
+  tags: tags
   properties: {
     administrators: {
       administratorType: 'ActiveDirectory'
@@ -178,22 +186,21 @@ resource InvoicesSql 'Microsoft.Sql/servers@2023-08-01-preview' = {
     minimalTlsVersion: '1.2'
     publicNetworkAccess: 'Enabled'
   }
-  tags: tags
 }
 
 resource InvoicesSqlDb 'Microsoft.Sql/servers/databases@2023-08-01-preview' = {
-  location: location
-  name: 'invoices'
   parent: InvoicesSql
-  properties: {
-    maxSizeBytes: 5368709120
-    zoneRedundant: true
-  }
+  name: 'invoices'
+  location: location
+  tags: tags
   sku: {
     name: 'GP_S_Gen5_1'
     tier: 'GeneralPurpose'
   }
-  tags: tags
+  properties: {
+    maxSizeBytes: 5368709120
+    zoneRedundant: true
+  }
 }
 
 resource bus 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' existing = {
@@ -202,12 +209,12 @@ resource bus 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' existing = {
 
 resource busSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(bus.id, identity.id, '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39')
+  scope: bus
   properties: {
     principalId: identity.properties.principalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39')
   }
-  scope: bus
 }
 
 module app 'modules/container-app.bicep' = {
@@ -229,12 +236,24 @@ module app 'modules/container-app.bicep' = {
         value: identity.properties.clientId
       }
       {
-        name: 'INVOICES_COSMOS_ENDPOINT'
+        name: 'AzureWebJobsStorage__credential'
+        value: 'managedidentity'
+      }
+      {
+        name: 'COSMOS_DATABASE'
+        value: 'invoices'
+      }
+      {
+        name: 'COSMOS_ENDPOINT'
         value: InvoicesCosmos.properties.documentEndpoint
       }
       {
+        name: 'EVENTS_TOPIC'
+        value: 'invoicing-events'
+      }
+      {
         name: 'INVOICES_SQL_SERVER'
-        value: InvoicesSql.properties.fullyQualifiedDomainName
+        value: 'invoices-sql-prod.database.windows.net'
       }
       {
         name: 'LOG_LEVEL'
@@ -245,24 +264,24 @@ module app 'modules/container-app.bicep' = {
         value: 'invoices'
       }
       {
-        name: 'PAYMENT_PROVIDER_API_KEY'
-        secretRef: 'payment-provider-api-key'
-      }
-      {
-        name: 'SERVICEBUS_NAMESPACE'
-        value: '${serviceBusNamespace}.servicebus.windows.net'
-      }
-      {
-        name: 'SERVICEBUS_TOPIC'
-        value: 'factory-events'
-      }
-      {
         name: 'SERVICE_PACKAGE'
         value: 'invoices'
       }
       {
+        name: 'ServiceBusConnection__credential'
+        value: 'managedidentity'
+      }
+      {
+        name: 'ServiceBusConnection__fullyQualifiedNamespace'
+        value: '${serviceBusNamespace}.servicebus.windows.net'
+      }
+      {
         name: 'TENANCY_MODE'
         value: 'multi'
+      }
+      {
+        name: 'PAYMENT_PROVIDER_API_KEY'
+        secretRef: 'payment-provider-api-key'
       }
     ]
     environmentId: appEnvironment.id
@@ -279,8 +298,8 @@ module app 'modules/container-app.bicep' = {
       {
         failureThreshold: 3
         httpGet: {
-          path: '/health/live'
-          port: 8080
+          path: '/api/health'
+          port: 80
         }
         initialDelaySeconds: 10
         periodSeconds: 15
@@ -290,8 +309,8 @@ module app 'modules/container-app.bicep' = {
       {
         failureThreshold: 3
         httpGet: {
-          path: '/health/ready'
-          port: 8080
+          path: '/api/health'
+          port: 80
         }
         initialDelaySeconds: 5
         periodSeconds: 10
@@ -301,8 +320,8 @@ module app 'modules/container-app.bicep' = {
       {
         failureThreshold: 10
         httpGet: {
-          path: '/health/live'
-          port: 8080
+          path: '/api/health'
+          port: 80
         }
         initialDelaySeconds: 0
         periodSeconds: 5
@@ -338,7 +357,7 @@ module app 'modules/container-app.bicep' = {
       }
     ]
     tags: tags
-    targetPort: 8080
+    targetPort: 80
   }
 }
 

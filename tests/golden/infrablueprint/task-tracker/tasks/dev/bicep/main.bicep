@@ -1,71 +1,78 @@
 // generated-by: software-factory/infrablueprint (do not edit by hand; regenerate)
 // traceId: 4bf92f3577b34da6a3ce929d0e0e4736
-// blueprintVersion: 1.0.0+0d9048a69835
-// contentHash: sha256:0d9048a698350709e9e4b9349a4b32a2db1e584e1316c33c1c944d58c002d487
+// blueprintVersion: 1.0.0+146a4ee00130
+// contentHash: sha256:146a4ee001307744d919e2140ac488f8999458851672d67f4531f7f347bad2fc
+// tasks as a container on Azure Container Apps: the image is built from the generated
+// Dockerfile (services/tasks/Dockerfile), which runs the Functions host.
+// Defaults: the intent did not state these, the generator chose them:
+//   functions.maximumInstanceCount: 100, the Flex Consumption default
+//   functions.instanceMemoryMb: 2048, the Flex Consumption default
 targetScope = 'resourceGroup'
 
-@description('Azure region; the first region of the blueprint by default')
+@description('Azure region; the first region of the intent')
 param location string = 'westeurope'
 @description('Container image to run')
-param image string = 'factoryacr.azurecr.io/task-tracker/tasks:sha-588a0be9e155'
+param image string = 'factoryacr.azurecr.io/task-tracker/tasks:sha-7180128cbc97'
 
 var tags = {
-  blueprintVersion: '1.0.0+0d9048a69835'
-  contentHash: 'sha256:0d9048a698350709e9e4b9349a4b32a2db1e584e1316c33c1c944d58c002d487'
+  blueprintVersion: '1.0.0+146a4ee00130'
+  contentHash: 'sha256:146a4ee001307744d919e2140ac488f8999458851672d67f4531f7f347bad2fc'
   environment: 'dev'
   managedBy: 'software-factory'
   product: 'task-tracker'
   runtimeProfile: 'stateless'
   service: 'tasks'
+  target: 'containers'
   traceId: '4bf92f3577b34da6a3ce929d0e0e4736'
 }
 
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
-  location: location
   name: 'id-tasks-dev'
+  location: location
   tags: tags
 }
 
 resource logs 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
-  location: location
   name: 'log-tasks-dev'
+  location: location
+  tags: tags
   properties: {
     retentionInDays: 30
     sku: {
       name: 'PerGB2018'
     }
   }
-  tags: tags
 }
 
 resource insights 'Microsoft.Insights/components@2020-02-02' = {
-  kind: 'web'
-  location: location
   name: 'appi-tasks-dev'
+  location: location
+  tags: tags
+  kind: 'web'
   properties: {
     Application_Type: 'web'
     DisableLocalAuth: false
     WorkspaceResourceId: logs.id
   }
-  tags: tags
 }
 
 resource appEnvironment 'Microsoft.App/managedEnvironments@2024-03-01' = {
-  location: location
   name: 'cae-tasks-dev'
+  location: location
+  tags: tags
   properties: {
     appLogsConfiguration: {
       destination: 'azure-monitor'
     }
     zoneRedundant: false
   }
-  tags: tags
 }
 
 resource TasksCosmos 'Microsoft.DocumentDB/databaseAccounts@2024-05-15' = {
-  kind: 'GlobalDocumentDB'
-  location: location
   name: 'tasks-cosmos-dev'
+  location: location
+  tags: tags
+  kind: 'GlobalDocumentDB'
   properties: {
     consistencyPolicy: {
       defaultConsistencyLevel: 'Session'
@@ -82,12 +89,11 @@ resource TasksCosmos 'Microsoft.DocumentDB/databaseAccounts@2024-05-15' = {
     minimalTlsVersion: 'Tls12'
     publicNetworkAccess: 'Enabled'
   }
-  tags: tags
 }
 
 resource TasksCosmosDb 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-05-15' = {
-  name: 'tasks'
   parent: TasksCosmos
+  name: 'tasks'
   properties: {
     options: {
       throughput: 400
@@ -99,24 +105,25 @@ resource TasksCosmosDb 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-
 }
 
 resource TasksCosmosTasks 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-05-15' = {
-  name: 'tasks'
   parent: TasksCosmosDb
+  name: 'tasks'
   properties: {
     resource: {
       id: 'tasks'
       partitionKey: {
         kind: 'Hash'
         paths: [
-          '/id'
+          '/tenantId'
         ]
       }
     }
   }
 }
 
+// Cosmos DB Built-in Data Contributor for the service's identity (data plane only, no keys)
 resource TasksCosmosDataRole 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-05-15' = {
-  name: guid(TasksCosmos.id, identity.id, '00000000-0000-0000-0000-000000000002')
   parent: TasksCosmos
+  name: guid(TasksCosmos.id, identity.id, '00000000-0000-0000-0000-000000000002')
   properties: {
     principalId: identity.properties.principalId
     roleDefinitionId: '${TasksCosmos.id}/sqlRoleDefinitions/00000000-0000-0000-0000-000000000002'
@@ -143,6 +150,18 @@ module app 'modules/container-app.bicep' = {
         value: identity.properties.clientId
       }
       {
+        name: 'AzureWebJobsStorage__credential'
+        value: 'managedidentity'
+      }
+      {
+        name: 'COSMOS_DATABASE'
+        value: 'tasks'
+      }
+      {
+        name: 'COSMOS_ENDPOINT'
+        value: TasksCosmos.properties.documentEndpoint
+      }
+      {
         name: 'LOG_LEVEL'
         value: 'DEBUG'
       }
@@ -153,10 +172,6 @@ module app 'modules/container-app.bicep' = {
       {
         name: 'SERVICE_PACKAGE'
         value: 'tasks'
-      }
-      {
-        name: 'TASKS_COSMOS_ENDPOINT'
-        value: TasksCosmos.properties.documentEndpoint
       }
       {
         name: 'TENANCY_MODE'
@@ -177,8 +192,8 @@ module app 'modules/container-app.bicep' = {
       {
         failureThreshold: 3
         httpGet: {
-          path: '/health/live'
-          port: 8080
+          path: '/api/health'
+          port: 80
         }
         initialDelaySeconds: 10
         periodSeconds: 15
@@ -188,8 +203,8 @@ module app 'modules/container-app.bicep' = {
       {
         failureThreshold: 3
         httpGet: {
-          path: '/health/ready'
-          port: 8080
+          path: '/api/health'
+          port: 80
         }
         initialDelaySeconds: 5
         periodSeconds: 10
@@ -199,8 +214,8 @@ module app 'modules/container-app.bicep' = {
       {
         failureThreshold: 10
         httpGet: {
-          path: '/health/live'
-          port: 8080
+          path: '/api/health'
+          port: 80
         }
         initialDelaySeconds: 0
         periodSeconds: 5
@@ -230,7 +245,7 @@ module app 'modules/container-app.bicep' = {
     ]
     secrets: []
     tags: tags
-    targetPort: 8080
+    targetPort: 80
   }
 }
 

@@ -1,7 +1,7 @@
 // generated-by: software-factory/infrablueprint (do not edit by hand; regenerate)
 // traceId: 4bf92f3577b34da6a3ce929d0e0e4736
-// blueprintVersion: 1.0.0+9192f3bd1189
-// contentHash: sha256:9192f3bd1189925dab18f660e886b2dfbc22ec9013286e3015e5213eb4d7ef50
+// blueprintVersion: 1.0.0+3e352f6a94f9
+// contentHash: sha256:3e352f6a94f94e90492d75ce673ce42d51d71fb0adc9d7905924f50c496c1972
 @description('Container app name')
 param name string
 param location string

@@ -1,7 +1,7 @@
 // generated-by: software-factory/infrablueprint (do not edit by hand; regenerate)
 // traceId: 4bf92f3577b34da6a3ce929d0e0e4736
-// blueprintVersion: 1.0.0+c1c76ffa7a43
-// contentHash: sha256:c1c76ffa7a43e51210732a3d422bbf600a81c4899e0a621f710df709141c52f0
+// blueprintVersion: 1.0.0+e429e3b01968
+// contentHash: sha256:e429e3b01968349e3838138c617475bf7accd5b6b029b67e8c5c33b19c788d14
 @description('Container app name')
 param name string
 param location string

@@ -1,7 +1,7 @@
 // generated-by: software-factory/infrablueprint (do not edit by hand; regenerate)
 // traceId: 4bf92f3577b34da6a3ce929d0e0e4736
-// blueprintVersion: 1.0.0+0d9048a69835
-// contentHash: sha256:0d9048a698350709e9e4b9349a4b32a2db1e584e1316c33c1c944d58c002d487
+// blueprintVersion: 1.0.0+146a4ee00130
+// contentHash: sha256:146a4ee001307744d919e2140ac488f8999458851672d67f4531f7f347bad2fc
 @description('Container app name')
 param name string
 param location string
