@@ -253,9 +253,31 @@ def parse_intent_text(text: str, source: str = "intent") -> Any:
         raise IntentError([IntentProblem("", "is nested too deeply to be an intent")], source) from exc
 
 
+#: the most values (mappings, lists and scalars, counted as they would be encoded) an intent may hold
+MAX_INTENT_VALUES = 50_000
+
+
+def _values_beyond(data: Any, budget: int) -> bool:
+    """Whether ``data`` holds more than ``budget`` values, counting a value shared by aliases every time."""
+    stack, seen = [data], 0
+    while stack:
+        value = stack.pop()
+        seen += 1
+        if seen > budget:
+            return True
+        if isinstance(value, Mapping):
+            stack.extend(value.values())
+        elif isinstance(value, list | tuple):
+            stack.extend(value)
+    return False
+
+
 def limit_problems(data: Any) -> list[IntentProblem]:
     """Size and shape limits, checked first: the encoded size, and every list against its schema ``maxItems``
     (one short line each, where the schema's own message would repeat the whole value)."""
+    if _values_beyond(data, MAX_INTENT_VALUES):  # a YAML alias bomb expands without end: count before encoding
+        return [IntentProblem("", f"has more than {MAX_INTENT_VALUES:,} values (or repeats one through YAML aliases); "
+                                  "an intent is a small document")]
     try:
         size = len(json.dumps(data, separators=(",", ":"), default=str).encode())
     except (RecursionError, ValueError):

@@ -116,7 +116,7 @@ def test_two_competing_hosts_finish_every_project_once(tmp_path: Path) -> None:
     outputs = [p.communicate(timeout=400) for p in procs]
     for (out, errs), p in zip(outputs, procs, strict=True):
         assert TRACEBACK not in out + errs, errs[-2000:]
-        assert p.returncode in (0, 3), errs[-2000:]  # 3: the other host had not finished a project yet
+        assert p.returncode in (0, 1), errs[-2000:]  # 1: the other host had not finished a project yet
     for st in final_states(tmp_path, projects).values():
         assert st["outcome"] == "released", st["reason"]
         assert st["doubled"] == {} and st["types"]["ProjectCompleted"] == 1
@@ -163,7 +163,7 @@ def test_a_read_only_artifact_store_fails_the_project_with_the_real_reason(tmp_p
         assert TRACEBACK not in done.stdout + done.stderr, done.stderr[-2000:]
         if done.returncode == 0:
             break
-        assert done.returncode == 3, done.stderr[-2000:]  # unfinished: a retry timer is still ahead
+        assert done.returncode == 1 and "not finished" in done.stderr, done.stderr[-2000:]  # a retry timer ahead
     for st in final_states(tmp_path, projects).values():
         assert st["outcome"] == "failed", st
         assert "Read-only file system" in (st["reason"] or ""), st["reason"]
