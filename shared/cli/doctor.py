@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from shared.bootstrap import HOME_DATABASES, home_report, repair_home
-from shared.cli.common import console, fail
+from shared.cli.common import BAD_INPUT, console, fail
 from shared.settings import load_settings
 
 
@@ -47,7 +47,7 @@ def repair(
     if not yes:
         for db in broken:
             console.print(f"would repair {db['path']}: {db['problem']}", markup=False, highlight=False)
-        raise fail("nothing was changed", "repair moves files aside", "run `factory repair --yes`", 2)
+        raise fail("nothing was changed", "repair moves files aside", "run `factory repair --yes`", BAD_INPUT)
     for line in repair_home(settings):
         console.print(line, markup=False, highlight=False)
 
