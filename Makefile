@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 SAMPLE ?= examples/task-tracker.yaml
 BENCH_JSON ?= bench-results.json
 
-.PHONY: setup run test lint bench smoke-azure screenshots vendor clean
+.PHONY: setup run test lint bench chaos smoke-azure screenshots vendor clean
 
 setup: $(STAMP) node_modules/.installed
 
@@ -37,6 +37,10 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/azure-functions-doctor doctor --path . --profile deploy
+
+## make chaos: the long chaos run (more SIGKILLs, more projects); `make test` runs the short one
+chaos: setup
+	CHAOS=long $(PY) -m pytest -m chaos tests/chaos -q
 
 ## make bench: numbers and ratios against baselines measured in the same run (BENCH_JSON=path)
 bench: setup

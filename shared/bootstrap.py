@@ -8,9 +8,13 @@ loads them.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 from shared.adapters.azure.clients import (
     blob_artifact_store,
@@ -20,11 +24,14 @@ from shared.adapters.azure.clients import (
     sessions_test_runner,
 )
 from shared.adapters.filesystem.artifacts import FilesystemArtifactStore
+from shared.adapters.filesystem.hosts import hosts, registered_host
+from shared.adapters.filesystem.keys import SigningKeyFileError, home_secret, home_signing_key
 from shared.adapters.memory.spans import MemorySpanStore
 from shared.adapters.process.sandbox import SandboxedTestRunner, refusal
 from shared.adapters.process.service_host import JailedServiceHost
 from shared.adapters.process.session_server import SessionServer
 from shared.adapters.sqlite.bus import SqliteBus
+from shared.adapters.sqlite.integrity import DatabaseCorruptError, inspect_database, repair_database
 from shared.adapters.sqlite.spans import SqliteSpanStore
 from shared.adapters.sqlite.state import SqliteStateStore
 from shared.contracts.envelope import Envelope
@@ -37,6 +44,7 @@ from shared.handling.publishing import EventPublisher
 from shared.handling.settlement import BusSettlement, RecordAndCompleteSettlement, RecordedDeadLetters
 from shared.handling.telemetry import Metrics, Tracer, configure_azure_monitor
 from shared.mesh.coordinators.flow import FlowDefinition, load_flows
+from shared.mesh.gate import project_gate
 from shared.mesh.handlers import build_handlers
 from shared.ports import (
     ArtifactStore,
@@ -53,6 +61,11 @@ from shared.ports.service_host import ServiceHost
 from shared.ports.test_runner import TestRunner
 from shared.scaffold.catalog import TemplateCatalog, default_roots
 from shared.settings import ArtifactKind, BusKind, GateRunnerKind, Settings, StateKind, load_settings
+
+log = logging.getLogger("factory.bootstrap")
+
+#: what a start can refuse with (the CLI prints them without a traceback)
+__all__ = ["DatabaseCorruptError", "SigningKeyFileError"]
 
 
 @dataclass
@@ -79,9 +92,13 @@ class Runtime:
     dead_letter_queue: DeadLetterQueue | None = None
     #: hosts a generated service for its smoke test before the release (the local deployment)
     service_host: ServiceHost | None = None
+    #: the HMAC key events are signed and checked with (``signing_key_of(settings)``)
+    key: bytes = b""
     pipeline: Pipeline = field(init=False)
 
     def __post_init__(self) -> None:
+        if not self.key:
+            self.key = signing_key_of(self.settings)
         self.pipeline = self.pipeline_with(self.handlers)
 
     @property
@@ -93,7 +110,7 @@ class Runtime:
 
     @property
     def signing_key(self) -> bytes:
-        return self.settings.signing_key.get_secret_value().encode()
+        return self.key
 
     def handling_context(self, event: Envelope, consumer: str) -> HandlingContext:
         """The context of one handling: reads through this runtime's stores, scratch under ``scratch_path``."""
@@ -111,7 +128,7 @@ class Runtime:
                                   max_delivery_count=settings.max_delivery_count),
             registry=self.registry, publisher=self.publisher, state=self.state, artifacts=self.artifacts,
             settlement=self.settlement, tracer=self.tracer, metrics=self.metrics, clock=self.clock,
-            context=self.handling_context,
+            context=self.handling_context, gate=project_gate(self.state),
         )
 
     def close(self) -> None:
@@ -122,6 +139,13 @@ class Runtime:
 
 
 # ----------------------------------------------------------------------------- adapters from settings
+
+
+def signing_key_of(settings: Settings) -> bytes:
+    """FACTORY_SIGNING_KEY when set (on Azure: a Key Vault reference), else the home's random key file."""
+    if settings.signing_key is not None:
+        return settings.signing_key.get_secret_value().encode()
+    return home_signing_key(settings.signing_key_path)
 # Importing an adapter module loads no SDK: the Azure adapters import theirs when first used.
 
 
@@ -167,6 +191,92 @@ def _test_runner(settings: Settings) -> TestRunner:
     if settings.test_runner is GateRunnerKind.sessions:
         return sessions_test_runner(settings)
     return _local_test_runner(settings)
+
+
+def api_token_of(settings: Settings) -> str:
+    """The home's local API token (random, created on first use, in ``FACTORY_HOME/api.token``)."""
+    return home_secret(settings.api_token_path).decode()
+
+
+#: the embedded databases of a home: file name -> store kind
+HOME_DATABASES = {"bus.db": "bus", "state.db": "state", "traces.db": "traces"}
+
+
+def home_report(settings: Settings) -> dict[str, Any]:
+    """What ``factory doctor`` shows: each database's health and schema version, locks on the bus (held by
+    hosts that may be gone), and leftovers of killed processes."""
+    home = settings.factory_home
+    databases = []
+    for name, kind in HOME_DATABASES.items():
+        r = inspect_database(home / name, kind=kind)
+        databases.append({"path": str(r.path), "kind": kind, "exists": r.exists, "size": r.size,
+                          "healthy": r.healthy or not r.exists, "problem": r.problem if r.exists else None,
+                          "schemaVersion": r.schema_version})
+    notes: list[str] = []
+    bus_ok = next(d for d in databases if d["kind"] == "bus")
+    if bus_ok["exists"] and bus_ok["healthy"]:
+        bus = SqliteBus(home / "bus.db", topic=settings.topic_name)
+        try:
+            counts = bus.describe()
+        finally:
+            bus.close()
+        locked = sum(c.locked for c in counts.values())
+        dead = sum(c.dead_lettered for c in counts.values())
+        running = [h for h in hosts(home / "hosts") if h["alive"] is not False]
+        if locked:
+            whose = (f"by {len(running)} running host(s) (pid {', '.join(str(h['pid']) for h in running)})" if running
+                     else "by hosts that are gone")
+            notes.append(f"{locked} message(s) are locked {whose}; a dead host's come back when their locks expire "
+                         f"(FACTORY_LOCK_DURATION_SECONDS={settings.lock_duration_seconds:g})")
+        if dead:
+            notes.append(f"{dead} dead-lettered message(s): `factory dlq list`")
+    for h in hosts(home / "hosts"):
+        if h["alive"] is False:
+            notes.append(f"host pid {h['pid']} was killed or crashed (its record {h['path']} remains; the next start "
+                         "of a host removes it)")
+    partial = list(settings.artifacts_path.glob("sha256/*/.*.tmp"))
+    if partial:
+        notes.append(f"{len(partial)} partial artifact file(s) (.tmp) from killed writers: the next host start sweeps "
+                     "them")
+    work = settings.scratch_path / "work"
+    leftovers = [p for p in work.glob("*/*") if p.is_dir()] if work.exists() else []
+    if leftovers:
+        notes.append(f"{len(leftovers)} handling folder(s) under {work} (killed handlings, or ones running now)")
+    return {"home": str(home), "databases": databases, "notes": notes}
+
+
+def repair_home(settings: Settings) -> list[str]:
+    """Repair every broken database of the home; one line per file saying what was done."""
+    lines = []
+    for name, kind in HOME_DATABASES.items():
+        r = repair_database(settings.factory_home / name, kind=kind)
+        if r.moved_to is None:
+            continue
+        kept = ", ".join(f"{t}: {n}" for t, n in r.salvaged.items()) or "no rows"
+        lost = "; ".join(f"{t}: {why}" for t, why in r.lost.items())
+        lines.append(f"{r.path}: {r.note}; moved to {r.moved_to}; kept {kept}" + (f"; lost {lost}" if lost else ""))
+    return lines
+
+
+def host_registration(settings: Settings) -> contextlib.AbstractContextManager[Path]:
+    """``FACTORY_HOME/hosts/<pid>.json`` while a ``factory host`` runs (``factory doctor`` tells dead ones)."""
+    return registered_host(settings.factory_home / "hosts")
+
+
+def sweep_leftovers(runtime: Runtime) -> list[str]:
+    """What a killed process left behind and nothing else uses: partial artifact files (``.tmp``, unlocked) and
+    the records of hosts that are gone. A host calls it at start; the test sandbox sweeps its own
+    ``factory-sandbox-*`` folders before its first run."""
+    sweep = getattr(runtime.artifacts, "sweep_partial", None)
+    removed = [str(p) for p in sweep()] if callable(sweep) else []
+    if runtime.settings.factory_state is StateKind.sqlite:
+        for h in hosts(runtime.settings.factory_home / "hosts"):
+            if h["alive"] is False:
+                Path(h["path"]).unlink(missing_ok=True)
+                removed.append(h["path"])
+    if removed:
+        log.info("swept %d partial artifact file(s) a killed writer left", len(removed))
+    return removed
 
 
 def sandbox_check(settings: Settings | None = None) -> tuple[bool, str]:
@@ -235,9 +345,9 @@ def bootstrap(
     settlement = settlement or _settlement(receiver, state, clock)
     test_runner = test_runner or _test_runner(settings)
     catalog = catalog or TemplateCatalog(roots=default_roots())
-    signing_key = settings.signing_key.get_secret_value().encode()
+    signing_key = signing_key_of(settings)
     publisher = EventPublisher(bus=bus, state=state, registry=registry, signing_key=signing_key, clock=clock,
-                               metrics=metrics, tracer=tracer)
+                               metrics=metrics, tracer=tracer, max_message_bytes=settings.max_message_bytes)
     handlers = build_handlers(consumers, flows=flows, catalog=catalog,
                               scaffolds_dir=settings.scaffolds_path, clock=clock)
     return Runtime(
@@ -245,5 +355,5 @@ def bootstrap(
         receiver=receiver, state=state, artifacts=artifacts, tracer=tracer, metrics=metrics,
         settlement=settlement, test_runner=test_runner, catalog=catalog, publisher=publisher, handlers=handlers,
         dead_letter_queue=_dead_letter_queue(settings, receiver, consumers, clock),
-        service_host=service_host or _service_host(settings),
+        service_host=service_host or _service_host(settings), key=signing_key,
     )

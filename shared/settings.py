@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.ports.layout import DEFAULT_TOPIC
 
+#: the public key of early versions: refused on Azure; the embedded default is now a random key per home
 DEV_SIGNING_KEY = "local-development-signing-key"
 #: how the placeholder in local.settings.json.example starts: refused at start, whatever the adapters
 PLACEHOLDER_SIGNING_KEY_PREFIX = "replace-me"
@@ -94,7 +95,9 @@ class Settings(BaseSettings):
     azure_client_id: str | None = Field(None, alias="AZURE_CLIENT_ID")
 
     # --- security ---
-    signing_key: SecretStr = Field(SecretStr(DEV_SIGNING_KEY), alias="FACTORY_SIGNING_KEY")
+    #: unset (embedded): a random key created on first start in ``<FACTORY_HOME>/signing.key``; on Azure a Key
+    #: Vault reference (the Bicep sets it)
+    signing_key: SecretStr | None = Field(None, alias="FACTORY_SIGNING_KEY")
     require_signature: bool = Field(True, alias="FACTORY_REQUIRE_SIGNATURE")
 
     # --- telemetry ---
@@ -124,16 +127,17 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _azure_needs_real_secrets(self) -> Settings:
         on_azure = self.factory_bus is BusKind.servicebus or self.factory_state is StateKind.cosmos
-        key = self.signing_key.get_secret_value()
-        if key.startswith(PLACEHOLDER_SIGNING_KEY_PREFIX):
+        key = self.signing_key.get_secret_value() if self.signing_key is not None else None
+        if key is not None and key.startswith(PLACEHOLDER_SIGNING_KEY_PREFIX):
             raise ValueError(
                 "FACTORY_SIGNING_KEY is still the placeholder from local.settings.json.example; generate a key "
                 "with `python -c \"import secrets; print(secrets.token_urlsafe(32))\"` and put it in "
                 "local.settings.json (on Azure the Bicep sets a Key Vault reference)")
-        if on_azure and key == DEV_SIGNING_KEY:
+        if on_azure and key in (None, DEV_SIGNING_KEY):
             raise ValueError(
-                "FACTORY_SIGNING_KEY is still the local development key while Azure adapters are selected; "
-                "set it to a Key Vault reference (infra/main.bicep does) or a strong random secret")
+                f"FACTORY_SIGNING_KEY is {'unset' if key is None else 'still the public development key'} while "
+                "Azure adapters are selected; set it to a Key Vault reference (infra/main.bicep does) or a strong "
+                "random secret")
         if self.telemetry_logger.strip() in ("", "root"):
             raise ValueError(
                 "PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME must name the factory's logger (default 'factory'), not the "
@@ -152,6 +156,16 @@ class Settings(BaseSettings):
     def requires_approval(self, environment: str) -> bool:
         """Whether a release to ``environment`` waits for a person (an environment not listed does)."""
         return bool(self.approval_required.get(environment, True))
+
+    @property
+    def signing_key_path(self) -> Path:
+        """Where the embedded runtime keeps its random signing key when FACTORY_SIGNING_KEY is unset."""
+        return self.factory_home / "signing.key"
+
+    @property
+    def api_token_path(self) -> Path:
+        """The local API's token (``factory host`` prints it; mutating requests must carry it)."""
+        return self.factory_home / "api.token"
 
     @property
     def artifacts_path(self) -> Path:

@@ -13,9 +13,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from shared.bootstrap import Runtime, bootstrap
+from shared.bootstrap import Runtime, api_token_of, bootstrap
+from shared.host.access import serve_local
 from shared.host.local import Delivery, LocalHost, build_host
-from shared.host.serving import HttpServer, serve
+from shared.host.serving import HttpServer
 from shared.runtime import set_runtime
 from shared.settings import Settings
 
@@ -26,6 +27,9 @@ class LiveFactory:
     def __init__(self, rt: Runtime, host: LocalHost, server: HttpServer) -> None:
         self.rt, self.host, self.server = rt, host, server
         self.url = server.url
+        self.token = api_token_of(rt.settings)
+        #: the link `factory host` prints: it sets Studio's token cookie
+        self.studio_url = f"{self.url}/?token={self.token}"
         self.deliveries: list[Delivery] = []
         self._changed = threading.Condition()
         self._pumping = threading.Thread(target=host.run, name="test-host", daemon=True)
@@ -55,13 +59,14 @@ class LiveFactory:
 
 
 @contextmanager
-def live_factory(home: Path, *, pump: bool = True, **settings: Any) -> Iterator[LiveFactory]:
+def live_factory(home: Path, *, pump: bool = True, read_timeout: float = 10.0,
+                 **settings: Any) -> Iterator[LiveFactory]:
     """The factory on ``home``; ``pump=False`` serves HTTP only (published events stay queued until
     ``start()``)."""
     rt = bootstrap(Settings(FACTORY_HOME=home, **settings))
     holder: list[LiveFactory] = []
     host, http = build_host(rt, on_delivery=lambda d: holder[0].delivered(d) if holder else None)
-    server = serve(http, 0)
+    server = serve_local(http, 0, api_token_of(rt.settings), read_timeout=read_timeout)
     live = LiveFactory(rt, host, server)
     holder.append(live)
     if pump:

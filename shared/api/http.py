@@ -8,21 +8,22 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
 import azure.functions as func
-import yaml
 
 from shared.api import views
 from shared.bootstrap import Runtime
-from shared.contracts.envelope import make_envelope, new_trace_id
+from shared.contracts.envelope import make_envelope, new_trace_id, valid_id
+from shared.contracts.errors import MessageTooLargeError
 from shared.handling.traceview import build_tree
 from shared.mesh.steps import execution_id_for, load_execution
 from shared.ports import ResubmitTooEarlyError
 from shared.product.approvals import ApprovalError, decide_release
-from shared.product.intent import IntentError, intent_from_mapping
+from shared.product.intent import IntentError, intent_from_mapping, parse_intent_text
 from shared.product.projects import ReleaseTarget, project_files, project_status, start_project
 from shared.runtime import get_runtime
 
@@ -40,39 +41,128 @@ def _json(status: int, body: Any, headers: Mapping[str, str] | None = None) -> f
                              headers=dict(headers or {}))
 
 
-def _parse_body(req: func.HttpRequest) -> Any:
+#: the largest body a handler parses (the local server refuses larger ones before; on Azure this is the bound)
+MAX_BODY_BYTES = 1024 * 1024
+#: the deepest nesting of a JSON or flow-YAML body (an intent needs 6)
+MAX_DEPTH = 32
+#: at most this many problems are listed in a 422 (the rest are counted)
+MAX_PROBLEMS = 50
+TENANT_HEADER = "x-tenant-id"
+_TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
+
+class BadRequest(ValueError):
+    """The request cannot be read; the message says why (answered 400 or 413)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _depth(text: str) -> int:
+    """How deeply ``[``/``{`` nest outside quoted strings: checked before any parser recurses."""
+    depth = deepest = 0
+    quote: str | None = None
+    escaped = False
+    for ch in text:
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > MAX_DEPTH:
+                return deepest
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+    return deepest
+
+
+def _parse_body(req: func.HttpRequest) -> Any:
+    """JSON or YAML (aliases refused), bounded in size and nesting before it is parsed."""
     raw = req.get_body()
     if not raw:
-        raise ValueError("the request body is empty")
-    ctype = (req.headers.get("content-type") or "").lower()
-    if "yaml" in ctype:
-        return yaml.safe_load(raw)
+        raise BadRequest("the request body is empty")
+    if len(raw) > MAX_BODY_BYTES:
+        raise BadRequest(f"the body is {len(raw):,} bytes; at most {MAX_BODY_BYTES:,}", 413)
     try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        return yaml.safe_load(raw)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"the body is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from exc
+    if _depth(text) > MAX_DEPTH:
+        raise BadRequest(f"the body nests deeper than {MAX_DEPTH} levels")
+    ctype = (req.headers.get("content-type") or "").lower()
+    if "yaml" not in ctype:
+        try:
+            return json.loads(text)
+        except RecursionError as exc:
+            raise BadRequest("the body nests too deeply") from exc
+        except json.JSONDecodeError as exc:
+            if "json" in ctype:
+                raise BadRequest(f"the body is not JSON: {exc}") from exc
+    try:
+        return parse_intent_text(text, "request body")  # YAML's safe loader without aliases, size bounded
+    except IntentError as exc:
+        raise BadRequest("; ".join(p.message for p in exc.problems)[:500]) from exc
+
+
+def _tenant(req: func.HttpRequest) -> str | None:
+    """The tenant a request speaks for (``x-tenant-id``), or None: the operator of this factory."""
+    value: str | None = req.headers.get(TENANT_HEADER)
+    if value is None:
+        return None
+    if not _TENANT.fullmatch(value):
+        raise BadRequest(f"{TENANT_HEADER} must be 1 to 64 letters, digits, '-' or '_'; got {len(value)} "
+                         "character(s)")
+    return value
+
+
+def _unreadable(exc: BadRequest, title: str) -> func.HttpResponse:
+    return problem(exc.status, "Body too large" if exc.status == 413 else title, str(exc))
+
+
+def _owned(rt: Runtime, project_id: str, tenant: str | None) -> bool:
+    """Whether ``tenant`` (None: the operator) may see ``project_id``; an unknown project counts as not."""
+    if tenant is None:
+        return True
+    events = rt.state.events_for_project(project_id)
+    return bool(events) and events[0].get("tenantId") == tenant
 
 
 def create_project(req: func.HttpRequest) -> func.HttpResponse:
     """POST /api/projects: an intent as JSON or YAML → 202 with projectId and traceId."""
     try:
+        tenant = _tenant(req)
         doc = _parse_body(req)
-    except Exception as exc:
-        return problem(400, "Unreadable intent", f"the body is neither JSON nor YAML: {exc}")
+    except BadRequest as exc:
+        return _unreadable(exc, "Unreadable intent")
     try:
         intent = intent_from_mapping(doc, source="request body")
     except IntentError as exc:
-        return problem(422, "Invalid intent", f"{len(exc.problems)} problem(s) in the intent; fix them and resend",
-                       type_="https://factory.local/problems/invalid-intent",
-                       extra={"errors": [{"path": p.path, "message": p.message, "allowed": list(p.allowed)}
-                                         for p in exc.problems]})
+        shown = exc.problems[:MAX_PROBLEMS]
+        return problem(422, "Invalid intent", f"{len(exc.problems)} problem(s) in the intent"
+                       + (f" (the first {len(shown)} are listed)" if len(shown) < len(exc.problems) else "")
+                       + "; fix them and resend", type_="https://factory.local/problems/invalid-intent",
+                       extra={"errors": [{"path": p.path[:200], "message": p.message[:300],
+                                          "allowed": list(p.allowed)[:50]} for p in shown]})
+    if tenant is not None and intent.tenant.tenant_id != tenant:
+        return problem(403, "Wrong tenant", f"the intent's tenant.tenantId is not the {TENANT_HEADER} of the "
+                       "request: a tenant starts projects for itself only")
     rt = get_runtime()
     environment = req.params.get("environment") or rt.settings.release_environment
     if not (0 < len(environment) <= 40):
         return problem(422, "Invalid environment", "environment must be 1 to 40 characters, e.g. dev, staging, prod")
-    started = start_project(rt, intent, run_id=req.params.get("runId", ""), source="http-api",
-                            release=release_for(rt, environment))
+    try:
+        started = start_project(rt, intent, run_id=req.params.get("runId", ""), source="http-api",
+                                release=release_for(rt, environment))
+    except MessageTooLargeError as exc:
+        return problem(413, "Intent too large", str(exc))
     return _json(202, {"projectId": started.project_id, "traceId": started.trace_id,
                        "status": f"/api/projects/{started.project_id}"},
                  {"Location": f"/api/projects/{started.project_id}"})
@@ -82,8 +172,12 @@ def get_project(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/projects/{id}: outcome, flows, tests and artifact paths."""
     project_id = req.route_params.get("id", "")
     rt = get_runtime()
+    try:
+        tenant = _tenant(req)
+    except BadRequest as exc:
+        return _unreadable(exc, "Invalid request")
     st = project_status(rt, project_id)
-    if not st.events:
+    if not st.events or (tenant is not None and st.events[0].get("tenantId") != tenant):
         return problem(404, "Unknown project", f"no project '{project_id}'; create one with POST /api/projects")
     return _json(200, {
         "projectId": project_id, "traceId": st.trace_id, "outcome": st.outcome or "running", "reason": st.reason,
@@ -96,6 +190,11 @@ def get_artifact(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/projects/{id}/artifacts/{*path}: the latest artifact at that path."""
     project_id, path = req.route_params.get("id", ""), req.route_params.get("path", "")
     rt = get_runtime()
+    try:
+        if not _owned(rt, project_id, _tenant(req)):
+            return problem(404, "Unknown project", f"no project '{project_id}'")
+    except BadRequest as exc:
+        return _unreadable(exc, "Invalid request")
     files = project_files(rt, project_id)
     digest = files.get(path)
     if digest is None:
@@ -114,8 +213,12 @@ def get_trace(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/traces/{traceId}: the causation tree as JSON."""
     trace_id = req.route_params.get("traceId", "")
     rt = get_runtime()
+    try:
+        tenant = _tenant(req)
+    except BadRequest as exc:
+        return _unreadable(exc, "Invalid request")
     events = rt.state.events_for_trace(trace_id)
-    if not events:
+    if not events or (tenant is not None and events[0].get("tenantId") != tenant):
         return problem(404, "Unknown trace", f"no events for trace '{trace_id}'")
     return _json(200, {"traceId": trace_id,
                        "tree": [n.to_dict() for n in build_tree(events, rt.tracer.spans_for_trace(trace_id))]})
@@ -125,12 +228,19 @@ def execute_template(req: func.HttpRequest) -> func.HttpResponse:
     """POST /api/templates/{templateId}/execute: {parameters, idempotencyKey?} → 202 with executionId."""
     template_id = req.route_params.get("templateId", "")
     try:
+        tenant = _tenant(req) or "default"
         doc = _parse_body(req) if req.get_body() else {}
-    except Exception as exc:
-        return problem(400, "Unreadable request", str(exc))
+    except BadRequest as exc:
+        return _unreadable(exc, "Unreadable request")
+    if not valid_id(template_id):
+        return problem(400, "Invalid template id", "a template id is letters, digits, '.', '_' and '-' (list them "
+                       "with GET /api/templates)")
     if not isinstance(doc, dict) or not isinstance(doc.get("parameters", {}), dict):
         return problem(400, "Invalid request", "send a JSON object like {\"parameters\": {\"name\": \"value\"}}")
     key = req.headers.get("idempotency-key") or doc.get("idempotencyKey") or str(uuid.uuid4())
+    if not isinstance(key, str) or not 0 < len(key) <= 150:
+        return problem(400, "Invalid idempotency key", "an idempotency key is a string of 1 to 150 characters")
+    key = f"{tenant}:{key}"  # keys are per tenant: another tenant's same key is another execution
     data = {"idempotencyKey": key, "templateId": template_id, "parameters": doc.get("parameters", {}),
             "requestedBy": "http-api", "commit": bool(doc.get("commit", False))}
     if doc.get("templateVersion"):
@@ -143,7 +253,7 @@ def execute_template(req: func.HttpRequest) -> func.HttpResponse:
         return problem(422, "Invalid template execution request", str(exc))
     execution_id = execution_id_for(key)
     env = make_envelope(info.name, info.version, data, source="http-api",
-                        tenant_id=req.headers.get("x-tenant-id") or "default", trace_id=new_trace_id(),
+                        tenant_id=tenant, trace_id=new_trace_id(),
                         time=rt.clock.now(), id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"execute:{key}")),
                         schema_uri=info.schema_uri).signed(rt.signing_key)
     rt.publisher.publish_envelopes([env])
@@ -155,8 +265,12 @@ def execute_template(req: func.HttpRequest) -> func.HttpResponse:
 def get_execution(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/executions/{id}: the execution document (status, history, manifest digest)."""
     execution_id = req.route_params.get("id", "")
+    try:
+        tenant = _tenant(req)
+    except BadRequest as exc:
+        return _unreadable(exc, "Invalid request")
     doc = load_execution(get_runtime().state, execution_id)
-    if doc is None:
+    if doc is None or (tenant is not None and doc.get("tenantId", "default") != tenant):
         return problem(404, "Unknown execution", f"no execution '{execution_id}' (yet): it appears once the "
                        "validate step has run; retry in a moment")
     return _json(200, doc)
@@ -186,12 +300,16 @@ def _int_param(req: func.HttpRequest, name: str, default: int, low: int, high: i
 def list_projects(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/projects?page=1&pageSize=20: projects newest first, with outcome and duration."""
     try:
+        tenant = _tenant(req)
+    except BadRequest as exc:
+        return _unreadable(exc, "Invalid request")
+    try:
         page = _int_param(req, "page", 1, 1, 10**6)
         size = _int_param(req, "pageSize", 20, 1, views.MAX_PAGE_SIZE)
     except ValueError as exc:
         return problem(400, "Invalid paging", f"{exc}; use ?page=1&pageSize=20 (pageSize up to "
                        f"{views.MAX_PAGE_SIZE})")
-    return _json(200, views.projects_page(get_runtime(), page, size).to_dict("/api/projects"))
+    return _json(200, views.projects_page(get_runtime(), page, size, tenant=tenant).to_dict("/api/projects"))
 
 
 def get_health(req: func.HttpRequest) -> func.HttpResponse:
@@ -274,10 +392,13 @@ def decide_approval(req: func.HttpRequest) -> func.HttpResponse:
     """POST /api/projects/{id}/approval {decision: approve|reject, actor, reason}: a person's audited decision."""
     project_id = req.route_params.get("id", "")
     try:
+        tenant = _tenant(req)
         doc = _parse_body(req)
-    except Exception as exc:
-        return problem(400, "Unreadable decision", f"send JSON like {{\"decision\": \"approve\", \"actor\": "
+    except BadRequest as exc:
+        return problem(exc.status, "Unreadable decision", f"send JSON like {{\"decision\": \"approve\", \"actor\": "
                        f"\"alice\", \"reason\": \"reviewed\"}}: {exc}")
+    if not _owned(get_runtime(), project_id, tenant):
+        return problem(404, "Unknown project", f"no project '{project_id}'; list projects with GET /api/projects")
     if not isinstance(doc, dict):
         return problem(400, "Unreadable decision", "the body must be a JSON object with decision, actor and reason")
     try:

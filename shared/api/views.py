@@ -102,9 +102,10 @@ class Page:
                 "previous": link(self.page - 1) if self.page > 1 else None}
 
 
-def projects_page(rt: Runtime, page: int = 1, page_size: int = 20) -> Page:
-    """One page of projects, newest first (``page`` from 1, ``page_size`` up to ``MAX_PAGE_SIZE``)."""
-    entries = list_projects(rt)
+def projects_page(rt: Runtime, page: int = 1, page_size: int = 20, *, tenant: str | None = None) -> Page:
+    """One page of projects, newest first (``page`` from 1, ``page_size`` up to ``MAX_PAGE_SIZE``); only
+    ``tenant``'s when one is named."""
+    entries = [e for e in list_projects(rt) if tenant is None or e.get("tenantId") == tenant]
     start = (page - 1) * page_size
     items = [s for e in entries[start:start + page_size]
              if (s := project_summary(rt, str(e["projectId"]), e)) is not None]

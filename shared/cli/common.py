@@ -25,7 +25,7 @@ from types import FrameType
 
 import typer
 
-from shared.bootstrap import Runtime, bootstrap
+from shared.bootstrap import DatabaseCorruptError, Runtime, SigningKeyFileError, bootstrap
 from shared.cli.output import console, err, esc, say
 from shared.host.local import LocalHost
 from shared.product.projects import ProjectStatus, list_projects, project_status
@@ -75,7 +75,11 @@ def did_you_mean(word: str, known: Iterable[str], what: str = "") -> str:
 
 
 def open_runtime() -> Runtime:
-    return runtime_factory()
+    """The runtime, or a clear refusal (no traceback) when a database or a key file of the home is broken."""
+    try:
+        return runtime_factory()
+    except (DatabaseCorruptError, SigningKeyFileError) as exc:
+        raise fail("cannot open the factory's home", str(exc), "see `factory doctor`") from exc
 
 
 def require_project(rt: Runtime, project_id: str) -> ProjectStatus:

@@ -26,6 +26,7 @@ from shared.cli import (
     approval,
     artifacts,
     dlq,
+    doctor,
     events,
     flows,
     generate,
@@ -153,6 +154,7 @@ run.register(app)
 inspect.register(app)
 generate.register(app)
 approval.register(app)
+doctor.register(app)
 app.add_typer(projects.app, name="projects")
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(events.app, name="events")

@@ -13,17 +13,25 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
+from shared.bootstrap import api_token_of, host_registration
 from shared.cli.common import BAD_INPUT, FAILED, INTERRUPTED, did_you_mean, fail, install_sigint, open_runtime, warn
 from shared.cli.inputs import read_document
 from shared.cli.output import console, esc, json_to_stdout, say, write_json
 from shared.cli.report import advice, build_report, print_report, print_trace
 from shared.contracts.errors import ContractError
 from shared.contracts.manifests import Consumer
+from shared.host.access import serve_local
 from shared.host.local import Delivery, build_host, drive
-from shared.host.serving import serve
 from shared.ports.skills import Emit
 from shared.product.intent import Intent, IntentError, load_intent
-from shared.product.projects import ProjectStatus, ReleaseTarget, export_repository, project_status, start_project
+from shared.product.projects import (
+    ProjectStatus,
+    ReleaseTarget,
+    export_repository,
+    list_projects,
+    project_status,
+    start_project,
+)
 
 #: the root commands of this module, in the order ``register`` adds them
 _COMMANDS: list[Callable[..., None]] = []
@@ -194,25 +202,36 @@ def host(
     lh, http = build_host(rt, on_delivery=on_delivery)
     server = None
     if port and http:
+        token = api_token_of(rt.settings)
         try:
-            server = serve(http, port)
+            server = serve_local(http, port, token)
         except OSError as exc:
             raise fail(f"cannot listen on 127.0.0.1:{port}", exc.strerror or str(exc),
                        f"stop what uses port {port}, or pass --port N (0 = no HTTP)", BAD_INPUT) from exc
-        say(f"Studio on {esc(server.url)}/ · HTTP API on {esc(server.url)}/api ({len(http)} functions)")
+        say(f"Studio on {esc(server.url)}/?token={esc(token)} · HTTP API on {esc(server.url)}/api ({len(http)} "
+            f"functions; changes need `Authorization: Bearer <token>`, the token is in "
+            f"{esc(rt.settings.api_token_path)})")
     say(f"hosting {len(lh.functions)} Service Bus functions on the embedded bus "
         f"({esc(rt.settings.factory_home)}); Ctrl-C to stop")
     install_sigint(lh)
     try:
-        if until_idle:
-            lh.run_until_idle()
-        else:
-            lh.run()
+        with host_registration(rt.settings):
+            if until_idle:
+                lh.run_until_idle()
+            else:
+                lh.run()
     finally:
         lh.close()
         if server is not None:
             server.shutdown()
     say(f"stopped after {lh.deliveries} deliveries")
+    if until_idle:
+        unfinished = [p["projectId"] for p in list_projects(rt) if not project_status(rt, p["projectId"]).done]
+        if unfinished:
+            raise fail(f"{len(unfinished)} project(s) are not finished: {', '.join(unfinished[:10])}",
+                       "they wait for a person (approval), a timer, or a flow that is stuck",
+                       "see `factory status <project>`; approve, retry or cancel it, then run the host again",
+                       FAILED)
 
 
 def _receivers(rt: Any, event_type: str) -> tuple[list[str], list[str] | None]:

@@ -43,6 +43,19 @@ _EXTENSIONS: dict[str, str] = {
 }
 
 
+#: ids that may reach a path, a partition key or a header: letters, digits, '.', '_', '-', not starting with a
+#: separator, at most 128 characters (no '/', no '\\', no '..' prefix, never empty)
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
+_ID = re.compile(ID_PATTERN)
+#: payload fields that name an instance, a project, a template or an execution: checked like the envelope ids
+ID_FIELDS = ("projectId", "instanceId", "templateId", "executionId")
+
+
+def valid_id(value: object) -> bool:
+    """Whether ``value`` is a string matching :data:`ID_PATTERN`."""
+    return isinstance(value, str) and _ID.fullmatch(value) is not None
+
+
 class EnvelopeError(ValueError):
     """The message is not a valid envelope. Permanent: retrying cannot fix it."""
 
@@ -54,7 +67,7 @@ class Envelope(BaseModel):
         alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
     )
 
-    id: str = Field(min_length=1, max_length=128)
+    id: str = Field(pattern=ID_PATTERN)
     type: str = Field(pattern=r"^[A-Z][A-Za-z0-9]{1,99}$")
     version: str = Field(pattern=r"^\d+\.\d+\.\d+$")
     source: str = Field(min_length=1, max_length=200)
@@ -62,14 +75,26 @@ class Envelope(BaseModel):
     trace_id: str = Field(pattern=r"^[0-9a-f]{32}$")
     causation_id: str | None = None
     correlation_id: str | None = None
-    tenant_id: str = Field(min_length=1, max_length=128)
-    project_id: str | None = None
+    tenant_id: str = Field(pattern=ID_PATTERN)
+    project_id: str | None = Field(None, pattern=ID_PATTERN)
     component_tag: str | None = None
     schema_uri: str | None = None
     deduplication_key: str | None = None
     scope: str | None = None
     signature: str | None = None
     data: dict[str, Any]
+
+    @field_validator("data")
+    @classmethod
+    def _ids_in_data(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in ID_FIELDS:
+            # a non-string or empty value is the payload schema's to refuse; a string must be an id
+            raw = value.get(key)
+            parts = raw.split("/", 1) if key == "instanceId" and isinstance(raw, str) else [raw]  # <project>/<svc>
+            if isinstance(raw, str) and raw and not all(valid_id(p) for p in parts):
+                raise ValueError(f"data.{key} {raw[:80]!r} is not an id: use letters, digits, '.', '_' "
+                                 "and '-' (at most 128, not starting with '.', '_' or '-')")
+        return value
 
     @field_validator("time")
     @classmethod

@@ -50,3 +50,7 @@ class EmitterNotAllowedError(ContractError):
 
 
 # --------------------------------------------------------------------------- schema info
+
+
+class MessageTooLargeError(ContractError):
+    """The encoded message is larger than the bus takes (``FACTORY_MAX_MESSAGE_BYTES``): refused before publishing."""

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from shared.contracts.envelope import Envelope
-from shared.ports import ArtifactStore, Clock, StateStore
+from shared.ports import ArtifactCorruptedError, ArtifactStore, Clock, StateStore
 from shared.ports.service_host import ServiceHost, ServiceHostError, SmokeCheck, SmokeReport
+from shared.ports.skills import SkillError
 from shared.ports.test_runner import TestReport, TestRunner
 
 
@@ -66,7 +67,12 @@ class HandlingContext:
             shutil.rmtree(self._work_dir, ignore_errors=True)
 
     def load_artifact(self, digest: str) -> bytes:
-        return self._artifacts.get(digest)
+        """The artifact's bytes; a stored copy that no longer matches its digest is a ``SkillError`` that says
+        "corrupt" with both digests (skills treat ``KeyError`` as "not there yet", which it is not)."""
+        try:
+            return self._artifacts.get(digest)
+        except ArtifactCorruptedError as exc:
+            raise SkillError(str(exc.args[0]) if exc.args else repr(exc)) from exc
 
     def history(self, *types: str) -> list[Mapping[str, Any]]:
         if not self._event.project_id:

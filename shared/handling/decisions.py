@@ -29,6 +29,12 @@ class TransientHandlingError(Exception):
     """Handling failed but may succeed on redelivery: the host abandons the message."""
 
 
+class InfrastructureError(TransientHandlingError):
+    """The handling failed in the machinery, not in the handler's logic: an I/O error, a full disk, a read-only
+    or size-limited file, a database error. The host backs off before it abandons the message; at the last
+    delivery the pipeline escalates it (``AgentFailed``, a failed flow) and dead-letters it with the reason."""
+
+
 class PermanentHandlerError(Exception):
     """The handler can never succeed on this event (bad input it cannot act on)."""
 
@@ -68,6 +74,12 @@ class Handler(Protocol):
     def route(self, event: Envelope) -> Route: ...
 
     def decide(self, event: Envelope, state: Document | None, ctx: HandlerContext) -> Decision: ...
+
+
+class FailingHandler(Handler, Protocol):
+    """A handler that can record its own failure (a coordinator fails its flow with the reason)."""
+
+    def fail(self, event: Envelope, state: Document | None, reason: str, ctx: HandlerContext) -> Decision: ...
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import time as _time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from shared.contracts.envelope import Envelope, EnvelopeError, parse_wire
 from shared.contracts.errors import ContractError
@@ -26,7 +26,9 @@ from shared.contracts.upcasters import upcast
 from shared.handling.context import HandlingContext
 from shared.handling.decisions import (
     Decision,
+    FailingHandler,
     Handler,
+    InfrastructureError,
     MessageView,
     Outcome,
     PermanentHandlerError,
@@ -57,6 +59,8 @@ MAX_CONCURRENCY_RETRIES = 20
 
 #: builds the per-handling context (the composition root binds the stores and the test runner)
 ContextFactory = Callable[[Envelope, str], HandlingContext]
+#: checked before a handler decides: ("refuse", reason) dead-letters, ("skip", reason) completes without effect
+Gate = Callable[[Envelope], Any]
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,8 @@ class Pipeline:
 
     def __init__(self, handlers: Mapping[str, Handler], *, config: PipelineConfig, registry: Registry,
                  publisher: EventPublisher, state: StateStore, artifacts: ArtifactStore, settlement: Settlement,
-                 tracer: Tracer, metrics: Metrics, clock: Clock, context: ContextFactory) -> None:
+                 tracer: Tracer, metrics: Metrics, clock: Clock, context: ContextFactory,
+                 gate: Gate | None = None) -> None:
         self.handlers = handlers
         self.config = config
         self.registry = registry
@@ -86,6 +91,7 @@ class Pipeline:
         self.metrics = metrics
         self.clock = clock
         self.context = context
+        self.gate = gate
 
     # ------------------------------------------------------------------ entry
 
@@ -116,6 +122,8 @@ class Pipeline:
                 span.set_outcome("error", str(exc))
                 self._span(span, consumer_name, event, message, started, "error", str(exc))
                 raise
+            except Exception as exc:  # the machinery failed (I/O, disk full, read-only, a database error)
+                outcome = self._infrastructure_failed(handler, event, message, exc, span, started)
             span.set_outcome(outcome.status, outcome.reason)
             log.info("%s handled %s %s: %s", consumer_name, outcome.event_type, outcome.event_id, outcome.status)
             self._span(span, consumer_name, event, message, started, outcome.status, outcome.reason)
@@ -192,6 +200,11 @@ class Pipeline:
         if state.inbox_contains(consumer, event.id):
             self.publisher.relay(consumer=consumer, source_event_id=event.id)
             return Outcome("duplicate", consumer, event.id, event.type)
+        verdict = self.gate(received) if self.gate is not None else None
+        if verdict is not None and verdict.action == "refuse":
+            raise PermanentMessageError("TenantBoundaryViolation", verdict.reason)
+        if verdict is not None:  # the project was cancelled: nothing further is published
+            return Outcome("completed", consumer, event.id, event.type, reason=verdict.reason)
         route = handler.route(event)
         ctx = self.context(event, consumer)
         try:
@@ -261,6 +274,53 @@ class Pipeline:
         if permanent:
             raise PermanentMessageError("HandlerFailed", description) from exc
         raise TransientHandlingError(description) from exc
+
+    def _infrastructure_failed(self, handler: Handler, event: Envelope | None, message: MessageView,
+                               exc: Exception, span: HandlingSpan, started: datetime) -> Outcome:
+        """Before the last delivery: ``InfrastructureError`` (the host backs off, then abandons). At the last:
+        escalate (an agent emits ``AgentFailed``, a coordinator fails its flow), then dead-letter with the reason."""
+        consumer = handler.consumer.name
+        delivery = int(message.delivery_count or 1)
+        reason = f"infrastructure failure: {type(exc).__name__}: {exc}"[:2000]
+        if delivery < self.config.max_delivery_count or event is None:
+            log.warning("%s: %s (delivery %d of %d); backing off", consumer, reason, delivery,
+                        self.config.max_delivery_count)
+            span.set_outcome("error", reason)
+            self._span(span, consumer, event, message, started, "error", reason)
+            raise InfrastructureError(reason) from exc
+        description = f"{reason} (after {delivery} deliveries; maxDeliveryCount is {self.config.max_delivery_count})"
+        try:
+            if handler.consumer.kind == "agent":
+                self._emit_agent_failed(handler.consumer, event, description, permanent=False)
+            elif callable(getattr(handler, "fail", None)):
+                self._fail_flow(cast(FailingHandler, handler), event, description)
+        except Exception as again:  # the failure cannot be recorded either: the dead letter still says why
+            log.error("%s: could not record the failure of %s (%s: %s)", consumer, event.id,
+                      type(again).__name__, again)
+        self.settlement.dead_letter(consumer, message, "InfrastructureFailure", description)
+        log.error("dead-lettered %s on %s: %s", message.message_id, consumer, description)
+        return Outcome("dead-lettered", consumer, event.id, event.type, reason=f"InfrastructureFailure: {description}")
+
+    def _fail_flow(self, handler: FailingHandler, event: Envelope, reason: str) -> None:
+        route = handler.route(event)
+        ctx = self.context(event, handler.consumer.name)
+        try:
+            for _attempt in range(MAX_CONCURRENCY_RETRIES):
+                doc = self.state.get(route.partition, route.state_id) if route.state_id else None
+                decision = handler.fail(event, doc, reason, ctx)
+                if decision.state is None:
+                    return
+                outbox = self.publisher.prepare(decision.emits, consumer=handler.consumer.name, cause=event,
+                                                id_salt="infrastructure-failure")
+                writes = [Write("replace", str(route.state_id), decision.state, doc.etag)] if doc else []
+                try:
+                    self.state.commit(UnitOfWork(route.partition, handler.consumer.name, None, writes, outbox))
+                except PreconditionFailedError:
+                    continue
+                self.publisher.publish_records(outbox)
+                return
+        finally:
+            ctx.cleanup()
 
     def _emit_agent_failed(self, consumer: Consumer, event: Envelope, reason: str, *, permanent: bool) -> None:
         original = event

@@ -12,7 +12,16 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from shared.contracts.envelope import Envelope, make_envelope, new_trace_id, output_event_id, parse_wire, span_id_for
+from shared.contracts.envelope import (
+    Envelope,
+    make_envelope,
+    new_trace_id,
+    output_event_id,
+    parse_wire,
+    span_id_for,
+    wire_bytes,
+)
+from shared.contracts.errors import MessageTooLargeError
 from shared.contracts.registry import Registry
 from shared.handling.telemetry import Metrics, Tracer
 from shared.ports import Clock, MessagePublisher, OutboxRecord, OutgoingMessage, StateStore
@@ -28,7 +37,8 @@ class EventPublisher:
     """
 
     def __init__(self, *, bus: MessagePublisher, state: StateStore, registry: Registry, signing_key: bytes,
-                 clock: Clock, metrics: Metrics, tracer: Tracer) -> None:
+                 clock: Clock, metrics: Metrics, tracer: Tracer, max_message_bytes: int = 256 * 1024) -> None:
+        self.max_message_bytes = max_message_bytes
         self.bus = bus
         self.state = state
         self.registry = registry
@@ -58,8 +68,13 @@ class EventPublisher:
         scheduled = None
         if emit.delay_seconds:
             scheduled = self.clock.now() + timedelta(seconds=emit.delay_seconds)
-        return env.to_message(parent_span_id=parent_span_id, extra_properties=emit.properties,
-                              scheduled_enqueue_time=scheduled)
+        message = env.to_message(parent_span_id=parent_span_id, extra_properties=emit.properties,
+                                 scheduled_enqueue_time=scheduled)
+        if len(message.body) > self.max_message_bytes:  # checked here, not dead-lettered by every consumer later
+            raise MessageTooLargeError(
+                f"{emit.type} would be {len(message.body):,} bytes on the bus; the limit is {self.max_message_bytes:,} "
+                "(FACTORY_MAX_MESSAGE_BYTES): put large content in an artifact and send its digest")
+        return message
 
     def prepare(self, emits: Sequence[Emit], *, consumer: str, cause: Envelope,
                 id_salt: str = "") -> list[OutboxRecord]:
@@ -71,7 +86,7 @@ class EventPublisher:
         for index, emit in enumerate(emits):
             env = self.envelope(
                 emit, source=consumer, tenant_id=cause.tenant_id, trace_id=cause.trace_id,
-                id=output_event_id(consumer, seed, index),
+                id=output_event_id(consumer, emit.key, 0) if emit.key else output_event_id(consumer, seed, index),
                 project_id=cause.project_id, causation_id=cause.id,
                 correlation_id=cause.correlation_id or cause.id,
             )
@@ -99,6 +114,12 @@ class EventPublisher:
     def publish_envelopes(self, envelopes: Sequence[Envelope],
                           properties: Mapping[str, str] | None = None) -> None:
         """Publish already-built envelopes directly (entry points: CLI, HTTP API, operator)."""
+        for e in envelopes:
+            size = len(wire_bytes(e))
+            if size > self.max_message_bytes:
+                raise MessageTooLargeError(
+                    f"{e.type} would be {size:,} bytes on the bus; the limit is {self.max_message_bytes:,} "
+                    "(FACTORY_MAX_MESSAGE_BYTES): nothing was published")
         docs = [e.to_dict() for e in envelopes]
         self._log(docs)
         with self.tracer.producing([e.to_message(extra_properties=properties) for e in envelopes], entry=True,

@@ -34,7 +34,8 @@ from azure.functions._abc import TraceContext
 from azure.functions.servicebus import ServiceBusMessage as WorkerServiceBusMessage
 
 import function_app
-from shared.bootstrap import Runtime
+from shared.bootstrap import Runtime, sweep_leftovers
+from shared.handling.decisions import InfrastructureError
 from shared.handling.settlement import BusSettlement
 from shared.handling.telemetry import Metrics
 from shared.ports import Clock, LockLostError, MessageReceiver, ReceivedMessage, SubscriptionSpec
@@ -292,6 +293,9 @@ class LocalHost:
     #: per subscription, the most messages it may have in flight (the manifests' ``concurrency``);
     #: one without an entry may hold ``max_concurrent_calls + prefetch_count``
     concurrency: Mapping[str, int] = field(default_factory=dict)
+    #: back-off after an infrastructure failure: first delay, doubled per delivery, capped below the lock duration
+    backoff_first: float = 0.1
+    backoff_cap: float = 30.0
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -322,6 +326,10 @@ class LocalHost:
         if add_listener is not None:
             add_listener(self._wake.set)
         self._due = getattr(self.receiver, "due_subscriptions", None)
+        # infrastructure failures waiting out their back-off (still locked): (abandon at, message)
+        self._backing_off: list[tuple[float, ReceivedMessage]] = []
+        self._bus_failures = 0  # consecutive failures of the bus itself (receive, settle)
+        self.last_bus_error: str | None = None
 
     # ------------------------------------------------------------------ setup
 
@@ -350,6 +358,7 @@ class LocalHost:
         if self._stop.is_set():
             self.flush_completions()
             return 0
+        self._abandon_backed_off()
         due = self._due() if self._due is not None else None
         batch = max(1, self.options.batch_size)
         limit = max(1, self.options.max_concurrent_calls) + max(0, self.options.prefetch_count)
@@ -490,7 +499,15 @@ class LocalHost:
             outcome = self._settle(m, ok=True)
         except BaseException as exc:  # the Functions host abandons on any exception (a worker thread lives on)
             error = f"{type(exc).__name__}: {exc}"
-            outcome = self._settle(m, ok=False)
+            if isinstance(exc, InfrastructureError):
+                # the machinery failed (I/O, disk full, read-only): keep the lock for a back-off, then abandon
+                delay = min(self.backoff_first * 2 ** max(0, m.delivery_count - 1), self.backoff_cap,
+                            self.options.lock_duration.total_seconds() / 2)
+                with self._lock:
+                    self._backing_off.append((self.clock() + delay, m))
+                outcome = "backing-off"
+            else:
+                outcome = self._settle(m, ok=False)
         delivery = None if self.on_delivery is None else Delivery(
             fn.name, fn.subscription, m.message_id, str(m.application_properties.get("type") or m.subject or ""),
             m.delivery_count, outcome or "completed", (time.perf_counter() - t0) * 1000.0, error)
@@ -516,6 +533,22 @@ class LocalHost:
         except LockLostError:
             _warn_lock_lost(m.message_id)
             return "lock-lost"
+
+    def _abandon_backed_off(self, *, all_now: bool = False) -> None:
+        """Abandon the infrastructure failures whose back-off has passed (they are redelivered)."""
+        now = self.clock()
+        with self._lock:
+            due = [m for at, m in self._backing_off if all_now or at <= now]
+            self._backing_off = [(at, m) for at, m in self._backing_off if not (all_now or at <= now)]
+        for m in due:
+            with contextlib.suppress(LockLostError):  # expired meanwhile: redelivered all the same
+                self.receiver.abandon(m.lock_token)
+
+    def next_backoff_in(self) -> float | None:
+        """Seconds until the next backed-off message is abandoned (None: none waits)."""
+        with self._lock:
+            times = [at for at, _m in self._backing_off]
+        return max(0.0, min(times) - self.clock()) if times else None
 
     def flush_completions(self) -> None:
         """Complete every handled message in one transaction (a lost lock only means a no-op redelivery)."""
@@ -561,15 +594,47 @@ class LocalHost:
             return self._inflight_count
 
     def idle(self) -> bool:
-        """Nothing in flight and nothing due now on any subscription."""
-        if self.inflight():
+        """Nothing in flight or backing off, nothing due now on any subscription, and no message locked by
+        another (maybe dead) host: such a message comes back when its lock expires, so a host that stops
+        before is not idle."""
+        if self.inflight() or self.next_backoff_in() is not None:
             return False
         self.flush_completions()
         for fn in self.functions:
             due = self.receiver.next_due(fn.subscription)
             if due is not None and (self.wall_clock is None or due <= self.wall_clock.now()):
                 return False
-        return True
+        return self.locked_elsewhere() == 0
+
+    def locked_elsewhere(self) -> int:
+        """Messages locked on this host's subscriptions while this host holds none: another host's, or a dead
+        one's until their locks expire (0 when the bus cannot tell)."""
+        counts = getattr(self.receiver, "counts", None)
+        if counts is None or self.inflight() or self._backing_off:
+            return 0
+        return sum(int(counts(fn.subscription).locked) for fn in self.functions)
+
+    def _bus_failed(self, exc: Exception) -> float:
+        """The bus itself failed (receive, settle): log it, and how long to back off before trying again."""
+        self._bus_failures += 1
+        text = f"{type(exc).__name__}: {exc}"
+        if text != self.last_bus_error:
+            log.error("the bus failed (%s); retrying with back-off, nothing is lost: unsettled messages come back "
+                      "when their locks expire", text)
+        self.last_bus_error = text
+        return float(min(self.backoff_first * 2 ** min(self._bus_failures, 16), self.backoff_cap))
+
+    def _pump_guarded(self) -> int:
+        """``pump_once``, with a failing bus (disk full, I/O, a file-size limit) backed off instead of raised."""
+        try:
+            dispatched = self.pump_once()
+        except Exception as exc:
+            self._stop.wait(self._bus_failed(exc))
+            return 0
+        if self._bus_failures:
+            log.warning("the bus works again after %d failed attempts", self._bus_failures)
+            self._bus_failures, self.last_bus_error = 0, None
+        return dispatched
 
     def next_due_in(self) -> float | None:
         """Seconds until the next scheduled message on any subscription (None: nothing queued)."""
@@ -594,7 +659,7 @@ class LocalHost:
                 if until is not None and until():
                     break
                 self._wake.clear()
-                if self.pump_once():
+                if self._pump_guarded():
                     wait = idle_wait
                     self._await(lambda: not self._ready, _HANDOFF_WAIT)
                     continue
@@ -606,11 +671,18 @@ class LocalHost:
         """Pump until no message is due and nothing is in flight (scheduled ones may remain)."""
         deadline = None if max_seconds is None else self.clock() + max_seconds
         while not self._stop.is_set():
-            dispatched = self.pump_once()
+            dispatched = self._pump_guarded()
             if not dispatched:
                 self._wait_inflight(0.005)
-                if self.idle():
-                    break
+                try:
+                    if self.idle():
+                        break
+                except Exception as exc:  # the bus cannot even be read: back off, never die
+                    self._stop.wait(self._bus_failed(exc))
+                    continue
+                if not self.inflight():
+                    # another host's locks, or a back-off: wait for them, without spinning
+                    self._stop.wait(min(0.02, self.next_backoff_in() or 0.02))
             if deadline is not None and self.clock() > deadline:
                 break
         self.drain()
@@ -638,7 +710,12 @@ class LocalHost:
     def drain(self) -> None:
         """Wait for every received message to finish, then settle the completions."""
         self._await(lambda: not self._inflight_count, None)
-        self.flush_completions()
+        # a stopping host hands its backed-off messages back now; a failing bus: they come back when their
+        # locks expire, nothing is lost
+        with contextlib.suppress(Exception):
+            self._abandon_backed_off(all_now=True)
+        with contextlib.suppress(Exception):
+            self.flush_completions()
 
     def close(self) -> None:
         self._stop.set()
@@ -675,6 +752,7 @@ def build_host(runtime: Runtime, app: func.FunctionApp | None = None, *, project
                      metrics=runtime.metrics, wall_clock=runtime.clock,
                      concurrency={c.subscription: c.max_concurrency for c in runtime.consumers})
     host.ensure_subscriptions()
+    sweep_leftovers(runtime)
     set_runtime(runtime)
     return host, http
 

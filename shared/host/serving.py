@@ -219,7 +219,12 @@ def _bind(mw: Middleware, nxt: Handler) -> Handler:
 
 
 class _RequestHandler(WSGIRequestHandler):
-    """werkzeug's handler, quiet (the host prints deliveries), answering its own errors as problems."""
+    """werkzeug's handler, quiet (the host prints deliveries), answering its own errors as problems.
+
+    ``timeout`` bounds every read of the socket: a client that announces more body than it sends, or sends
+    nothing, is cut off instead of holding a thread."""
+
+    timeout = 10.0
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         log.debug("%s %s -> %s", self.command, getattr(self, "path", "?"), code)
@@ -244,9 +249,10 @@ class _RequestHandler(WSGIRequestHandler):
 class HttpServer:
     """A running threaded HTTP server (one thread per connection) in a background thread."""
 
-    def __init__(self, app: HttpServerApp, port: int, host: str = "127.0.0.1") -> None:
+    def __init__(self, app: HttpServerApp, port: int, host: str = "127.0.0.1", *, read_timeout: float = 10.0) -> None:
         self.app = app
-        self._server: BaseWSGIServer = make_server(host, port, app, threaded=True, request_handler=_RequestHandler)
+        handler = type("_TimedRequestHandler", (_RequestHandler,), {"timeout": read_timeout})
+        self._server: BaseWSGIServer = make_server(host, port, app, threaded=True, request_handler=handler)
         self.host = host
         self.port: int = int(self._server.server_port)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name="factory-http")
@@ -267,6 +273,8 @@ STUDIO_MOUNT = Mount("studio", "/")
 
 
 def serve(functions: Sequence[HttpFunction], port: int, host: str = "127.0.0.1", *,
-          mounts: Iterable[Mount] = (STUDIO_MOUNT,), middleware: Iterable[Middleware] = ()) -> HttpServer:
+          mounts: Iterable[Mount] = (STUDIO_MOUNT,), middleware: Iterable[Middleware] = (),
+          read_timeout: float = 10.0) -> HttpServer:
     """Serve ``functions`` on ``host:port`` (0 = a free port) until ``shutdown()``."""
-    return HttpServer(HttpServerApp(functions, mounts=mounts, middleware=middleware), port, host)
+    return HttpServer(HttpServerApp(functions, mounts=mounts, middleware=middleware), port, host,
+                      read_timeout=read_timeout)

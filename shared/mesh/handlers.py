@@ -13,10 +13,19 @@ from typing import Any
 
 from shared.contracts.envelope import Envelope
 from shared.contracts.manifests import RETRY_COMMAND, Consumer
-from shared.handling.decisions import Decision, Handler, HandlerContext, PermanentHandlerError, Route
+from shared.handling.decisions import (
+    Decision,
+    Handler,
+    HandlerContext,
+    PermanentHandlerError,
+    PermanentMessageError,
+    Route,
+)
 from shared.mesh.agents import skills_of
 from shared.mesh.coordinators.engine import apply
+from shared.mesh.coordinators.engine import fail as fail_flow
 from shared.mesh.coordinators.flow import FlowDefinition, FlowDefinitionError, FlowVersionError
+from shared.mesh.coordinators.guards import project_of
 from shared.mesh.steps import StepHandler
 from shared.ports import Clock, Document
 from shared.ports.skills import Skill, SkillError
@@ -94,11 +103,30 @@ class CoordinatorHandler:
                 history = {e["id"]: e for e in ctx.history()}
             return history.get(event_id)
 
+        owner = state.body.get("tenantId") if state else None
+        if owner and owner != event.tenant_id:
+            raise PermanentMessageError(
+                "TenantBoundaryViolation", f"{event.type} {event.id} is from tenant '{event.tenant_id}' but "
+                f"{self.flow.id}/{self.instance_id(event)} belongs to another tenant: refused")
+        if event.type in INSTANCE_COMMANDS and event.project_id \
+                and project_of(str(event.data.get("instanceId"))) != event.project_id:
+            raise PermanentMessageError(
+                "InstanceMismatch", f"{event.type} {event.id} names instance {event.data.get('instanceId')!r} "
+                f"but project {event.project_id!r}: a command acts on its own project only")
         try:
             step = apply(self.flow, state.body if state else None, event.to_dict(), now=ctx.now.isoformat(),
                          instance_id=self.instance_id(event), find_event=find_event)
         except (FlowDefinitionError, FlowVersionError) as exc:
             raise PermanentHandlerError(str(exc)) from exc
+        if step.instance is not None and not step.instance.get("tenantId"):
+            step.instance["tenantId"] = event.tenant_id  # the project's tenant: later events must match it
+        return Decision(state=step.instance, emits=step.emits)
+
+    def fail(self, event: Envelope, state: Document | None, reason: str, ctx: HandlerContext) -> Decision:
+        """The flow fails with ``reason`` (a handling that failed at every delivery, e.g. a full disk)."""
+        if state is None:
+            return Decision()
+        step = fail_flow(self.flow, state.body, reason, now=ctx.now.isoformat(), trigger=event.type)
         return Decision(state=step.instance, emits=step.emits)
 
 

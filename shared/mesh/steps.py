@@ -14,7 +14,7 @@ from typing import Any
 
 from shared.contracts.envelope import Envelope
 from shared.contracts.manifests import Consumer
-from shared.handling.decisions import Decision, HandlerContext, PermanentHandlerError, Route
+from shared.handling.decisions import Decision, HandlerContext, PermanentHandlerError, PermanentMessageError, Route
 from shared.ports import Clock, Document, StateStore
 from shared.scaffold import execution as steps
 from shared.scaffold.catalog import TemplateCatalog
@@ -44,6 +44,10 @@ def _uuid_name(value: Any) -> str:
         raise PermanentHandlerError(f"executionId {value!r} is not a UUID") from exc
 
 
+def data_id(event: Envelope) -> str:
+    return str(event.data.get("executionId") or event.data.get("idempotencyKey") or event.id)
+
+
 class StepHandler:
     """validate / generate / commit: each applies the engine's pure step to the execution document."""
 
@@ -62,6 +66,10 @@ class StepHandler:
 
     def decide(self, event: Envelope, state: Document | None, ctx: HandlerContext) -> Decision:
         execution = state.body if state else None
+        owner = execution.get("tenantId") if execution else None
+        if owner and owner != event.tenant_id:
+            raise PermanentMessageError("TenantBoundaryViolation", f"{event.type} {event.id} is from tenant "
+                                        f"'{event.tenant_id}' but execution {data_id(event)} belongs to another tenant")
         step = self.consumer.name.removeprefix("scaffold-")
         data = dict(event.data)
         if step == "validate":
@@ -73,4 +81,6 @@ class StepHandler:
                 raise PermanentHandlerError(f"no execution document for {data.get('executionId')}")
             repo = self.scaffolds_dir.resolve() / _uuid_name(data.get("executionId"))
             out = steps.commit_step(data, execution, load_artifact=ctx.load_artifact, repo_dir=repo, clock=self.clock)
+        if out.execution is not None and not out.execution.get("tenantId"):
+            out.execution["tenantId"] = event.tenant_id  # an execution belongs to the tenant that asked for it
         return Decision(state=out.execution, emits=list(out.events), artifacts=list(out.artifacts))

@@ -52,6 +52,8 @@ class Emit:
 
     ``properties`` become extra application properties (e.g. ``targetAgent`` for commands).
     ``delay_seconds`` schedules the message (used for timeouts and retry back-off).
+    ``key`` names the output when it must not depend on which incoming event caused it (a flow's state
+    entry, which a join reaches on whichever event comes last): its id is derived from the key instead.
     """
 
     type: str
@@ -59,6 +61,7 @@ class Emit:
     version: str | None = None
     properties: Mapping[str, str] = field(default_factory=dict)
     delay_seconds: float | None = None
+    key: str | None = None
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,8 @@ def decide_release(runtime: ProjectRuntime, project_id: str, decision: str, *, a
     status = project_status(runtime, project_id)
     if not status.events:
         raise ApprovalError(404, f"no project '{project_id}'; list projects with GET /api/projects")
+    if status.outcome is not None:
+        raise ApprovalError(409, f"project '{project_id}' has ended ({status.outcome}): there is no release to decide")
     release = status.flows.get(RELEASE_FLOW)
     state = release["state"] if release else "not started"
     if state != AWAITING_APPROVAL:

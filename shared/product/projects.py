@@ -241,10 +241,11 @@ def export_repository(runtime: ProjectRuntime, project_id: str, out_dir: Path) -
     if not files:
         return None
     out_dir.mkdir(parents=True, exist_ok=True)
+    root = out_dir.resolve()
     for rel, digest in sorted(files.items()):
         target = (out_dir / rel).resolve()
-        if not str(target).startswith(str(out_dir.resolve())):
-            raise ValueError(f"artifact path {rel!r} escapes the repository folder")
+        if Path(rel).is_absolute() or target == root or not target.is_relative_to(root):
+            raise ValueError(f"artifact path {rel!r} escapes the repository folder {root}")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(runtime.artifacts.get(digest))
     provenance = {"projectId": project_id, "files": [{"path": p, "digest": d} for p, d in sorted(files.items())]}

@@ -23,14 +23,13 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import azure.functions as func
-import yaml
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from shared.api import views
 from shared.api.http import get_artifact, problem, release_for
 from shared.ports import ResubmitTooEarlyError
 from shared.product.approvals import ApprovalError, decide_release
-from shared.product.intent import IntentError, intent_from_mapping
+from shared.product.intent import IntentError, intent_from_mapping, parse_intent_text
 from shared.product.projects import project_files, start_project
 from shared.runtime import get_runtime
 
@@ -167,16 +166,16 @@ def start_project_form(req: func.HttpRequest) -> func.HttpResponse:
     """POST /projects (form): start a project from the intent text, then go to its page."""
     form = _form(req)
     text = form.get("intent", "")
-    try:
-        doc = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError as exc:
-        return projects_page(req, status=400, form=form,
-                             errors=[{"path": "", "message": f"the intent is not valid YAML or JSON: {exc}"}])
+    try:  # the same safe loader and limits as the CLI and the API (aliases refused, size bounded)
+        doc = parse_intent_text(text, "Studio form") if text.strip() else None
+    except IntentError as exc:
+        return projects_page(req, status=400, form=form, errors=[
+            {"path": "", "message": f"the intent is not valid YAML or JSON: {p.message[:300]}"} for p in exc.problems])
     try:
         intent = intent_from_mapping(doc, source="Studio form")
     except IntentError as exc:
         return projects_page(req, status=422, form=form, errors=[
-            {"path": p.path, "message": p.message, "allowed": list(p.allowed)} for p in exc.problems])
+            {"path": p.path, "message": p.message[:300], "allowed": list(p.allowed)[:50]} for p in exc.problems[:50]])
     rt = get_runtime()
     environment = (form.get("environment") or rt.settings.release_environment).strip()[:40] or "dev"
     started = start_project(rt, intent, run_id=form.get("runId", "").strip(), source="http-api",

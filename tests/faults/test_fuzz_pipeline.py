@@ -112,7 +112,7 @@ cloudevent_like = st.dictionaries(st.sampled_from(ATTRIBUTES) | st.text(max_size
                                   max_size=12)
 
 valid_payloads = st.fixed_dictionaries(
-    {"projectId": st.text(min_size=1, max_size=60),
+    {"projectId": st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,59}", fullmatch=True),
      "outcome": st.sampled_from(["released", "failed", "cancelled"])},
     optional={"reason": st.text(min_size=1, max_size=60)})
 not_a_string = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.lists(

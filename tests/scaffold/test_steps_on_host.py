@@ -88,7 +88,7 @@ def test_the_http_api_starts_an_execution_and_reports_it(runtime: Runtime, host:
     resp = execute_template(req)
     assert resp.status_code == 202
     execution_id = json.loads(resp.get_body())["executionId"]
-    assert execution_id == execution_id_for("http-1")
+    assert execution_id == execution_id_for("default:http-1")  # keys are per tenant (no x-tenant-id: default)
     host.run_until_idle()
     got = get_execution(func.HttpRequest("GET", f"http://localhost/api/executions/{execution_id}",
                                          route_params={"id": execution_id}, body=b""))

@@ -19,7 +19,7 @@ def flow_state(page: Any, flow: str) -> str:
 
 def test_submit_watch_approve_trace_and_download_the_report(factory: LiveFactory, page: Any,
                                                             tmp_path: Path) -> None:
-    page.goto(factory.url + "/")
+    page.goto(factory.studio_url)  # the link `factory host` prints: Studio keeps the token in a cookie
     page.select_option("#example", "task-tracker")
     page.fill("#runId", "browser-approve")
     page.select_option("#environment", "prod")
@@ -80,6 +80,7 @@ def test_a_dead_letter_is_shown_with_its_reason_and_resubmitted(factory: LiveFac
     assert rt.receiver is not None
     factory.wait_until(lambda: [d for d in rt.receiver.dead_letters("api-designer")  # type: ignore[union-attr]
                                 if d.message_id == forged.id], what="the dead letter")
+    page.goto(factory.studio_url)
     page.goto(factory.url + "/deadletters")
     item = page.locator('li[data-subscription="api-designer"]').filter(has_text="EmitterNotAllowed").first
     assert "'cli' may not emit BlueprintCreated" in item.text_content()

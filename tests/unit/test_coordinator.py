@@ -357,3 +357,44 @@ def test_a_rejected_release_fails_the_project() -> None:
                                         ev("ProductPlanCreated"), ev("BlueprintCreated")])
     inst, _ = run("project-lifecycle", [ev("CoordinatorStateChanged", flow="release-manager", to="rejected")], inst)
     assert inst is not None and inst["state"] == "failed"
+
+
+def test_a_join_emits_the_same_ids_whichever_event_completes_it() -> None:
+    """The release gate approves on whichever of its four inputs comes last; what it emits (and every id
+    downstream, e.g. a release's provenance) must not depend on that order: a resumed run, whose redelivered
+    messages come late, released with another provenance (tests/e2e/test_mesh.py's flaky comparison)."""
+    from itertools import permutations
+
+    from shared.adapters.memory.spans import MemorySpanStore
+    from shared.contracts.envelope import make_envelope
+    from shared.handling.publishing import EventPublisher
+    from shared.handling.telemetry import Metrics, Tracer
+    from shared.ports import SystemClock
+
+    registry = default_registry()
+    flow = load_flows(frozenset(registry.types()))["release-manager"]
+    inputs = {"ProjectInitialized": {"release": {"environment": "dev", "approvalRequired": False}},
+              "BlueprintCreated": {"services": ["svc"]},
+              "TestsPassed": {"service": "svc", "reportDigest": "sha256:" + "1" * 64},
+              "SecurityReviewCompleted": {"service": "svc", "highestSeverity": "low",
+                                          "artifacts": [{"path": "r.json", "digest": "sha256:" + "2" * 64}]},
+              "InfrastructureBlueprintCreated": {"service": "svc"},
+              "ServiceDeployed": {"service": "svc"}}
+    clock = SystemClock()
+    publisher = EventPublisher(bus=None, state=None, registry=registry, signing_key=b"k",  # type: ignore[arg-type]
+                               clock=clock, metrics=Metrics(), tracer=Tracer(MemorySpanStore()))
+    approvals: set[str] = set()
+    for order in list(permutations(inputs))[::29]:  # 25 of the 720 orders, each input last in some
+        inst: dict[str, Any] | None = None
+        for etype in order:
+            step = apply(flow, inst, {"id": f"{etype}-id", "type": etype, "data": inputs[etype]},
+                         now="2026-01-01T00:00:00+00:00", instance_id="p1")
+            inst = step.instance or inst
+            cause = make_envelope("ProjectCompleted", "1.0.0", {"projectId": "p1", "outcome": "released"},
+                                  source="x", tenant_id="t", trace_id="0" * 32, time=clock.now(),
+                                  id=f"{etype}-id", project_id="p1")
+            for record in publisher.prepare(step.emits, consumer="release-manager", cause=cause):
+                if record.message.application_properties["type"] == "ReleaseApproved":
+                    approvals.add(record.message.message_id)
+        assert inst is not None and inst["state"] == "approved", inst["state"]
+    assert len(approvals) == 1, approvals

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from shared.contracts.envelope import (
     CONTENT_TYPE,
     EVENT_ID_NAMESPACE,
+    ID_FIELDS,
     Envelope,
     EnvelopeError,
     make_envelope,
@@ -123,19 +124,23 @@ json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=
                            | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
 ids = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=40)
 optional_ids = st.none() | ids
+#: ids that may become keys and paths (event, tenant and project ids) match ID_PATTERN
+strict_ids = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,40}", fullmatch=True)
 
 
 @st.composite
 def envelopes(draw: st.DrawFn) -> Envelope:
     optional = {name: draw(optional_ids) for name in OPTIONAL}
+    if "project_id" in optional:
+        optional["project_id"] = draw(st.none() | strict_ids)
     env = make_envelope(
         draw(st.from_regex(r"[A-Z][A-Za-z0-9]{1,30}", fullmatch=True)),
         draw(st.from_regex(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}", fullmatch=True)),
-        draw(st.dictionaries(st.text(max_size=10), json_values, max_size=5)),
-        source=draw(ids), tenant_id=draw(ids), trace_id=draw(st.from_regex(r"[0-9a-f]{32}", fullmatch=True)),
+        draw(st.dictionaries(st.text(max_size=10).filter(lambda k: k not in ID_FIELDS), json_values, max_size=5)),
+        source=draw(ids), tenant_id=draw(strict_ids), trace_id=draw(st.from_regex(r"[0-9a-f]{32}", fullmatch=True)),
         time=draw(st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1),
                                timezones=st.just(UTC))),
-        id=draw(ids), **optional)
+        id=draw(strict_ids), **optional)
     return env.signed(KEY) if draw(st.booleans()) else env
 
 
@@ -371,3 +376,20 @@ def test_masking_applies_to_older_minor_versions_of_the_same_major() -> None:
 def test_masking_without_the_sensitive_field_changes_nothing() -> None:
     data = {"projectId": "p1", "productName": "x", "intent": {"a": 1}}
     assert default_registry().mask("ProjectInitialized", "1.1.0", data) == data
+
+
+# --------------------------------------------------------------------------- ids never become paths
+
+
+@pytest.mark.parametrize("bad", ["../../../../victim", "a/b", "a/../b", "..", ".hidden", "a\\b", "", "x" * 129,
+                                 "-rf", "a b"])
+def test_event_tenant_and_project_ids_that_could_become_paths_are_refused_at_the_envelope(bad: str) -> None:
+    good = minimal().to_dict()
+    for field in ("id", "tenantId", "projectId"):
+        with pytest.raises(ValueError, match=rf"{field}\n  String should match pattern"):
+            Envelope.model_validate({**good, field: bad})
+    for key in ID_FIELDS if bad else ():
+        if key == "instanceId" and bad == "a/b":
+            continue  # <project>/<service>: a per-service flow's instance (each part an id)
+        with pytest.raises(ValueError, match=f"data.{key}"):
+            Envelope.model_validate({**good, "data": {key: bad}})

@@ -90,7 +90,7 @@ def test_empty_body_is_400_problem(api: Runtime) -> None:
 def test_unreadable_body_is_400_problem(api: Runtime) -> None:
     resp = http_api.create_project(request("POST", "/api/projects", b"key: [unclosed",
                                            headers={"content-type": "application/yaml"}))
-    assert "neither JSON nor YAML" in assert_problem(resp, 400)["detail"]
+    assert "not valid YAML/JSON" in assert_problem(resp, 400)["detail"]
 
 
 def test_yaml_intent_is_accepted_with_202_and_publishes_a_signed_project_initialized(api: Runtime) -> None:

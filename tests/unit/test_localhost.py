@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from azure.functions.servicebus import ServiceBusMessage as WorkerServiceBusMess
 import function_app
 from shared.bootstrap import Runtime
 from shared.contracts.manifests import load_consumers
+from shared.handling.decisions import InfrastructureError
 from shared.host.local import (
     Delivery,
     HostConfigError,
@@ -591,3 +593,44 @@ def test_stopping_gives_back_received_messages_no_worker_started(runtime: Runtim
         assert sorted(m.message_id for m in rest) == sorted(set(f"m-{i}" for i in range(5)) - set(b.outcomes()))
     finally:
         b.host.close()
+
+
+def test_an_infrastructure_failure_keeps_the_lock_through_a_back_off_then_is_abandoned(bench: Bench,
+                                                                                       clock: FakeClock) -> None:
+    def disk_full(_msg: func.ServiceBusMessage) -> None:
+        raise InfrastructureError("infrastructure failure: OSError: [Errno 28] No space left on device")
+
+    bench.behaviour = disk_full
+    bench.send(1)
+    bench.host.pump_once()
+    bench.host._await(lambda: not bench.host._inflight_count, 5)  # the worker finished it
+    (delivery,) = bench.deliveries
+    assert delivery.outcome == "backing-off" and "No space left" in (delivery.error or "")
+    assert bench.host.next_backoff_in() == pytest.approx(0.1) and not bench.host.idle()
+    bench.host.pump_once()  # the back-off has not passed: still locked, not redelivered
+    assert len(bench.seen) == 1 and bench.receiver.receive(SUB) == []
+    clock.advance(0.2)
+    bench.behaviour = lambda _msg: None  # the disk has room again
+    bench.host.pump_once()  # abandons it; the next pump redelivers it
+    bench.host.run_until_idle()
+    assert len(bench.seen) == 2 and bench.seen[1].delivery_count == 2
+    assert bench.left_on_bus() == []
+
+
+def test_a_failing_bus_is_backed_off_and_never_ends_the_host(bench: Bench) -> None:
+    real = bench.receiver.receive
+    failures = iter([sqlite3.OperationalError("database or disk is full"), sqlite3.OperationalError("disk I/O error")])
+
+    def flaky(subscription: str, max_messages: int = 1, lock_duration: timedelta | None = None) -> list[Any]:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return real(subscription, max_messages, lock_duration)
+
+    bench.host.receiver.receive = flaky  # type: ignore[method-assign]
+    bench.host.backoff_first = 0.0  # no real waiting in a test
+    bench.send(2)
+    assert bench.host._pump_guarded() == 0 and bench.host.last_bus_error == "OperationalError: database or disk is full"
+    assert bench.host._pump_guarded() == 0
+    bench.host.run_until_idle()
+    assert bench.outcomes() == {"m-0": "completed", "m-1": "completed"} and bench.host.last_bus_error is None

@@ -36,7 +36,7 @@ def test_identity_based_names_are_read_like_the_functions_host_reads_them(monkey
 
 
 def test_azure_adapters_refuse_the_development_signing_key() -> None:
-    with pytest.raises(ValidationError, match="FACTORY_SIGNING_KEY is still the local development key"):
+    with pytest.raises(ValidationError, match="FACTORY_SIGNING_KEY is unset while Azure adapters are selected"):
         Settings(FACTORY_BUS="servicebus", ServiceBusConnection__fullyQualifiedNamespace="ns")
 
 

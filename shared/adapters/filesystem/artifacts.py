@@ -1,15 +1,25 @@
 """``FilesystemArtifactStore``: content-addressed artifacts in a folder (the embedded artifact store).
 
 Layout: ``<root>/sha256/<first two hex digits>/<hex>``. A put writes a temporary file in the
-target folder, fsyncs it and ``os.replace``s it into place, so a crash never leaves a partial
-artifact under its final name. Reads verify the SHA-256 of what they return.
+target folder (``.<hex prefix>.<random>.tmp``, locked with ``flock`` while it is written), fsyncs it and
+``os.replace``s it into place, so a crash never leaves a partial artifact under its final name; the
+temporary files a killed writer left are swept at start (``sweep_partial``: unlocked and older than a
+few seconds). Reads verify the SHA-256 of what they return: a mismatch is ``ArtifactCorruptedError``
+("corrupt", with both digests), never "not found".
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+import time
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: no locks, the age alone decides
+    fcntl = None  # type: ignore[assignment]
 
 from shared.adapters.records import digest_hex, sha256_digest, verified
 from shared.ports import ArtifactNotFoundError, ArtifactRef
@@ -33,6 +43,8 @@ class FilesystemArtifactStore:
             return ref  # already stored intact: idempotent
         target.parent.mkdir(parents=True, exist_ok=True)
         handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name[:12]}.", suffix=".tmp")
+        if fcntl is not None:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed (or its writer dies)
         try:
             with os.fdopen(handle, "wb") as temp:
                 temp.write(data)
@@ -59,6 +71,30 @@ class FilesystemArtifactStore:
 
     def exists(self, digest: str) -> bool:
         return self.path_for(digest).is_file()
+
+    def sweep_partial(self, *, min_age_s: float = 5.0) -> list[Path]:
+        """Delete the temporary files of puts whose writer died (unlocked, older than ``min_age_s``)."""
+        removed: list[Path] = []
+        now = time.time()
+        for temp in self.root.glob("sha256/*/.*.tmp"):
+            try:
+                if now - temp.stat().st_mtime < min_age_s:
+                    continue
+                fd = os.open(temp, os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                if fcntl is not None:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except OSError:
+                        continue  # a live writer holds it
+                with contextlib.suppress(FileNotFoundError):
+                    temp.unlink()
+                    removed.append(temp)
+            finally:
+                os.close(fd)
+        return removed
 
 
 def _fsync_directory(folder: Path) -> None:

@@ -41,6 +41,7 @@ from typing import Any, Literal
 
 from shared.adapters.sqlite import locking
 from shared.adapters.sqlite.doorbell import Doorbell
+from shared.adapters.sqlite.integrity import check_database
 from shared.adapters.sqlite.sql_filter import Filter, compile_filter, system_properties
 from shared.ports import (
     Clock,
@@ -200,6 +201,7 @@ class SqliteBus:
         self._default_ttl_us = _span_us(default_ttl)
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        check_database(path, kind="bus")
         self._lock = threading.RLock()
         self._busy_s = busy_timeout.total_seconds()
         self._checkpointer = locking.Checkpointer(self.path) if str(path) != ":memory:" else None

@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from shared.adapters.sqlite import locking
+from shared.adapters.sqlite.integrity import check_database
 from shared.ports import SpanRecord
 
 
@@ -17,6 +18,7 @@ class SqliteSpanStore:
         self._path = str(path)
         self._busy_s = busy_s
         Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+        check_database(self._path, kind="traces")
         self._local = threading.local()
         for statement in (
             """CREATE TABLE IF NOT EXISTS spans (

@@ -19,6 +19,7 @@ from typing import Any
 
 from shared.adapters.records import new_etag, sortable_time, validate_envelope
 from shared.adapters.sqlite import locking
+from shared.adapters.sqlite.integrity import check_database
 from shared.ports import (
     Clock,
     ConflictError,
@@ -88,6 +89,7 @@ class SqliteStateStore:
     ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        check_database(self.path, kind="state")
         self._clock = clock
         self._busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()

@@ -138,14 +138,12 @@ def provenance(ctx: SkillContext, service: str) -> list[dict[str, Any]]:
     entries: dict[tuple[str, str], dict[str, Any]] = {}
 
     def add(path: str, digest: str, envelope: Mapping[str, Any]) -> None:
-        entries.setdefault(
-            (path, digest),
-            {
-                "path": path,
-                "digest": digest,
-                "event": {"id": envelope.get("id"), "type": envelope.get("type")},
-            },
-        )
+        # one file named by several events: the same one whatever order the events were logged in
+        event = {"id": envelope.get("id"), "type": envelope.get("type")}
+        known = entries.get((path, digest))
+        if known is None or (str(event["type"]), str(event["id"])) < (str(known["event"]["type"]),
+                                                                        str(known["event"]["id"])):
+            entries[(path, digest)] = {"path": path, "digest": digest, "event": event}
 
     for envelope in all_events(ctx):
         data = envelope.get("data") or {}

@@ -10,13 +10,14 @@ a no-op; ``AgentFailed`` retries the agent up to ``retry.maxAttempts`` with back
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from shared.contracts.manifests import RETRY_COMMAND, TIMEOUT_TARGET
 from shared.mesh.coordinators.flow import FlowDefinition, FlowDefinitionError, FlowVersionError, Transition
-from shared.mesh.coordinators.guards import CANCELLED, GUARDS, run_action
+from shared.mesh.coordinators.guards import CANCELLED, GUARDS, project_of, run_action
 from shared.ports.skills import Emit
 
 
@@ -56,6 +57,13 @@ def apply(flow: FlowDefinition, instance: Mapping[str, Any] | None, event: Mappi
         return _control(flow, inst, data, now, find_event)
     if state.terminal:
         return Step(inst if instance is None else None, emits)
+    if etype == "CoordinatorStateChanged" and data.get("to") == CANCELLED and data.get("flow") != flow.id \
+            and project_of(str(data.get("instanceId"))) == project_of(inst["instanceId"]):
+        # cancelling one flow of a project cancels the flows that follow it (the project ends `cancelled`)
+        reason = data.get("reason") or f"{data.get('flow')} was cancelled"
+        actor = str(data["actor"]) if data.get("actor") else None
+        inst["failure"] = reason
+        return Step(inst, emits + _move(flow, inst, CANCELLED, etype, now, reason=reason, actor=actor))
     inst["seen"][etype] = {"id": event["id"], "data": _compact(data)}
     if isinstance(data.get("service"), str):  # per service too: guards count services, actions read their data
         inst.setdefault("byService", {}).setdefault(etype, {})[data["service"]] = {
@@ -138,7 +146,15 @@ def _move(flow: FlowDefinition, inst: dict[str, Any], target: str, trigger: str,
         change["reason"] = reason
     if actor:
         change["actor"] = actor
-    return [Emit("CoordinatorStateChanged", change), *_enter(flow, inst, target, now)]
+    entered = _enter(flow, inst, target, now)
+    return [Emit("CoordinatorStateChanged", change, key=_entry_key(inst, "moved")), *entered]
+
+
+def _entry_key(inst: Mapping[str, Any], what: str) -> str:
+    """The identity of what entering a state emits: the instance and its version, not the event that caused
+    it. A join (``always: when: [...]``) is completed by whichever event comes last, which differs from run to
+    run; its outputs, and every id downstream of them, stay the same."""
+    return f"{inst['instanceId']}:v{inst['version']}:{what}"
 
 
 def _enter(flow: FlowDefinition, inst: dict[str, Any], target: str, now: str) -> list[Emit]:
@@ -146,12 +162,13 @@ def _enter(flow: FlowDefinition, inst: dict[str, Any], target: str, now: str) ->
     inst["version"] = int(inst.get("version", 0)) + 1
     inst["enteredAt"] = now
     state = flow.states[target]
-    emits = [e for a in state.actions for e in run_action(a, inst)]
+    emits = [dataclasses.replace(e, key=_entry_key(inst, f"action{i}"))
+             for i, e in enumerate(e for a in state.actions for e in run_action(a, inst))]
     if state.timeout_seconds:
         # addressed to this flow's subscription only (``targetFlow``), not to every coordinator
         emits.append(Emit("FlowTimeout", {"flow": flow.id, "instanceId": inst["instanceId"], "state": target,
                                           "stateVersion": inst["version"]}, delay_seconds=state.timeout_seconds,
-                          properties={TIMEOUT_TARGET: flow.id}))
+                          properties={TIMEOUT_TARGET: flow.id}, key=_entry_key(inst, "timeout")))
     return emits
 
 
@@ -196,6 +213,7 @@ def _control(flow: FlowDefinition, inst: dict[str, Any], data: Mapping[str, Any]
     if action == "cancel":
         if state.terminal:
             return Step(None)
+        inst["failure"] = reason
         return Step(inst, _move(flow, inst, CANCELLED, "FlowControlRequested", now, reason=reason, actor=actor))
     if action == "force":
         target = str(data.get("targetState"))
@@ -226,6 +244,21 @@ def _control(flow: FlowDefinition, inst: dict[str, Any], data: Mapping[str, Any]
                               properties={"targetAgent": last["agent"]}))
         return Step(inst, emits)
     raise FlowDefinitionError(f"unknown control action '{action}'; use skip, force, retry or cancel")
+
+
+def fail(flow: FlowDefinition, instance: Mapping[str, Any], reason: str, *, now: str, trigger: str) -> Step:
+    """Fail a flow that cannot go on (its handling failed at every delivery): its failure state with ``reason``.
+
+    The target is the flow's ``retry.onExhausted`` state (``failed`` by default) or, where the flow has none,
+    ``blocked``; ``flow retry`` re-opens the flow where it stopped."""
+    inst = copy.deepcopy(dict(instance))
+    state = flow.states[inst["state"]]
+    if state.terminal:
+        return Step(None)
+    target = next((s for s in (flow.on_exhausted, "failed", "blocked") if s in flow.states), CANCELLED)
+    inst["failure"] = reason
+    inst["failedFrom"] = inst["state"]
+    return Step(inst, _move(flow, inst, target, trigger, now, reason=reason))
 
 
 def replay(flow: FlowDefinition, events: Sequence[Mapping[str, Any]], instance_id: str) -> dict[str, Any] | None:

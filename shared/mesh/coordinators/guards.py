@@ -118,6 +118,11 @@ def _project_failed(inst: Mapping[str, Any]) -> Emit:
     return Emit("ProjectCompleted", {"projectId": inst["instanceId"], "outcome": "failed", "reason": reason})
 
 
+def _project_cancelled(inst: Mapping[str, Any]) -> Emit:
+    reason = inst.get("failure") or "the project was cancelled"
+    return Emit("ProjectCompleted", {"projectId": inst["instanceId"], "outcome": CANCELLED, "reason": reason})
+
+
 GUARDS: dict[str, Guard] = {
     "noHighFindings": _no_high_findings,
     "approvalOrCriticalFindings": _approval_or_critical_findings,
@@ -131,6 +136,7 @@ ACTIONS: dict[str, Action] = {
     "approveRelease": _release_approved,
     "projectReleased": _project_released,
     "projectFailed": _project_failed,
+    "projectCancelled": _project_cancelled,
 }
 
 
