@@ -112,7 +112,7 @@ class Runtime:
         """Which model the skills ask, for people (the CLI, Studio, /api/health)."""
         if self.model is None:
             return ("none: no model is configured (FACTORY_MODEL_PROVIDER), so the deterministic skills answer "
-                    "and free-text intents cannot be drafted")
+                    "and a free-text intent gets only a skeleton draft")
         return self.model.client.describe()
 
     def pipeline_with(self, handlers: Mapping[str, Handler]) -> Pipeline:

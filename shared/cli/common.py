@@ -10,6 +10,7 @@ from rich.console import Console
 
 from shared.bootstrap import Runtime, bootstrap
 from shared.host.local import LocalHost
+from shared.settings import load_settings
 
 console = Console()
 err = Console(stderr=True)
@@ -21,8 +22,15 @@ def fail(what: str, why: str, fix: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def open_runtime() -> Runtime:
-    return bootstrap()
+def open_runtime(**overrides: object) -> Runtime:
+    """The runtime from the settings; ``overrides`` replace settings by field name (e.g. ``model_replay_dir``)."""
+    if not overrides:
+        return bootstrap()
+    try:
+        settings = load_settings(**overrides)
+    except ValueError as exc:
+        raise fail("the settings are not usable", str(exc), "fix the option or the setting named above", 2) from exc
+    return bootstrap(settings)
 
 
 def install_sigint(host: LocalHost) -> None:

@@ -11,7 +11,20 @@ import sys
 
 import typer
 
-from shared.cli import approval, dlq, events, flows, generate, infra, inspect, messaging, run, sandbox, templates
+from shared.cli import (
+    approval,
+    dlq,
+    events,
+    flows,
+    generate,
+    infra,
+    inspect,
+    intent,
+    messaging,
+    run,
+    sandbox,
+    templates,
+)
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="The event-driven software factory: run intents, host functions, inspect traces.")
@@ -19,6 +32,7 @@ run.register(app)
 inspect.register(app)
 generate.register(app)
 approval.register(app)
+app.add_typer(intent.app, name="intent")
 app.add_typer(events.app, name="events")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(flows.app, name="flow")

@@ -13,15 +13,15 @@ import yaml
 from rich.live import Live
 from rich.table import Table
 
-from shared.cli.common import console, err, fail, install_sigint, open_runtime
+from shared.cli import intent as intent_cli
+from shared.cli.common import console, fail, install_sigint, open_runtime
 from shared.contracts.errors import ContractError
 from shared.contracts.manifests import Consumer
 from shared.handling.traceview import build_tree, render_tree
 from shared.host.local import Delivery, build_host, drive
 from shared.host.serving import serve
 from shared.ports.skills import Emit
-from shared.product.intent import IntentError, load_intent
-from shared.product.projects import ProjectStatus, ReleaseTarget, export_repository, project_status, start_project
+from shared.product.projects import ProjectStatus, ReleaseTarget, export_repository, project_status
 
 #: the root commands of this module, in the order ``register`` adds them
 _COMMANDS: list[Callable[..., None]] = []
@@ -55,7 +55,8 @@ def _progress_table(consumers: Sequence[Consumer], status: ProjectStatus, counts
 
 @_command
 def run(
-    intent: Annotated[Path, typer.Argument(help="intent file (YAML or JSON), e.g. examples/task-tracker.yaml")],
+    intent: Annotated[str, typer.Argument(help="intent file (YAML or JSON), e.g. examples/task-tracker.yaml, or "
+                                               "the product described in quotes (drafted by the model first)")],
     run_id: Annotated[str, typer.Option(help="salt for a fresh project from the same intent")] = "",
     timeout: Annotated[float, typer.Option(help="give up after this many seconds")] = 900.0,
     out: Annotated[Path | None, typer.Option(help="where to write the generated repository")] = None,
@@ -63,18 +64,14 @@ def run(
     quiet: Annotated[bool, typer.Option(help="no live table")] = False,
     env: Annotated[str | None, typer.Option(help="release environment (default FACTORY_RELEASE_ENVIRONMENT); "
                                                  "one that requires approval waits for `factory approve`")] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="accept a valid draft of a free-text intent without asking")]
+    = False,
+    record: intent_cli.RecordOpt = None,
+    replay: intent_cli.ReplayOpt = None,
 ) -> None:
     """Take an intent to a released, tested service on the embedded runtime, with live progress."""
 
-    if not intent.exists():
-        raise fail(f"intent file {intent} does not exist", "the path is wrong",
-                    "pass a file like examples/task-tracker.yaml", 2)
-    try:
-        parsed = load_intent(intent)
-    except IntentError as exc:
-        err.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(2) from exc
-    rt = open_runtime()
+    rt = open_runtime(**intent_cli.model_overrides(record, replay))
     started_at = time.perf_counter()
     counts: dict[str, dict[str, int | str]] = {}
 
@@ -86,8 +83,9 @@ def run(
 
     host, _ = build_host(rt, on_delivery=on_delivery)
     environment = env or rt.settings.release_environment
-    project = start_project(rt, parsed, run_id=run_id,
-                            release=ReleaseTarget(environment, rt.settings.requires_approval(environment)))
+    project = intent_cli.start_from_argument(
+        rt, host, intent, yes=yes, run_id=run_id, timeout=timeout,
+        release=ReleaseTarget(environment, rt.settings.requires_approval(environment)))
     console.print(f"[bold]project[/] {project.project_id}  [bold]trace[/] {project.trace_id}")
     install_sigint(host)
     status = project_status(rt, project.project_id)
@@ -111,6 +109,7 @@ def run(
         "elapsedSeconds": round(elapsed, 3), "events": len(status.events),
         "flows": {k: v["state"] for k, v in status.flows.items()},
     }
+    summary["modelUsage"] = intent_cli.print_usage(status.events)
     if json_out:
         json_out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     table = Table(title="summary", show_header=False)
@@ -160,6 +159,7 @@ def host(
         console.print(f"Studio on {server.url}/ · HTTP API on {server.url}/api ({len(http)} functions)")
     console.print(f"hosting {len(lh.functions)} Service Bus functions on the embedded bus "
                   f"({rt.settings.factory_home}); Ctrl-C to stop")
+    console.print(f"model: {rt.model_description()}")
     install_sigint(lh)
     try:
         if until_idle:

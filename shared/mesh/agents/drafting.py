@@ -10,7 +10,6 @@ valid draft the model wrote.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import yaml
@@ -18,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.mesh.agents.assist import assist
 from shared.ports.skills import Artifact, Emit, IncomingEvent, SkillContext, SkillError, SkillResult
+from shared.product.drafts import product_slug
 from shared.product.intent import Intent, IntentError, intent_from_mapping, intent_schema
 
 AGENT = "intent-drafter"
@@ -67,17 +67,6 @@ def intent_problems(draft: IntentDraft) -> list[str]:
     except IntentError as exc:
         return [str(p) for p in exc.problems]
     return []
-
-
-_STOP = {"a", "an", "the", "for", "of", "and", "or", "with", "to", "app", "application", "service", "system",
-         "that", "which", "in", "on", "my", "our", "i", "we", "want", "need", "build", "me", "us", "please"}
-
-
-def product_slug(text: str) -> str:
-    """A product name from the text: its first three significant words as a slug (``booking-dentists``)."""
-    words = [w for w in re.findall(r"[a-z][a-z0-9]*", text.lower()) if w not in _STOP]
-    slug = "-".join(words[:3])[:40].strip("-")
-    return slug if len(slug) >= 3 else "product"
 
 
 def skeleton(text: str, why: str) -> IntentDraft:
