@@ -143,8 +143,9 @@ class _Call:
         shares = ", ".join(f"{a} {c:.4f}" for a, c in sorted(by_agent.items())) or "no calls"
         message = (f"the model budget of project {self.ctx.project_id} is spent: {spent:.4f} of {budget:.4f} USD "
                    f"in {calls} call(s) ({shares}); {self.agent} was about to call {self.access.client.model} for "
-                   f"{self.skill}. Raise FACTORY_MODEL_BUDGET_USD, restart the host, then `factory flow retry "
-                   f"{self.ctx.project_id} --flow <the failed flow>`")
+                   f"{self.skill}. To go on: raise FACTORY_MODEL_BUDGET_USD, restart the host, and retry the failed "
+                   f"flow (`factory status {self.ctx.project_id}` names it; `factory flow retry {self.ctx.project_id} "
+                   "--flow FLOW`)")
         budget_event = Emit("BudgetExceeded", {
             "projectId": self.ctx.project_id, "agent": self.agent, "skill": self.skill,
             "model": self.access.client.model, "budgetUsd": budget, "spentUsd": spent, "calls": calls,
