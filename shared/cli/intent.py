@@ -198,13 +198,13 @@ def draft(
     else:
         console.print(f"[bold]model[/] {rt.model_description()}")
     environment = env or rt.settings.release_environment
+    host, _ = build_host(rt)  # first: the subscriptions exist before the text is published
     try:
-        submitted = submit_text(rt, text, run_id=run_id, owner_email=owner,
-                                release=ReleaseTarget(environment, rt.settings.requires_approval(environment)))
-    except DraftError as exc:
-        raise fail("the description was not submitted", str(exc), "shorten or complete it", 2) from exc
-    host, _ = build_host(rt)
-    try:
+        try:
+            submitted = submit_text(rt, text, run_id=run_id, owner_email=owner,
+                                    release=ReleaseTarget(environment, rt.settings.requires_approval(environment)))
+        except DraftError as exc:
+            raise fail("the description was not submitted", str(exc), "shorten or complete it", 2) from exc
         status = wait_for_draft(rt, host, submitted.project_id, timeout=timeout)
     finally:
         host.close()

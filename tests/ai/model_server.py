@@ -88,7 +88,8 @@ class ModelServer:
         self.release = threading.Event()
         self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
         self.port = self._server.server_port
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
         self.answer: Callable[[str, list[dict[str, str]]], str] = fixture_answer
 
     @property
@@ -98,6 +99,14 @@ class ModelServer:
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def reset(self) -> None:
+        """Forget the script and the requests seen; let go of held requests (between tests)."""
+        self.release.set()
+        self.release = threading.Event()
+        self.script.clear()
+        self.seen.clear()
+        self.answer = fixture_answer
 
     def reply(self, *replies: Reply) -> None:
         self.script.extend(replies)
@@ -113,7 +122,7 @@ class ModelServer:
             return response(environ, start_response)
         reply = self.script.popleft() if self.script else None
         if reply is not None and reply.hold:
-            self.release.wait(30)
+            self.release.wait(30)  # the client gives up first (its timeout); reset() lets go
         if reply is not None and reply.status != 200:
             payload = reply.body or {"error": {"message": f"status {reply.status}", "code": str(reply.status)}}
             response = Response(json.dumps(payload), reply.status, headers=reply.headers, mimetype="application/json")
