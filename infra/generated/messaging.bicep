@@ -311,7 +311,7 @@ resource rule_documentation 'Microsoft.ServiceBus/namespaces/topics/subscription
   properties: {
     filterType: 'SqlFilter'
     sqlFilter: {
-      sqlExpression: 'type IN (\'AgentFailed\', \'DocumentationGenerated\', \'FlowControlRequested\', \'FlowTimeout\', \'ReleaseTriggered\')'
+      sqlExpression: '(type IN (\'AgentFailed\', \'DocumentationGenerated\', \'FlowControlRequested\', \'ReleaseTriggered\') OR (type = \'FlowTimeout\' AND targetFlow = \'documentation\'))'
     }
   }
 }
@@ -336,7 +336,7 @@ resource rule_microservice_assembly 'Microsoft.ServiceBus/namespaces/topics/subs
   properties: {
     filterType: 'SqlFilter'
     sqlFilter: {
-      sqlExpression: 'type IN (\'AgentFailed\', \'ApiContractDefined\', \'CodeGenerated\', \'FlowControlRequested\', \'FlowTimeout\', \'MicroserviceScaffolded\', \'ReleaseTriggered\', \'SecurityReviewCompleted\', \'ServiceDeployed\', \'TestsFailed\', \'TestsPassed\')'
+      sqlExpression: '(type IN (\'AgentFailed\', \'ApiContractDefined\', \'CodeGenerated\', \'FlowControlRequested\', \'MicroserviceScaffolded\', \'ReleaseTriggered\', \'SecurityReviewCompleted\', \'ServiceDeployed\', \'TestsFailed\', \'TestsPassed\') OR (type = \'FlowTimeout\' AND targetFlow = \'microservice-assembly\'))'
     }
   }
 }
@@ -361,7 +361,7 @@ resource rule_project_lifecycle 'Microsoft.ServiceBus/namespaces/topics/subscrip
   properties: {
     filterType: 'SqlFilter'
     sqlFilter: {
-      sqlExpression: 'type IN (\'AgentFailed\', \'BlueprintCreated\', \'CoordinatorStateChanged\', \'DocumentationGenerated\', \'FlowControlRequested\', \'FlowTimeout\', \'ProductPlanCreated\', \'ProjectInitialized\', \'ReleaseTriggered\', \'VisionDocumentCreated\')'
+      sqlExpression: '(type IN (\'AgentFailed\', \'BlueprintCreated\', \'CoordinatorStateChanged\', \'DocumentationGenerated\', \'FlowControlRequested\', \'ProductPlanCreated\', \'ProjectInitialized\', \'ReleaseTriggered\', \'VisionDocumentCreated\') OR (type = \'FlowTimeout\' AND targetFlow = \'project-lifecycle\'))'
     }
   }
 }
@@ -386,7 +386,7 @@ resource rule_release_manager 'Microsoft.ServiceBus/namespaces/topics/subscripti
   properties: {
     filterType: 'SqlFilter'
     sqlFilter: {
-      sqlExpression: 'type IN (\'BlueprintCreated\', \'FlowControlRequested\', \'FlowTimeout\', \'InfrastructureBlueprintCreated\', \'ProjectInitialized\', \'ReleaseApprovalGranted\', \'ReleaseApprovalRejected\', \'ReleaseTriggered\', \'SecurityReviewCompleted\', \'ServiceDeployed\', \'TestsFailed\', \'TestsPassed\')'
+      sqlExpression: '(type IN (\'BlueprintCreated\', \'FlowControlRequested\', \'InfrastructureBlueprintCreated\', \'ProjectInitialized\', \'ReleaseApprovalGranted\', \'ReleaseApprovalRejected\', \'ReleaseTriggered\', \'SecurityReviewCompleted\', \'ServiceDeployed\', \'TestsFailed\', \'TestsPassed\') OR (type = \'FlowTimeout\' AND targetFlow = \'release-manager\'))'
     }
   }
 }

@@ -1,7 +1,8 @@
 """``factory generate [--check]``: refresh every file derived from ``contracts/``.
 
-Derived files: each live schema's access lists (``x-event.emitters``/``consumers``) and the
-messaging infrastructure (``infra/generated/messaging.bicep``, ``infra/local/servicebus-emulator.json``).
+Derived files: each live schema's access lists (``x-event.emitters``/``consumers``), the
+messaging infrastructure (``infra/generated/messaging.bicep``, ``infra/local/servicebus-emulator.json``)
+and the trigger index the function app registers its Service Bus triggers from (``functions/triggers.json``).
 Adding an agent is its manifest and its skill module; then ``factory generate`` refreshes these,
 and ``tests/unit/test_architecture.py`` fails while they are stale.
 """
@@ -15,7 +16,13 @@ import typer
 
 from shared.contracts import CONTRACTS_DIR
 from shared.contracts.access import render_access
-from shared.contracts.manifests import ManifestError, load_consumers, load_entrypoints
+from shared.contracts.manifests import (
+    TRIGGER_INDEX,
+    ManifestError,
+    load_consumers,
+    load_entrypoints,
+    render_trigger_index,
+)
 from shared.contracts.registry import Registry
 from shared.generators.messaging import render_all
 from shared.mesh.coordinators.flow import FlowDefinitionError, load_flows
@@ -32,6 +39,7 @@ def derived_files(root: Path) -> dict[Path, str]:
     files = {path.relative_to(root): text for path, text in
              render_access(registry, {e: (a.emitters, a.consumers) for e, a in access.items()}).items()}
     files.update(render_all(consumers))
+    files[TRIGGER_INDEX] = render_trigger_index(consumers)
     return files
 
 

@@ -11,9 +11,11 @@ import typer
 from rich.table import Table
 
 from shared.cli.common import console, err, fail, open_runtime
+from shared.cli.cost import print_bill
 from shared.handling.traceview import build_tree, render_tree
 from shared.mesh.topology import analyse
-from shared.product.projects import project_status
+from shared.product.cost import project_bill
+from shared.product.projects import project_files, project_status
 
 #: the root commands of this module, in the order ``register`` adds them
 _COMMANDS: list[Callable[..., None]] = []
@@ -41,7 +43,8 @@ def trace(trace_id: str, json_out: Annotated[bool, typer.Option("--json")] = Fal
 
 
 @_command
-def status(project_id: str) -> None:
+def status(project_id: str, cost: Annotated[bool, typer.Option(
+        "--cost", help="also print the project's Azure bill, estimated from its event log")] = False) -> None:
     """Status of a project: outcome, every flow's state and failure reason, test results."""
 
     rt = open_runtime()
@@ -58,6 +61,8 @@ def status(project_id: str) -> None:
     console.print(table)
     if st.tests:
         console.print(f"tests: {st.tests['type']} passed={st.tests.get('passed')} failed={st.tests.get('failed')}")
+    if cost:
+        print_bill(console, project_bill(rt, project_id, repository_files=project_files(rt, project_id)))
 
 
 @_command

@@ -9,8 +9,9 @@ agree by construction.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -27,6 +28,12 @@ ConsumerKind = Literal["agent", "coordinator", "step"]
 
 #: every agent also takes retry commands addressed to it by a coordinator
 RETRY_COMMAND = "AgentRetryRequested"
+
+#: a flow's timeouts carry its name in this application property; each coordinator's subscription
+#: takes only its own (every coordinator taking every timeout cost a delivery, a function execution
+#: and Cosmos DB reads and writes per coordinator, for nothing)
+TIMEOUT_EVENT = "FlowTimeout"
+TIMEOUT_TARGET = "targetFlow"
 
 
 #: a skill's name in an agent manifest: ``<module>.<function>`` of ``shared/mesh/agents/``
@@ -72,10 +79,13 @@ class Consumer:
     @property
     def sql_filter(self) -> str:
         """The Service Bus SQL filter for this consumer's subscription."""
-        types = ", ".join(f"'{t}'" for t in sorted(self.subscribes_to))
+        addressed = self.kind == "coordinator" and TIMEOUT_EVENT in self.subscribes_to
+        types = ", ".join(f"'{t}'" for t in sorted(self.subscribes_to) if not (addressed and t == TIMEOUT_EVENT))
         expr = f"type IN ({types})"
         if self.kind == "agent":
             expr = f"({expr} OR (type = '{RETRY_COMMAND}' AND targetAgent = '{self.name}'))"
+        elif addressed:
+            expr = f"({expr} OR (type = '{TIMEOUT_EVENT}' AND {TIMEOUT_TARGET} = '{self.name}'))"
         if self.tenant_scope:
             expr = f"{expr} AND tenantId = '{self.tenant_scope}'"
         return expr
@@ -189,3 +199,19 @@ def load_entrypoints(contracts_dir: Path = CONTRACTS_DIR) -> dict[str, tuple[str
     if not isinstance(doc, dict):
         raise ManifestError(f"{path}: expected a mapping of source name to the event types it may publish")
     return {str(source): _names(doc, source, path) for source in doc}
+
+
+#: the triggers ``functions/servicebus.py`` registers, derived from the manifests by ``factory generate``
+#: (read with ``json`` at import: ``import function_app`` loads neither YAML nor this module)
+TRIGGER_INDEX = Path("functions") / "triggers.json"
+
+
+def render_trigger_index(consumers: Sequence[Consumer]) -> str:
+    """The content of ``functions/triggers.json``: one entry per consumer, in manifest order."""
+    doc = {
+        "generatedBy": "factory generate (from contracts/agents, contracts/flows, contracts/steps); do not edit",
+        "triggers": [{"kind": c.kind, "name": c.name, "subscription": c.subscription,
+                      "functionName": c.function_name, "description": c.description or f"{c.kind} {c.name}"}
+                     for c in consumers],
+    }
+    return json.dumps(doc, indent=2) + "\n"

@@ -22,8 +22,8 @@ import re
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -76,6 +76,10 @@ class HostOptions:
     max_concurrent_calls: int = 16
     max_auto_lock_renewal: timedelta = timedelta(minutes=5)
     batch_size: int = 32
+    #: messages a subscription may hold beyond ``max_concurrent_calls`` (received ahead, waiting for a
+    #: worker): what lets the local host receive and settle in full batches. host.json's
+    #: ``prefetchCount`` replaces it when above 0 (0 there is the Azure SDK default, no prefetch)
+    prefetch_count: int = 32
     max_delivery_count: int = 10
     lock_duration: timedelta = timedelta(seconds=60)
 
@@ -131,6 +135,7 @@ def load_host_options(path: Path = Path("host.json"), *, max_delivery_count: int
     if path.exists():
         sb = json.loads(path.read_text(encoding="utf-8")).get("extensions", {}).get("serviceBus", {})
         opts.max_concurrent_calls = int(sb.get("maxConcurrentCalls", opts.max_concurrent_calls))
+        opts.prefetch_count = int(sb.get("prefetchCount") or opts.prefetch_count)
         renewal = sb.get("maxAutoLockRenewalDuration")
         if renewal:
             h, m, s = (float(x) for x in renewal.split(":"))
@@ -241,18 +246,39 @@ class LocalInvocationContext(func.Context):
         return None
 
 
-@dataclass
-class _InFlight:
-    message: ReceivedMessage
+@dataclass(eq=False)
+class _Batch:
+    """Messages of one receive: the function they go to, when they were received, which are unfinished."""
+
     function: ServiceBusFunction
     started: float
-    future: Future[None] | None = None
+    pending: set[str]
     renewed_until: float = 0.0
+
+
+_Item = tuple[_Batch, ReceivedMessage]
+
+#: how long received messages may wait for a busy worker before idle workers are woken to take them
+_HELP_AFTER = 0.0005
+#: how long ``run`` lets the workers take a received batch before it pumps again
+_HANDOFF_WAIT = 0.002
 
 
 @dataclass
 class LocalHost:
-    """Feeds the app's Service Bus triggers from an embedded bus."""
+    """Feeds the app's Service Bus triggers from an embedded bus.
+
+    One pump thread (the caller of ``run``/``pump_once``) receives and settles; up to
+    ``max_concurrent_calls`` worker threads call the functions. The pump receives in batches (up to
+    ``batch_size`` while a subscription holds fewer than ``max_concurrent_calls + prefetch_count``
+    messages), queues them, and completes what the workers finished in one transaction per pump.
+
+    Thread hand-offs are what a Python host pays most for, so the pool wakes lazily: received
+    messages go to a worker that is already running, or wake one idle worker; only when messages
+    wait longer than ``_HELP_AFTER`` (the running workers are busy with slow handlings) are more
+    workers woken, up to the concurrency limit. ``run`` lets the workers take a batch before it
+    pumps again, so receiving and handling do not fight over the interpreter message by message.
+    """
 
     receiver: MessageReceiver
     functions: list[ServiceBusFunction]
@@ -263,19 +289,34 @@ class LocalHost:
     clock: Callable[[], float] = time.monotonic
     metrics: Metrics | None = None
     wall_clock: Clock | None = None
+    #: per subscription, the most messages it may have in flight (the manifests' ``concurrency``);
+    #: one without an entry may hold ``max_concurrent_calls + prefetch_count``
+    concurrency: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
-        self._pool = ThreadPoolExecutor(max_workers=max(1, self.options.max_concurrent_calls),
-                                        thread_name_prefix="factory-fn")
-        self._inflight: dict[str, _InFlight] = {}
         self._lock = threading.Lock()
-        self._by_sub = {f.subscription: f for f in self.functions}
+        self._work_cv = threading.Condition(self._lock)  # idle workers wait here
+        self._standby_cv = threading.Condition(self._lock)  # the stand-by worker waits here
+        self._progress = threading.Condition(self._lock)  # drain() and run() wait here for the workers
+        self._progress_waiters = 0
+        self._ready: deque[_Item] = deque()  # received, waiting for a worker
+        self._batches: dict[int, _Batch] = {}  # unfinished batches by id (lock renewal, drain)
+        self._held: dict[str, int] = {}  # per subscription: received and not yet finished
+        self._workers: list[threading.Thread] = []
+        self._active = 0  # workers running a handling (or about to take the next message)
+        self._idle = 0  # workers waiting for work
+        self._waking = 0  # idle workers notified that have not run yet
+        self._standby = False  # one worker waits _HELP_AFTER to help if messages linger
+        self._taken = 0  # messages taken by workers so far (a stand-by watches it for progress)
+        self._closing = False
+        self._inflight_count = 0
         self.deliveries = 0
         # completions are settled in batches (one transaction) when the bus supports it
         self._complete_many = getattr(self.receiver, "complete_many", None)
-        self._completions: list[tuple[str, Delivery]] = []  # (lock token, report sent once settled)
-        # woken by an in-process publish or a freed slot, instead of sleeping between polls
+        self._completions: list[tuple[str, Delivery | None]] = []  # (lock token, report sent once settled)
+        self._last_renewal_check: float | None = None
+        # woken by an in-process publish or by workers, instead of sleeping between polls
         self._wake = threading.Event()
         add_listener = getattr(self.receiver, "add_publish_listener", None)
         if add_listener is not None:
@@ -293,7 +334,7 @@ class LocalHost:
     # ------------------------------------------------------------------ running
 
     def stop(self) -> None:
-        """Stop receiving; in-flight handlings finish and are settled."""
+        """Stop receiving; in-flight handlings finish and are settled, received ones not started are abandoned."""
         self._stop.set()
         self._wake.set()
 
@@ -302,64 +343,162 @@ class LocalHost:
         return self._stop.is_set()
 
     def pump_once(self) -> int:
-        """Receive what is due on every subscription and dispatch it. Returns messages dispatched."""
+        """Receive what is due on every subscription and queue it for the workers, then settle what finished.
+
+        Returns the number of messages received and queued."""
         dispatched = 0
-        self.flush_completions()
+        if self._stop.is_set():
+            self.flush_completions()
+            return 0
         due = self._due() if self._due is not None else None
+        batch = max(1, self.options.batch_size)
+        limit = max(1, self.options.max_concurrent_calls) + max(0, self.options.prefetch_count)
         for fn in self.functions:
-            if self._stop.is_set():
-                break
-            if due is not None and fn.subscription not in due:
+            sub = fn.subscription
+            if due is not None and sub not in due:
                 continue
-            with self._lock:
-                busy = sum(1 for f in self._inflight.values() if f.function.subscription == fn.subscription)
-            room = min(self.options.batch_size, self.options.max_concurrent_calls - busy)
+            cap = self.concurrency.get(sub)
+            room = min(batch, (min(cap, limit) if cap else limit) - self._held.get(sub, 0))
             if room <= 0:
                 continue
-            for message in self.receiver.receive(fn.subscription, max_messages=room):
-                self._dispatch(fn, message)
-                dispatched += 1
+            received = self.receiver.receive(sub, max_messages=room)
+            if received:
+                self._dispatch(fn, received)
+                dispatched += len(received)
+            if self._stop.is_set():
+                break
+        # settled after receiving: what was just received is already running meanwhile
+        self.flush_completions()
         self._renew_locks()
         return dispatched
 
-    def _dispatch(self, fn: ServiceBusFunction, message: ReceivedMessage) -> None:
-        item = _InFlight(message, fn, self.clock())
+    def _dispatch(self, fn: ServiceBusFunction, messages: list[ReceivedMessage]) -> None:
+        if not self._workers:
+            self._start_workers()
+        batch = _Batch(fn, self.clock(), {m.lock_token for m in messages})
         with self._lock:
-            self._inflight[message.lock_token] = item
-        item.future = self._pool.submit(self._invoke, item)
+            self._batches[id(batch)] = batch
+            self._held[fn.subscription] = self._held.get(fn.subscription, 0) + len(messages)
+            self._inflight_count += len(messages)
+            self._ready.extend((batch, m) for m in messages)
+            if self._idle > self._waking and not self._waking and (not self._active or not self._standby):
+                # an idle worker runs them (and recruits a stand-by), or stands by to help if the
+                # running ones are slow
+                self._notify_idle()
 
-    def _invoke(self, item: _InFlight) -> None:
-        m, fn = item.message, item.function
+    def _start_workers(self) -> None:
+        for i in range(max(1, self.options.max_concurrent_calls)):
+            worker = threading.Thread(target=self._work, name=f"factory-fn-{i}", daemon=True)
+            worker.start()
+            self._workers.append(worker)
+
+    def _work(self) -> None:
+        item: _Item | None = None
+        delivered, completion = False, None
+        while True:
+            with self._lock:
+                if item is not None:
+                    self.deliveries += delivered
+                    self._book(item, completion)
+                item = self._take()
+            if item is None:
+                return
+            delivered, completion = self._invoke(item)
+
+    def _take(self) -> _Item | None:
+        """The next message for this worker (called with the lock held); ``None`` when closing.
+
+        A worker that just finished takes the next message at once; a woken worker takes one when no
+        worker is running. Otherwise it stands by: if nobody takes a message for ``_HELP_AFTER`` (the
+        running handlings are slow), it takes one itself and the next idle worker stands by. So the
+        pool widens one worker per ``_HELP_AFTER`` of no progress, and fast handlings stay on one thread.
+        """
+        take_now = True
+        while not self._closing:
+            if self._ready and (take_now or not self._active):
+                self._active += 1
+                self._taken += 1
+                item = self._ready.popleft()
+                if not self._ready:
+                    if self._progress_waiters:
+                        self._progress.notify_all()
+                elif self._idle > self._waking and not self._standby and not self._waking:
+                    self._notify_idle()  # someone stands by for the rest
+                return item
+            if self._ready and not self._standby:
+                self._standby = True
+                seen, deadline = self._taken, time.perf_counter() + _HELP_AFTER
+                while self._ready and self._taken == seen and not self._closing:
+                    left = deadline - time.perf_counter()
+                    if left <= 0:
+                        break
+                    self._standby_cv.wait(left)
+                self._standby = False
+                take_now = self._taken == seen  # no progress while standing by: help
+                continue
+            self._idle += 1
+            self._work_cv.wait()
+            self._idle -= 1
+            self._waking = max(0, self._waking - 1)
+            take_now = False
+        return None
+
+    def _notify_idle(self) -> None:
+        """Wake one idle worker (called with the lock held); counted until it runs, so it is woken once."""
+        self._waking += 1
+        self._work_cv.notify()
+
+    def _book(self, item: _Item, completion: tuple[str, Delivery | None] | None) -> None:
+        """Account for a finished message (called with the lock held)."""
+        batch, m = item
+        self._active -= 1
+        self._inflight_count -= 1
+        batch.pending.discard(m.lock_token)
+        if not batch.pending:
+            del self._batches[id(batch)]
+        self._held[batch.function.subscription] -= 1
+        if completion is not None:
+            self._completions.append(completion)
+        if not self._ready:  # the pump may receive more and settle what finished
+            if self._progress_waiters:
+                self._progress.notify_all()
+            self._wake.set()
+
+    def _call(self, fn: ServiceBusFunction, message: func.ServiceBusMessage) -> None:
+        """Invoke the function as the Python worker does: the trigger's argument by name, and the
+        invocation's ``context`` when the function takes one."""
+        if fn.takes_context:
+            fn.call(**{fn.arg_name: message, "context": LocalInvocationContext(fn.name)})
+        else:
+            fn.call(**{fn.arg_name: message})
+
+    def _invoke(self, item: _Item) -> tuple[bool, tuple[str, Delivery | None] | None]:
+        """Run one message: (whether the function ran, its completion when that is batched)."""
+        m, fn = item[1], item[0].function
+        if self._stop.is_set():  # received but never started: give it back at once
+            with contextlib.suppress(LockLostError):
+                self.receiver.abandon(m.lock_token)
+            return False, None
         if self.metrics is not None and self.wall_clock is not None:
-            start_at = max(m.enqueued_time, m.scheduled_enqueue_time or m.enqueued_time)
-            self.metrics.delivery_latency(fn.subscription,
-                                          (self.wall_clock.now() - start_at).total_seconds() * 1000.0)
+            start_at = m.scheduled_enqueue_time or m.enqueued_time
+            self.metrics.delivery_latency(fn.subscription, (self.wall_clock.now() - max(start_at, m.enqueued_time))
+                                          .total_seconds() * 1000.0)
         t0 = time.perf_counter()
         error: str | None = None
         try:
-            arguments: dict[str, Any] = {fn.arg_name: to_functions_message(m)}
-            if fn.takes_context:
-                arguments["context"] = LocalInvocationContext(fn.name)
-            fn.call(**arguments)
+            self._call(fn, to_functions_message(m))
             outcome = self._settle(m, ok=True)
-        except BaseException as exc:  # the Functions host abandons on any exception
+        except BaseException as exc:  # the Functions host abandons on any exception (a worker thread lives on)
             error = f"{type(exc).__name__}: {exc}"
             outcome = self._settle(m, ok=False)
-            if not isinstance(exc, Exception):
-                raise
-        finally:
-            with self._lock:
-                self._inflight.pop(m.lock_token, None)
-                self.deliveries += 1
-            self._wake.set()
-        delivery = Delivery(fn.name, fn.subscription, m.message_id,
-                            str(m.application_properties.get("type") or m.subject or ""),
-                            m.delivery_count, outcome or "completed", (time.perf_counter() - t0) * 1000.0, error)
+        delivery = None if self.on_delivery is None else Delivery(
+            fn.name, fn.subscription, m.message_id, str(m.application_properties.get("type") or m.subject or ""),
+            m.delivery_count, outcome or "completed", (time.perf_counter() - t0) * 1000.0, error)
         if outcome is None:  # completed in the next batch: reported once the completion took
-            with self._lock:
-                self._completions.append((m.lock_token, delivery))
-        elif self.on_delivery:
+            return True, (m.lock_token, delivery)
+        if delivery is not None and self.on_delivery is not None:
             self.on_delivery(delivery)
+        return True, None
 
     def _settle(self, m: ReceivedMessage, *, ok: bool) -> str | None:
         """Settle one message; ``None`` when its completion is batched (see ``flush_completions``)."""
@@ -381,35 +520,45 @@ class LocalHost:
     def flush_completions(self) -> None:
         """Complete every handled message in one transaction (a lost lock only means a no-op redelivery)."""
         with self._lock:
+            if not self._completions:
+                return
             batch, self._completions = self._completions, []
-        if not batch or self._complete_many is None:
+        if self._complete_many is None:
             return
-        lost = set(self._complete_many([token for token, _ in batch]))
-        for token, delivery in batch:
-            if token in lost:
-                _warn_lock_lost(delivery.message_id)
-                delivery.outcome = "lock-lost"
-            if self.on_delivery:
-                self.on_delivery(delivery)
+        lost = self._complete_many([token for token, _ in batch])
+        if lost:
+            gone = set(lost)
+            for token, delivery in batch:
+                if token in gone:
+                    _warn_lock_lost(delivery.message_id if delivery else token)
+                    if delivery is not None:
+                        delivery.outcome = "lock-lost"
+        if self.on_delivery is not None:
+            for _, delivery in batch:
+                if delivery is not None:
+                    self.on_delivery(delivery)
 
     def _renew_locks(self) -> None:
         now = self.clock()
         half = self.options.lock_duration.total_seconds() / 2
+        # a renewal is due within half a lock duration: looking a few times per half is enough
+        if self._last_renewal_check is not None and now - self._last_renewal_check < min(1.0, half / 4):
+            return
+        self._last_renewal_check = now
         limit = self.options.max_auto_lock_renewal.total_seconds()
         with self._lock:
-            items = list(self._inflight.values())
-        for item in items:
-            if now - item.started > limit or now - max(item.started, item.renewed_until) < half:
-                continue
-            try:
-                self.receiver.renew_lock(item.message.lock_token)
-                item.renewed_until = now
-            except LockLostError:
-                pass
+            due = [(b, list(b.pending)) for b in self._batches.values()
+                   if now - b.started <= limit and now - max(b.started, b.renewed_until) >= half]
+        for batch, tokens in due:
+            for token in tokens:
+                with contextlib.suppress(LockLostError):
+                    self.receiver.renew_lock(token)
+            batch.renewed_until = now
 
     def inflight(self) -> int:
+        """Messages received and not yet finished (running or waiting for a worker)."""
         with self._lock:
-            return len(self._inflight)
+            return self._inflight_count
 
     def idle(self) -> bool:
         """Nothing in flight and nothing due now on any subscription."""
@@ -436,7 +585,7 @@ class LocalHost:
             max_idle_wait: float = 0.05) -> None:
         """Pump until ``until()`` is true or ``stop()`` is called; then drain in-flight work.
 
-        Between pumps it waits for a wake-up (an in-process publish or a finished handling), and
+        Between pumps it waits for a wake-up (an in-process publish or a worker with news), and
         polls with a short back-off for publishes from other processes on the same bus file.
         """
         wait = idle_wait
@@ -447,6 +596,7 @@ class LocalHost:
                 self._wake.clear()
                 if self.pump_once():
                     wait = idle_wait
+                    self._await(lambda: not self._ready, _HANDOFF_WAIT)
                     continue
                 wait = idle_wait if self._wake.wait(wait) else min(max_idle_wait, wait * 2)
         finally:
@@ -465,25 +615,41 @@ class LocalHost:
                 break
         self.drain()
 
+    def _await(self, done: Callable[[], bool], timeout: float | None) -> None:
+        """Wait (real time) until ``done()`` holds, checked whenever a worker makes progress."""
+        deadline = None if timeout is None else time.perf_counter() + timeout
+        with self._progress:
+            self._progress_waiters += 1
+            try:
+                while not done():
+                    left = None if deadline is None else deadline - time.perf_counter()
+                    if left is not None and left <= 0:
+                        break
+                    self._progress.wait(left if left is not None else 0.1)
+            finally:
+                self._progress_waiters -= 1
+
     def _wait_inflight(self, timeout: float) -> None:
-        with self._lock:
-            futures = [f.future for f in self._inflight.values() if f.future is not None]
-        for fut in futures[:1]:
-            with contextlib.suppress(Exception):
-                fut.result(timeout=timeout)
+        """Wait until a handling finishes (or ``timeout`` seconds), if any is in flight."""
+        count = self.inflight()
+        if count:
+            self._await(lambda: self._inflight_count < count, timeout)
 
     def drain(self) -> None:
-        with self._lock:
-            futures = [f.future for f in self._inflight.values() if f.future is not None]
-        for fut in futures:
-            with contextlib.suppress(Exception):
-                fut.result()
+        """Wait for every received message to finish, then settle the completions."""
+        self._await(lambda: not self._inflight_count, None)
         self.flush_completions()
 
     def close(self) -> None:
         self._stop.set()
         self.drain()
-        self._pool.shutdown(wait=True)
+        with self._lock:
+            self._closing = True
+            self._work_cv.notify_all()
+            self._standby_cv.notify_all()
+        for worker in self._workers:
+            worker.join()
+        self._workers.clear()
 
 
 def build_host(runtime: Runtime, app: func.FunctionApp | None = None, *, project_dir: Path = Path("."),
@@ -506,7 +672,8 @@ def build_host(runtime: Runtime, app: func.FunctionApp | None = None, *, project
                                 lock_duration=timedelta(seconds=runtime.settings.lock_duration_seconds))
     settled = runtime.settlement.settled if isinstance(runtime.settlement, BusSettlement) else set()
     host = LocalHost(runtime.receiver, sb, filters, options, settled=settled, on_delivery=on_delivery,
-                     metrics=runtime.metrics, wall_clock=runtime.clock)
+                     metrics=runtime.metrics, wall_clock=runtime.clock,
+                     concurrency={c.subscription: c.max_concurrency for c in runtime.consumers})
     host.ensure_subscriptions()
     set_runtime(runtime)
     return host, http

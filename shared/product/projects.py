@@ -14,10 +14,9 @@ from typing import Any, Protocol
 from shared.contracts.envelope import Envelope, make_envelope
 from shared.contracts.registry import Registry
 from shared.handling.publishing import EventPublisher
-from shared.mesh.agents.project import manifest_files
 from shared.ports import ArtifactStore, Clock, ConflictError, StateStore
 from shared.product.intent import Intent
-from shared.scaffold.output import commit_tree
+from shared.scaffold.output import commit_tree, manifest_files
 
 PROJECT_NAMESPACE = uuid.UUID("0b9e3f7e-63a4-4f0c-a8f1-1f2b6c3d4e5f")
 

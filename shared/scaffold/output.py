@@ -178,3 +178,26 @@ def commit_tree(directory: Path, message: str, author: str = "Software Factory <
         return commit_id.decode("ascii") if isinstance(commit_id, bytes) else str(commit_id)
     finally:
         repo.close()
+
+
+def manifest_files(manifest: Any) -> dict[str, str]:
+    """``{relative path: "sha256:<hex>"}`` from a scaffold manifest.
+
+    Accepts ``{"files": {path: {"sha256": hex}}}``, ``{"files": [{"path": p, "sha256": hex}]}``
+    and entries carrying ``digest`` (``sha256:<hex>``) instead of ``sha256``.
+    """
+    files = manifest.get("files") if isinstance(manifest, Mapping) else None
+    entries: list[tuple[str, Mapping[str, Any]]] = []
+    if isinstance(files, Mapping):
+        entries = [(str(path), entry) for path, entry in files.items() if isinstance(entry, Mapping)]
+    elif isinstance(files, list):
+        entries = [(str(e.get("path")), e) for e in files if isinstance(e, Mapping) and e.get("path")]
+    else:
+        raise ValueError("scaffold manifest has no 'files' mapping or list; the scaffold engine must write one")
+    out: dict[str, str] = {}
+    for path, entry in entries:
+        digest = entry.get("digest") or entry.get("sha256")
+        if not isinstance(digest, str) or not digest:
+            raise ValueError(f"scaffold manifest entry {path!r} has no sha256/digest")
+        out[path] = digest if digest.startswith("sha256:") else "sha256:" + digest
+    return dict(sorted(out.items()))

@@ -30,6 +30,7 @@ def running_server() -> Iterator[ModelServer]:
 
 @pytest.fixture
 def server(running_server: ModelServer) -> Iterator[ModelServer]:
+    running_server.reset()
     yield running_server
     running_server.reset()
 

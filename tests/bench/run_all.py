@@ -3,8 +3,10 @@
     .venv/bin/python tests/bench/run_all.py --json bench-results.json [--quick] [--skip mesh]
 
 Steps: host throughput, host latency, host RSS (``bench_host.py``), import time
-(``bench_import.py``), the agent mesh (``bench_mesh.py``) and the scaffold engine
-(``bench_scaffold.py``, owned by the scaffold engine; its JSON is merged as it is). A step that
+(``bench_import.py``), the agent mesh (``bench_mesh.py``), the Azure bill of one project
+(``bench_cost.py``), many projects at once through the HTTP API of one and two hosts
+(``bench_scale.py``) and the scaffold engine (``bench_scaffold.py``, owned by the scaffold engine;
+its JSON is merged as it is). A step that
 is missing, crashes or times out is recorded as such, with its output's tail: never a number.
 Goals are shown, not enforced; the exit code is 1 only when a step did not produce its results
 or reported an error (e.g. an example intent that did not release).
@@ -49,6 +51,9 @@ STEPS: tuple[Step, ...] = (
     Step("host-rss", "bench_host.py", ("--part", "rss"), ("--part", "rss", "--quick"), 240),
     Step("import", "bench_import.py", ("--runs", "9"), ("--runs", "7"), 240),
     Step("mesh", "bench_mesh.py", ("--timeout", "150"), ("--timeout", "150", "--only", "task-tracker"), 600),
+    Step("cost", "bench_cost.py", (), (), 300),
+    Step("scale", "bench_scale.py", ("--projects", "100", "--sequential", "8"),
+         ("--projects", "30", "--sequential", "4"), 2400),
     Step("scaffold", "bench_scaffold.py", (), (), 420),
 )
 

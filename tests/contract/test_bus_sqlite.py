@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import socket
+import sqlite3
+import threading
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from shared.adapters.sqlite.bus import SqliteBus, SubscriptionCounts, SubscriptionNotFoundError
+from shared.adapters.sqlite.doorbell import doorbell_directory
 from shared.ports import Bus, FakeClock, OutgoingMessage, SubscriptionSpec
 
 from .bus_contract import WINDOW, BusContract, msg
@@ -146,3 +152,86 @@ def test_complete_many_settles_in_one_call_and_reports_lost_locks(db_path: Path,
         assert lost == [early[0].lock_token]
         clock.advance(3600)
         assert bus.receive("a", 10) == []
+
+
+# --------------------------------------------------------------------------- waking and waiting
+
+
+def test_a_publish_through_another_instance_wakes_the_listeners_of_this_one(db_path: Path, clock: FakeClock) -> None:
+    with SqliteBus(db_path, clock=clock) as receiver, SqliteBus(db_path, clock=clock) as publisher:
+        receiver.ensure_subscription(SubscriptionSpec("a"))
+        woken = threading.Event()
+        receiver.add_publish_listener(woken.set)
+        publisher.publish([msg("m1")])
+        assert woken.wait(10)  # the doorbell rang: no polling needed to notice another connection's publish
+        assert [m.message_id for m in receiver.receive("a")] == ["m1"]
+
+
+def test_a_publish_from_another_process_wakes_the_listener(db_path: Path, clock: FakeClock) -> None:
+    with SqliteBus(db_path, clock=clock) as receiver:
+        receiver.ensure_subscription(SubscriptionSpec("a"))
+        woken = threading.Event()
+        receiver.add_publish_listener(woken.set)
+        proc = multiprocessing.get_context("spawn").Process(target=_publish_one, args=(str(db_path),))
+        proc.start()
+        proc.join(60)
+        assert proc.exitcode == 0
+        assert woken.wait(10)
+
+
+def _publish_one(path: str) -> None:
+    with SqliteBus(path) as bus:
+        bus.publish([OutgoingMessage("from-child", b"{}", {"type": "X"})])
+
+
+def test_a_listener_that_died_without_closing_is_forgotten_by_the_next_ring(db_path: Path, clock: FakeClock) -> None:
+    directory = doorbell_directory(db_path)
+    directory.mkdir(parents=True, exist_ok=True)
+    stale = directory / "0-dead"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as dead:
+        dead.bind(str(stale))  # bound, then closed without unlinking: like a killed host
+    with SqliteBus(db_path, clock=clock) as bus:
+        bus.publish([msg("m1")])
+    assert not stale.exists()
+
+
+def test_a_write_lock_held_by_another_connection_is_waited_for_then_named(db_path: Path, clock: FakeClock) -> None:
+    with SqliteBus(db_path, clock=clock, busy_timeout=timedelta(milliseconds=200)) as bus:
+        bus.ensure_subscription(SubscriptionSpec("a"))
+        other = sqlite3.connect(db_path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process in the middle of a write
+        with pytest.raises(sqlite3.OperationalError, match=r"after 0.2 s: another connection holds .*factory\.db"):
+            bus.publish([msg("m1")])
+        other.execute("COMMIT")
+        other.close()
+        bus.publish([msg("m1")])  # the lock is free again: the same call goes through
+        assert [m.message_id for m in bus.receive("a")] == ["m1"]
+
+
+def test_receive_claims_a_batch_with_distinct_guid_shaped_lock_tokens(db_path: Path, clock: FakeClock) -> None:
+    with SqliteBus(db_path, clock=clock) as bus:
+        bus.ensure_subscription(SubscriptionSpec("a"))
+        bus.publish([msg(f"m{i}") for i in range(40)])
+        got = bus.receive("a", 40) + bus.receive("a", 40)
+        tokens = [m.lock_token for m in got]
+        assert len(set(tokens)) == len(tokens) == 40
+        assert all(str(uuid.UUID(t)) == t and uuid.UUID(t).version == 4 for t in tokens)
+        assert bus.complete_many(tokens) == []
+
+
+def test_commits_never_checkpoint_the_log_a_thread_of_its_own_does(tmp_path: Path) -> None:
+    checkpoints: list[tuple[int, int, int]] = []
+    done = threading.Event()
+
+    def seen(result: tuple[int, int, int]) -> None:
+        checkpoints.append(result)
+        if result[1] and result[1] == result[2]:
+            done.set()  # every frame of the log is in the database file
+
+    with SqliteBus(tmp_path / "bus.db") as bus:
+        assert bus._db.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)  # not inside a commit
+        assert bus._checkpointer is not None
+        bus._checkpointer.on_checkpoint = seen
+        bus.ensure_subscription(SubscriptionSpec("a"))
+        bus.publish([msg(f"m{i}") for i in range(200)])
+        assert done.wait(10), checkpoints

@@ -18,11 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from shared.bootstrap import Runtime, bootstrap
+from shared.cli import common as cli_common
+from shared.cli.main import app as cli_app
 from shared.host.local import build_host, drive
 from shared.mesh.agents import qa, security
 from shared.ports.skills import Artifact, SkillResult
+from shared.product.cost import project_bill
 from shared.product.intent import load_intent
 from shared.product.projects import ProjectStatus, export_repository, project_files, project_status, start_project
 from shared.settings import Settings
@@ -268,3 +272,31 @@ def test_a_host_killed_mid_run_resumes_with_no_duplicated_events_or_artifacts(
 
     # as many blobs as a clean run (the junit report's bytes carry timings, so one digest differs)
     assert len(blobs(Path(factory_env["FACTORY_HOME"]) / "artifacts")) == len(blobs(clean.rt.settings.artifacts_path))
+
+
+def test_the_azure_bill_of_a_released_project_counts_every_send_delivery_and_settlement(
+        example_runs: dict[str, Run], monkeypatch: pytest.MonkeyPatch) -> None:
+    run = example_runs["task-tracker"]
+    bill = project_bill(run.rt, run.project_id, repository_files=run.files())
+    u = bill.usage
+    spans = run.rt.tracer.spans_for_trace(run.trace_id)
+    timeouts = run.types()["FlowTimeout"]
+    assert u.sends == len(run.status.events)
+    # every handling so far, plus one delivery per scheduled timeout (to its own flow only), still ahead
+    assert (u.deliveries, u.deliveries_pending) == (len(spans) + timeouts, timeouts)
+    assert u.settlements == u.deliveries and u.executions == u.deliveries + 1  # + the request that started it
+    measured = sum((s.end - s.start).total_seconds() for s in spans)
+    assert u.handling_seconds == pytest.approx(measured + u.estimated_seconds)
+    assert u.gb_seconds == pytest.approx(u.handling_seconds * 2048 / 1024)
+    assert u.blob_writes >= len(set(run.files().values())) and u.blob_reads >= len(run.files())
+    assert bill.total == pytest.approx(sum(i.quantity * i.unit_price for i in bill.items)) and bill.total > 0
+    takers = sum(1 for c in run.rt.consumers if c.kind == "coordinator" and "FlowTimeout" in c.subscribes_to)
+    before = project_bill(run.rt, run.project_id, repository_files=run.files(), routing="broadcast")
+    assert before.usage.deliveries - u.deliveries == (takers - 1) * timeouts
+    assert before.total > bill.total
+    # and the CLI prints the same bill for that project
+    monkeypatch.setenv("FACTORY_HOME", str(run.rt.settings.factory_home))
+    monkeypatch.setattr(cli_common.console, "width", 200)
+    out = CliRunner().invoke(cli_app, ["status", run.project_id, "--cost"])
+    assert out.exit_code == 0, out.output
+    assert "Azure bill of" in out.output and f"{bill.total:.6f}" in out.output

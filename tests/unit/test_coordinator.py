@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from shared.contracts import CONTRACTS_DIR
-from shared.contracts.manifests import RETRY_COMMAND
+from shared.contracts.manifests import RETRY_COMMAND, TIMEOUT_TARGET
 from shared.contracts.registry import default_registry
 from shared.mesh.coordinators.engine import apply, replay
 from shared.mesh.coordinators.flow import FlowDefinitionError, FlowVersionError, load_flows, parse_flow
@@ -95,6 +95,12 @@ def test_entering_a_state_with_a_timeout_schedules_a_flow_timeout() -> None:
     assert [t.data["state"] for t in timeouts] == ["awaitingContract", "scaffolding"]
     assert timeouts[1].delay_seconds == 900
     assert inst is not None and timeouts[1].data["stateVersion"] == inst["version"]
+
+
+def test_a_flow_timeout_is_addressed_to_its_own_flow() -> None:
+    _inst, emits = run("microservice-assembly", [ev("BlueprintCreated")])
+    timeouts = [e for e in emits if e.type == "FlowTimeout"]
+    assert timeouts and all(t.properties == {TIMEOUT_TARGET: "microservice-assembly"} for t in timeouts)
 
 
 def test_late_timeout_for_a_state_that_moved_on_changes_nothing() -> None:

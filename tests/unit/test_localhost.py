@@ -502,3 +502,92 @@ def test_build_host_refuses_functions_listening_on_another_topic(runtime: Runtim
     (tmp_path / "local.settings.json").write_text(json.dumps({"Values": {"FACTORY_TOPIC": "elsewhere"}}))
     with pytest.raises(HostConfigError, match=r"\['elsewhere'\].*'factory-events' \(FACTORY_TOPIC\)"):
         build_host(runtime, project_dir=tmp_path)
+
+
+# --------------------------------------------------------------------------- concurrency
+
+
+def test_a_subscription_never_runs_more_than_its_manifest_concurrency(runtime: Runtime, clock: FakeClock) -> None:
+    b = Bench(runtime, clock, concurrency=4)
+    b.host.concurrency = {SUB: 2}
+    release = threading.Event()
+    started = threading.Semaphore(0)
+    lock = threading.Lock()
+    running, peak = 0, 0
+
+    def slow(_msg: func.ServiceBusMessage) -> None:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        started.release()
+        assert release.wait(WAIT)
+        with lock:
+            running -= 1
+
+    b.behaviour = slow
+    try:
+        b.send(5)
+        assert b.host.pump_once() == 2
+        assert started.acquire(timeout=WAIT) and started.acquire(timeout=WAIT)
+        assert b.host.pump_once() == 0  # both slots taken: nothing more is received
+        release.set()
+        b.host.run_until_idle()
+        assert sorted(b.outcomes().values()) == ["completed"] * 5
+        assert peak == 2
+    finally:
+        b.host.close()
+
+
+def test_slow_handlings_widen_the_pool_up_to_the_concurrency_limit(runtime: Runtime, clock: FakeClock) -> None:
+    b = Bench(runtime, clock, concurrency=4)
+    release = threading.Event()
+    all_running = threading.Barrier(4, timeout=WAIT)
+
+    def slow(_msg: func.ServiceBusMessage) -> None:
+        all_running.wait()  # passes only once four handlings run at the same time
+        assert release.wait(WAIT)
+
+    b.behaviour = slow
+    try:
+        b.send(4)
+        assert b.host.pump_once() == 4
+        release.set()
+        b.host.drain()
+        assert sorted(b.outcomes().values()) == ["completed"] * 4
+    finally:
+        b.host.close()
+
+
+def test_build_host_takes_each_consumers_concurrency_from_its_manifest(runtime: Runtime, tmp_path: Path) -> None:
+    host, _ = build_host(runtime, project_dir=tmp_path)
+    try:
+        assert dict(host.concurrency) == {c.name: c.max_concurrency for c in load_consumers()}
+    finally:
+        host.close()
+        set_runtime(None)
+
+
+def test_stopping_gives_back_received_messages_no_worker_started(runtime: Runtime, clock: FakeClock) -> None:
+    b = Bench(runtime, clock, concurrency=1)
+    b.host.options.batch_size = 5  # one worker, five received: four wait for it
+    release = threading.Event()
+    running = threading.Event()
+
+    def slow(_msg: func.ServiceBusMessage) -> None:
+        running.set()
+        assert release.wait(WAIT)
+
+    b.behaviour = slow
+    try:
+        b.send(5)
+        assert b.host.pump_once() == 5
+        assert running.wait(WAIT)
+        b.host.stop()
+        release.set()
+        b.host.drain()
+        assert list(b.outcomes().values()) == ["completed"]  # only the started one is reported
+        rest = b.left_on_bus()  # the others were abandoned at once, not left locked
+        assert sorted(m.message_id for m in rest) == sorted(set(f"m-{i}" for i in range(5)) - set(b.outcomes()))
+    finally:
+        b.host.close()

@@ -140,6 +140,17 @@ def test_manifest_generated_filter_routes_retries_by_target_agent() -> None:
     assert not matches(expr, {"type": "C", "tenantId": "t1"})
 
 
+def test_a_flow_timeout_reaches_only_the_subscription_of_its_flow() -> None:
+    coordinators = [c for c in load_consumers() if c.kind == "coordinator" and "FlowTimeout" in c.subscribes_to]
+    assert len(coordinators) > 1
+    for target in coordinators:
+        props: dict[str, PropertyValue] = {"type": "FlowTimeout", "targetFlow": target.name}
+        reached = [c.name for c in load_consumers() if compile_filter(c.sql_filter)(props, SYS)]
+        assert reached == [target.name]
+    others = {"type": "ProjectInitialized"}
+    assert any(compile_filter(c.sql_filter)(others, SYS) for c in coordinators)  # domain events still fan out
+
+
 def test_every_manifest_filter_compiles() -> None:
     consumers = load_consumers()
     assert consumers, "expected consumers in contracts/"

@@ -1,8 +1,8 @@
 """``SqliteStateStore``: the embedded state store (documents, inbox, outbox, event log) on one SQLite file.
 
-Safe for several threads and several processes on the same file: WAL journal, a busy timeout, and
-every write in a ``BEGIN IMMEDIATE`` transaction (the write lock is taken up front, so a
-read-check-write inside one transaction cannot interleave with another writer).
+Safe for several threads and several processes on the same file: WAL journal, every write in a
+``BEGIN IMMEDIATE`` transaction (the write lock is taken up front, so a read-check-write inside one
+transaction cannot interleave with another writer), and lock waits in fine steps (``locking.py``).
 ETags are fresh ``uuid4`` hex strings per write.
 """
 
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.adapters.records import new_etag, sortable_time, validate_envelope
+from shared.adapters.sqlite import locking
 from shared.ports import (
     Clock,
     ConflictError,
@@ -99,16 +100,15 @@ class SqliteStateStore:
     def _connection(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(
-                self.path, timeout=self._busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
-            )
-            db.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")
+            db = locking.connect(self.path, busy_s=self._busy_timeout_ms / 1000)
             self._local.db = db
             with self._connections_lock:
                 self._connections.append(db)
         return db
+
+    def _read(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
+        """A read on this thread's connection (retried in the rare case SQLite answers busy)."""
+        return locking.execute(self._connection(), sql, args, busy_s=self._busy_timeout_ms / 1000, path=self.path)
 
     def _create_schema(self) -> None:
         with self._transaction() as db:
@@ -119,13 +119,14 @@ class SqliteStateStore:
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         db = self._connection()
-        db.execute("BEGIN IMMEDIATE")
+        busy_s = self._busy_timeout_ms / 1000
+        locking.execute(db, "BEGIN IMMEDIATE", busy_s=busy_s, path=self.path)
         try:
             yield db
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
+        locking.execute(db, "COMMIT", busy_s=busy_s, path=self.path)
 
     def close(self) -> None:
         """Close every connection this store opened (in any thread)."""
@@ -138,7 +139,7 @@ class SqliteStateStore:
     # ------------------------------------------------------------------ documents
 
     def get(self, partition: str, id: str) -> Document | None:
-        row = self._connection().execute(
+        row = self._read(
             "SELECT body, etag FROM documents WHERE partition = ? AND id = ?", (partition, id)
         ).fetchone()
         return None if row is None else Document(partition, id, json.loads(row[0]), row[1])
@@ -156,7 +157,7 @@ class SqliteStateStore:
             return self._apply(db, partition, Write("upsert", id, body))  # type: ignore[return-value]
 
     def query(self, partition: str, id_prefix: str = "") -> list[Document]:
-        rows = self._connection().execute(
+        rows = self._read(
             "SELECT id, body, etag FROM documents WHERE partition = ? AND substr(id, 1, ?) = ? ORDER BY id",
             (partition, len(id_prefix), id_prefix),
         ).fetchall()
@@ -230,7 +231,7 @@ class SqliteStateStore:
         return written
 
     def inbox_contains(self, consumer: str, event_id: str) -> bool:
-        row = self._connection().execute(
+        row = self._read(
             "SELECT 1 FROM inbox WHERE consumer = ? AND event_id = ?", (consumer, event_id)
         ).fetchone()
         return row is not None
@@ -286,7 +287,7 @@ class SqliteStateStore:
             params.append(source_event_id)
         sql += " ORDER BY seq LIMIT ?"
         params.append(limit)
-        return [_outbox_record(row) for row in self._connection().execute(sql, params).fetchall()]
+        return [_outbox_record(row) for row in self._read(sql, params).fetchall()]
 
     def mark_published(self, message_ids: Iterable[str], consumer: str) -> None:
         ids = list(message_ids)
@@ -325,13 +326,13 @@ class SqliteStateStore:
             )
 
     def events_for_trace(self, trace_id: str) -> list[dict[str, Any]]:
-        rows = self._connection().execute(
+        rows = self._read(
             "SELECT body FROM events WHERE trace_id = ? ORDER BY time, rowid", (trace_id,)
         ).fetchall()
         return [json.loads(row[0]) for row in rows]
 
     def events_for_project(self, project_id: str) -> list[dict[str, Any]]:
-        rows = self._connection().execute(
+        rows = self._read(
             "SELECT body FROM events WHERE project_id = ? ORDER BY time, rowid", (project_id,)
         ).fetchall()
         return [json.loads(row[0]) for row in rows]

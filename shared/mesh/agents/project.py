@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from shared.ports.skills import IncomingEvent, SkillContext, SkillError
 from shared.product.blueprint import Service, ServiceBlueprint
 from shared.product.intent import Intent, IntentError, intent_from_mapping
+from shared.scaffold.output import manifest_files as scaffold_manifest_files
 
 
 def latest(ctx: SkillContext, event_type: str, *, service: str | None = None) -> Mapping[str, Any]:
@@ -93,29 +94,11 @@ def required(data: Mapping[str, Any], key: str, event_type: str) -> Any:
 
 
 def manifest_files(manifest: Any) -> dict[str, str]:
-    """``{relative path: "sha256:<hex>"}`` from a scaffold manifest.
-
-    Accepts ``{"files": {path: {"sha256": hex}}}``, ``{"files": [{"path": p, "sha256": hex}]}``
-    and entries carrying ``digest`` (``sha256:<hex>``) instead of ``sha256``.
-    """
-    files = manifest.get("files") if isinstance(manifest, Mapping) else None
-    entries: list[tuple[str, Mapping[str, Any]]] = []
-    if isinstance(files, Mapping):
-        entries = [(str(path), entry) for path, entry in files.items() if isinstance(entry, Mapping)]
-    elif isinstance(files, list):
-        entries = [(str(e.get("path")), e) for e in files if isinstance(e, Mapping) and e.get("path")]
-    else:
-        raise SkillError(
-            "scaffold manifest has no 'files' mapping or list; the scaffold engine must write one",
-            permanent=True,
-        )
-    out: dict[str, str] = {}
-    for path, entry in entries:
-        digest = entry.get("digest") or entry.get("sha256")
-        if not isinstance(digest, str) or not digest:
-            raise SkillError(f"scaffold manifest entry {path!r} has no sha256/digest", permanent=True)
-        out[path] = digest if digest.startswith("sha256:") else "sha256:" + digest
-    return dict(sorted(out.items()))
+    """``{relative path: "sha256:<hex>"}`` from a scaffold manifest; a malformed one is a permanent error."""
+    try:
+        return scaffold_manifest_files(manifest)
+    except ValueError as exc:
+        raise SkillError(str(exc), permanent=True) from exc
 
 
 def service_relative(path: str, service: str) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.contracts.manifests import RETRY_COMMAND
+from shared.contracts.manifests import RETRY_COMMAND, TIMEOUT_TARGET
 from shared.mesh.coordinators.flow import FlowDefinition, FlowDefinitionError, FlowVersionError, Transition
 from shared.mesh.coordinators.guards import CANCELLED, GUARDS, run_action
 from shared.ports.skills import Emit
@@ -142,8 +142,10 @@ def _enter(flow: FlowDefinition, inst: dict[str, Any], target: str, now: str) ->
     state = flow.states[target]
     emits = [e for a in state.actions for e in run_action(a, inst)]
     if state.timeout_seconds:
+        # addressed to this flow's subscription only (``targetFlow``), not to every coordinator
         emits.append(Emit("FlowTimeout", {"flow": flow.id, "instanceId": inst["instanceId"], "state": target,
-                                          "stateVersion": inst["version"]}, delay_seconds=state.timeout_seconds))
+                                          "stateVersion": inst["version"]}, delay_seconds=state.timeout_seconds,
+                          properties={TIMEOUT_TARGET: flow.id}))
     return emits
 
 
