@@ -19,9 +19,10 @@ from shared.bootstrap import Runtime
 from shared.cli.common import console, err, fail, open_runtime
 from shared.host.local import LocalHost, build_host
 from shared.product.drafts import DraftError, DraftStatus, confirm_draft, draft_status, submit_text
-from shared.product.intent import IntentError, load_intent
+from shared.product.intent import Intent, IntentError, load_intent
 from shared.product.projects import ReleaseTarget, StartedProject, start_project
 from shared.product.usage import model_usage
+from shared.settings import ModelProvider, load_settings
 
 app = typer.Typer(no_args_is_help=True, help="Free-text intents: draft one from a description, show it, confirm it.")
 
@@ -110,27 +111,39 @@ def _confirmed(rt: Runtime, status: DraftStatus, *, edit: Path | None, source: s
                    f"`factory intent show {status.project_id}`; then confirm with --edit FILE", 2) from exc
 
 
-def start_from_argument(rt: Runtime, host: LocalHost, argument: str, *, yes: bool, run_id: str,
-                        release: ReleaseTarget, timeout: float) -> StartedProject:
-    """``factory run ARGUMENT``: an intent file starts at once; free text is drafted, shown and confirmed first."""
+def read_argument(argument: str, **overrides: object) -> Intent | str:
+    """``factory run ARGUMENT`` before anything is opened: a valid intent file, or free text a model can read.
+
+    Refuses (exit 2) a bad intent, a missing file, and free text without a model, writing nothing."""
     path = Path(argument)
     if path.is_file():
         try:
-            parsed = load_intent(path)
+            return load_intent(path)
         except IntentError as exc:
             err.print(f"[bold red]error:[/] {exc}")
             raise typer.Exit(2) from exc
-        return start_project(rt, parsed, run_id=run_id, release=release)
     if looks_like_a_path(argument):
         raise fail(f"intent file {argument} does not exist", "the path is wrong",
                    "pass a file like examples/task-tracker.yaml, or describe the product in quotes", 2)
-    if rt.model is None:
+    try:
+        settings = load_settings(**overrides)
+    except ValueError as exc:
+        raise fail("the settings are not usable", str(exc), "fix the option or the setting named above", 2) from exc
+    if settings.model_provider is ModelProvider.none and settings.model_replay_dir is None:
         raise fail("a description in free text needs a model to read it, and no model is configured",
                    "FACTORY_MODEL_PROVIDER is unset, so only the deterministic skills run (they need an intent "
                    "written as YAML)",
                    "write the intent as YAML (examples/task-tracker.yaml), configure a model (README, 'Model-backed "
                    "skills'), replay recorded answers with --replay DIR, or get a skeleton to fill in with "
                    "`factory intent draft TEXT`", 2)
+    return argument
+
+
+def start_from_argument(rt: Runtime, host: LocalHost, argument: Intent | str, *, yes: bool, run_id: str,
+                        release: ReleaseTarget, timeout: float) -> StartedProject:
+    """``factory run ARGUMENT``: an intent starts at once; free text is drafted, shown and confirmed first."""
+    if isinstance(argument, Intent):
+        return start_project(rt, argument, run_id=run_id, release=release)
     console.print(f"[bold]model[/] {rt.model_description()}")
     try:
         submitted = submit_text(rt, argument, run_id=run_id, release=release)

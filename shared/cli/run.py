@@ -71,7 +71,9 @@ def run(
 ) -> None:
     """Take an intent to a released, tested service on the embedded runtime, with live progress."""
 
-    rt = open_runtime(**intent_cli.model_overrides(record, replay))
+    overrides = intent_cli.model_overrides(record, replay)
+    argument = intent_cli.read_argument(intent, **overrides)  # refuses a bad intent before anything is opened
+    rt = open_runtime(**overrides)
     started_at = time.perf_counter()
     counts: dict[str, dict[str, int | str]] = {}
 
@@ -84,7 +86,7 @@ def run(
     host, _ = build_host(rt, on_delivery=on_delivery)
     environment = env or rt.settings.release_environment
     project = intent_cli.start_from_argument(
-        rt, host, intent, yes=yes, run_id=run_id, timeout=timeout,
+        rt, host, argument, yes=yes, run_id=run_id, timeout=timeout,
         release=ReleaseTarget(environment, rt.settings.requires_approval(environment)))
     console.print(f"[bold]project[/] {project.project_id}  [bold]trace[/] {project.trace_id}")
     install_sigint(host)
