@@ -218,6 +218,8 @@ def test_studio_drafts_a_description_and_confirms_an_edited_draft(tmp_path: Path
         initialized = next(e for e in live.rt.state.events_for_project(project_id)
                            if e["type"] == "ProjectInitialized")
         assert initialized["data"]["intent"]["purpose"] == "Dental bookings, as edited by the practice manager."
+        project_page = call(live, "GET", headers["location"], headers={"Accept": "text/html"})[2].decode()
+        assert 'id="model-usage"' in project_page and "<td>intent-drafter</td>" in project_page
 
 
 def test_without_a_model_the_api_refuses_free_text_and_studio_says_why(tmp_path: Path) -> None:

@@ -176,8 +176,9 @@ class OpenAIChatModel:
             response = retrying(self._attempt, request)
         except TransientCallError as exc:
             waited = f"; the service asked to wait {exc.retry_after:g}s" if exc.retry_after is not None else ""
+            attempts = retrying.statistics.get("attempt_number", self.max_attempts)
             raise ModelError(
-                f"{self.describe()} did not answer after {self.max_attempts} attempt(s) "
+                f"{self.describe()} did not answer after {attempts} attempt(s) "
                 f"({type(exc.error).__name__}: {exc.error}{waited}); the message is redelivered later",
                 kind="transient") from exc.error
         latency_ms = round((self._timer() - started) * 1000.0, 1)
