@@ -358,7 +358,7 @@ def decide_approval(req: func.HttpRequest) -> func.HttpResponse:
     try:
         decided = decide_release(get_runtime(), project_id, str(doc.get("decision", "")),
                                  actor=str(doc.get("actor") or ""), reason=str(doc.get("reason") or ""),
-                                 source="http-api")
+                                 source="http-api", override_findings=doc.get("overrideFindings") is True)
     except ApprovalError as exc:
         return problem(exc.status, {404: "Unknown project", 409: "Not awaiting approval"}.get(
             exc.status, "Invalid decision"), str(exc))

@@ -20,7 +20,7 @@ from shared.contracts.manifests import RETRY_COMMAND
 from shared.handling.settlement import DEAD_LETTER_PARTITION
 from shared.mesh.coordinators.flow import FlowDefinition
 from shared.mesh.topology import analyse
-from shared.product.projects import ProjectStatus, list_projects, project_files, project_status
+from shared.product.projects import ProjectStatus, list_projects, project_files, project_findings, project_status
 from shared.product.usage import model_usage
 
 MAX_PAGE_SIZE = 100
@@ -176,14 +176,7 @@ def flow_view(flow: FlowDefinition, instance: Mapping[str, Any] | None) -> dict[
 
 
 def _findings(status: ProjectStatus) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for e in status.events:
-        if e["type"] in ("SecurityReviewCompleted", "InfrastructureBlueprintCreated"):
-            kind = "security" if e["type"] == "SecurityReviewCompleted" else "policy"
-            for f in e.get("data", {}).get("findings", []) or []:
-                out.append({"kind": kind, "service": e["data"].get("service"), **f})
-    order = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
-    return sorted(out, key=lambda f: (order.get(str(f.get("severity")), 9), f["kind"], str(f.get("id"))))
+    return project_findings(status)
 
 
 #: the artifacts a person looks for first, by label and path pattern

@@ -8,58 +8,94 @@ failures, see ``shared/handling/settlement.py``), addressed by message id.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from shared.cli.common import console, fail, open_runtime
+from shared.bootstrap import Runtime
+from shared.cli.common import BAD_INPUT, FAILED, did_you_mean, fail, open_runtime
+from shared.cli.output import esc, json_to_stdout, say, table, write_json
 from shared.ports import ResubmitTooEarlyError
 
-app = typer.Typer(no_args_is_help=True, help="Dead-lettered messages: list and resubmit.")
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Dead-lettered messages: list and resubmit.")
+
+
+def _check_subscription(rt: Runtime, subscription: str) -> None:
+    known = [c.subscription for c in rt.consumers]
+    if subscription not in known:
+        raise fail(f"no subscription named {subscription!r}", "subscriptions are the consumers in contracts/ "
+                   "(agents, flows, scaffold steps)", did_you_mean(subscription, known, "subscriptions"), BAD_INPUT)
+
+
+def _letters(rt: Runtime, subscription: str | None) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    if rt.dead_letter_queue is not None:
+        for d in rt.dead_letter_queue.dead_letters(subscription):
+            rows.append({"kind": "bus", "subscription": d.subscription, "id": str(d.sequence_number),
+                         "messageId": d.message_id, "type": str(d.application_properties.get("type", "")),
+                         "deliveries": d.delivery_count, "reason": d.reason, "description": d.description})
+    for b in rt.recorded_dead_letters.list(subscription):
+        rows.append({"kind": "recorded", "subscription": b["consumer"], "id": b["messageId"],
+                     "messageId": b["messageId"], "type": str(b["applicationProperties"].get("type", "")),
+                     "deliveries": b.get("deliveryCount"), "reason": b["reason"], "description": b["description"]})
+    return rows
 
 
 @app.command("list")
-def dlq_list(subscription: Annotated[str | None, typer.Option(help="only this subscription / consumer")] = None,
-             ) -> None:
+def dlq_list(
+    subscription: Annotated[str | None, typer.Option(help="only this subscription / consumer",
+                                                     metavar="SUBSCRIPTION")] = None,
+    json_out: Annotated[str | None, typer.Option("--json", help="write JSON to FILE (- for stdout) instead of text",
+                                                 metavar="FILE|-")] = None,
+) -> None:
     """Dead-lettered messages with their reason (the bus's dead-letter queues and recorded dead letters)."""
 
     rt = open_runtime()
-    table = Table("kind", "subscription", "seq / message id", "type", "deliveries", "reason", "description")
     try:
-        if rt.dead_letter_queue is not None:
-            for d in rt.dead_letter_queue.dead_letters(subscription):
-                table.add_row("bus", d.subscription, str(d.sequence_number),
-                              str(d.application_properties.get("type", "")), str(d.delivery_count), d.reason,
-                              d.description[:120])
-        for b in rt.recorded_dead_letters.list(subscription):
-            table.add_row("recorded", b["consumer"], b["messageId"], str(b["applicationProperties"].get("type", "")),
-                          str(b.get("deliveryCount")), b["reason"], b["description"][:120])
+        if subscription is not None:
+            _check_subscription(rt, subscription)
+        rows = _letters(rt, subscription)
     finally:
         rt.close()
-    console.print(table)
+    if json_out:
+        write_json(rows, json_out)
+        if json_to_stdout(json_out):
+            return
+    if not rows:
+        say("no dead letters" + (f" on {subscription}" if subscription else ""))
+        return
+    table(["kind", "subscription", "seq / message id", "type", "deliveries", "reason", "description"],
+          [[r["kind"], r["subscription"], r["id"], r["type"], r["deliveries"], r["reason"], r["description"]]
+           for r in rows])
 
 
 @app.command("resubmit")
 def dlq_resubmit(
-    subscription: Annotated[str, typer.Argument(help="the subscription (consumer) `dlq list` shows")],
-    id: Annotated[str, typer.Argument(help="a sequence number (kind bus) or a message id (kind recorded)")],
+    subscription: Annotated[str, typer.Argument(help="the subscription (consumer) `dlq list` shows",
+                                                metavar="SUBSCRIPTION")],
+    id: Annotated[str, typer.Argument(help="a sequence number (kind bus) or a message id (kind recorded)",
+                                      metavar="ID")],
 ) -> None:
     """Send a dead-lettered message back to its subscription (the inbox prevents a double effect)."""
     rt = open_runtime()
     try:
-        if id.isdigit():
-            if rt.dead_letter_queue is None:
-                raise fail(f"no dead-letter queue to resubmit #{id} from", "no bus is configured",
-                           "set FACTORY_BUS (sqlite or servicebus) and its connection", 2)
-            rt.dead_letter_queue.resubmit(subscription, int(id))
-        else:
-            rt.recorded_dead_letters.resubmit(subscription, id)
-    except LookupError as exc:
-        raise fail(f"cannot resubmit {subscription} {id}", str(exc), "pick one from `factory dlq list`", 2) from exc
-    except ResubmitTooEarlyError as exc:
-        raise fail(f"not resubmitting {subscription} {id} yet", str(exc), "run the same command again later",
-                   3) from exc
+        _check_subscription(rt, subscription)
+        try:
+            if id.isdigit():
+                if rt.dead_letter_queue is None:
+                    raise fail(f"no dead-letter queue to resubmit #{id} from", "no bus is configured",
+                               "set FACTORY_BUS (sqlite or servicebus) and its connection", BAD_INPUT)
+                rt.dead_letter_queue.resubmit(subscription, int(id))
+            else:
+                rt.recorded_dead_letters.resubmit(subscription, id)
+        except LookupError as exc:
+            known = [r["id"] for r in _letters(rt, subscription)]
+            raise fail(f"cannot resubmit {subscription} {id}", str(exc),
+                       did_you_mean(id, known, f"dead letters on {subscription}")
+                       + " (`factory dlq list` shows them)", BAD_INPUT) from exc
+        except ResubmitTooEarlyError as exc:
+            raise fail(f"not resubmitting {subscription} {id} yet", str(exc), "run the same command again later",
+                       FAILED) from exc
     finally:
         rt.close()
-    console.print(f"resubmitted {subscription} {id}")
+    say(f"resubmitted {esc(subscription)} {esc(id)}")

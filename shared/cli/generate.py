@@ -14,6 +14,8 @@ from typing import Annotated
 
 import typer
 
+from shared.cli.common import BAD_INPUT, FAILED, fail
+from shared.cli.output import esc, say
 from shared.contracts import CONTRACTS_DIR
 from shared.contracts.access import render_access
 from shared.contracts.manifests import (
@@ -53,28 +55,27 @@ def stale(root: Path) -> list[Path]:
 def generate(
     check: Annotated[bool, typer.Option("--check", help="write nothing; exit 1 naming the stale files")] = False,
     root: Annotated[Path, typer.Option(help="repository root holding contracts/ and infra/",
-                                       file_okay=False)] = CONTRACTS_DIR.parent,
+                                       file_okay=False, metavar="DIR")] = CONTRACTS_DIR.parent,
 ) -> None:
     """Refresh the files derived from contracts/: schema access lists and messaging infrastructure."""
     try:
         outdated = stale(root)
         files = derived_files(root)
     except (ManifestError, FlowDefinitionError) as exc:
-        typer.echo(f"error: contracts/ is inconsistent: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        raise fail("contracts/ is inconsistent", str(exc), "fix the manifest or flow named above", BAD_INPUT) from exc
     if check:
         if outdated:
-            typer.echo("stale derived files: " + ", ".join(str(p) for p in outdated)
-                       + "; run `factory generate` and commit the result", err=True)
-            raise typer.Exit(1)
-        typer.echo("derived files are up to date")
+            raise fail("stale derived files: " + ", ".join(str(p) for p in outdated),
+                       "contracts/ changed since they were generated", "run `factory generate` and commit the result",
+                       FAILED)
+        say("derived files are up to date")
         return
     for rel in outdated:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(files[rel], encoding="utf-8")
-        typer.echo(f"wrote {rel}")
+        say(f"wrote {esc(rel)}")
     if not outdated:
-        typer.echo("derived files already up to date")
+        say("derived files already up to date")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,4 @@
-"""``factory intent draft|show|confirm``: free-text intents, and the intent argument of ``factory run``.
+"""``factory intent draft|show|confirm``, and free text as the argument of ``factory run``.
 
 A description in free text is submitted (``IntentSubmitted``), the intent-drafter agent drafts a structured
 intent with its open questions (``IntentDrafted``), a person confirms it (or ``--yes`` accepts a valid
@@ -13,26 +13,24 @@ from typing import Annotated, Any
 
 import typer
 import yaml
-from rich.table import Table
 
 from shared.bootstrap import Runtime
-from shared.cli.common import console, err, fail, open_runtime
+from shared.cli.common import BAD_INPUT, FAILED, fail, open_runtime, warn
+from shared.cli.output import esc, say, say_raw
 from shared.host.local import LocalHost, build_host
 from shared.product.drafts import DraftError, DraftStatus, confirm_draft, draft_status, submit_text
-from shared.product.intent import Intent, IntentError, load_intent
-from shared.product.projects import ReleaseTarget, StartedProject, start_project
+from shared.product.intent import IntentError, load_intent
+from shared.product.projects import ReleaseTarget, StartedProject
 from shared.product.usage import model_usage
 from shared.settings import ModelProvider, load_settings
 
 app = typer.Typer(no_args_is_help=True, help="Free-text intents: draft one from a description, show it, confirm it.")
 
-#: exit code when a draft waits for a person (not an error: the next command is printed)
-WAITS_FOR_CONFIRMATION = 3
-
 RecordOpt = Annotated[Path | None, typer.Option(
-    "--record", help="record every model answer into this folder (replay it later with --replay)")]
+    "--record", help="record every model answer into DIR (replay them later with --replay)", metavar="DIR")]
 ReplayOpt = Annotated[Path | None, typer.Option(
-    "--replay", help="answer every model call from answers recorded in this folder (no network)")]
+    "--replay", help="answer every model call from the answers recorded in DIR (no network)", metavar="DIR")]
+DraftArg = Annotated[str, typer.Argument(help="the draft's project id", metavar="DRAFT_ID")]
 
 
 def model_overrides(record: Path | None, replay: Path | None) -> dict[str, object]:
@@ -45,9 +43,29 @@ def model_overrides(record: Path | None, replay: Path | None) -> dict[str, objec
     return overrides
 
 
-def looks_like_a_path(argument: str) -> bool:
-    return "\n" not in argument and (argument.endswith((".yaml", ".yml", ".json")) or "/" in argument) \
-        and " " not in argument.strip()
+def is_free_text(argument: str) -> bool:
+    """Not a path to an intent: no such file, and not shaped like a path (one word with a slash or .yaml)."""
+    if Path(argument).exists():
+        return False
+    word = argument.strip()
+    return not (" " not in word and "\n" not in word and (word.endswith((".yaml", ".yml", ".json")) or "/" in word))
+
+
+def free_text(argument: str, **overrides: object) -> str:
+    """The text, once the settings show a model can read it; otherwise an error (exit 2), nothing written."""
+    try:
+        settings = load_settings(**overrides)
+    except ValueError as exc:
+        raise fail("the settings are not usable", str(exc), "fix the option or the setting named above",
+                   BAD_INPUT) from exc
+    if settings.model_provider is ModelProvider.none and settings.model_replay_dir is None:
+        raise fail("a description in free text needs a model to read it, and no model is configured",
+                   "FACTORY_MODEL_PROVIDER is unset, so only the deterministic skills run (they need an intent "
+                   "written as YAML)",
+                   "write the intent as YAML (examples/task-tracker.yaml), configure a model (README, \"Model-backed "
+                   "skills\"), replay recorded answers with --replay DIR, or get a skeleton to fill in with "
+                   "`factory intent draft TEXT`", BAD_INPUT)
+    return argument
 
 
 def wait_for_draft(rt: Runtime, host: LocalHost, project_id: str, *, timeout: float) -> DraftStatus:
@@ -67,128 +85,80 @@ def wait_for_draft(rt: Runtime, host: LocalHost, project_id: str, *, timeout: fl
     host.run(until=settled)
     status = draft_status(rt, project_id)
     if status is None or not status.settled:
-        raise fail(f"the draft {project_id} was not written within {timeout:g}s", "the intent-drafter did not "
-                   "answer (a slow or rate-limited model is retried)",
-                   f"run `factory host` and then `factory intent show {project_id}`", 1)
+        raise fail(f"the draft {project_id} was not written within {timeout:g} s",
+                   "the intent-drafter did not answer (a slow or rate-limited model is retried)",
+                   f"keep `factory host` running, then `factory intent show {project_id}`", FAILED)
     return status
-
-
-def print_draft(status: DraftStatus) -> None:
-    """The draft as a person reviews it: the intent as YAML, open questions, assumptions, problems, usage."""
-    console.print(f"[bold]draft[/] {status.project_id}  [bold]state[/] {status.state}")
-    if status.failure:
-        err.print(f"[red]drafting failed:[/] {status.failure}")
-    draft = status.draft
-    if draft is None:
-        return
-    console.print(f"drafted by: {draft['draftedBy']}" + ("" if draft["draftedBy"] == "model" else
-                                                          " [yellow](a skeleton: edit it before confirming)[/]"))
-    console.print(yaml.safe_dump(draft["intent"], sort_keys=False, allow_unicode=True).rstrip())
-    for title, key in (("open questions", "openQuestions"), ("assumed", "assumptions"), ("problems", "problems")):
-        if draft.get(key):
-            console.print(f"[bold]{title}:[/]")
-            for item in draft[key]:
-                console.print(f"  - {item}")
-    usage = model_usage({"type": "SkillUsed", "data": u} for u in status.usage)
-    if usage["calls"]:
-        console.print(f"model: {usage['calls']} call(s), {usage['promptTokens']}+{usage['completionTokens']} tokens, "
-                      f"{_cost(usage['costUsd'])}")
 
 
 def _cost(value: float | None) -> str:
     return "cost unknown (no price for the model)" if value is None else f"{value:.4f} USD"
 
 
-def _confirmed(rt: Runtime, status: DraftStatus, *, edit: Path | None, source: str = "cli") -> StartedProject:
+def print_draft(status: DraftStatus, *, stderr: bool = False) -> None:
+    """The draft as a person reviews it: the intent as YAML, open questions, assumptions, problems, usage."""
+    say(f"[bold]draft[/] {esc(status.project_id)}  [bold]state[/] {esc(status.state)}", stderr=stderr)
+    if status.failure:
+        say(f"[red]drafting failed:[/] {esc(status.failure)}", stderr=stderr)
+    draft = status.draft
+    if draft is None:
+        return
+    skeleton = "" if draft["draftedBy"] == "model" else " [yellow](a skeleton: fill it in before confirming)[/]"
+    say(f"drafted by: {esc(draft['draftedBy'])}{skeleton}", stderr=stderr)
+    say_raw(yaml.safe_dump(draft["intent"], sort_keys=False, allow_unicode=True).rstrip(), stderr=stderr)
+    for title, key in (("open questions", "openQuestions"), ("assumed", "assumptions"), ("problems", "problems")):
+        if draft.get(key):
+            say(f"[bold]{title}:[/]", stderr=stderr)
+            for item in draft[key]:
+                say(f"  - {esc(item)}", stderr=stderr)
+    usage = model_usage({"type": "SkillUsed", "data": u} for u in status.usage)
+    if usage["calls"]:
+        say(f"model: {usage['calls']} call(s), {usage['promptTokens']}+{usage['completionTokens']} tokens, "
+            f"{esc(_cost(usage['costUsd']))}", stderr=stderr)
+
+
+def _confirm(rt: Runtime, status: DraftStatus, *, edit: Path | None) -> StartedProject:
     try:
         edited = load_intent(edit) if edit is not None else None
     except IntentError as exc:
-        raise fail(f"{edit} is not a valid intent", str(exc), "fix the file and confirm again", 2) from exc
+        raise fail(f"{edit} is not a valid intent", f"{len(exc.problems)} problem(s) (listed above)",
+                   "fix the file and confirm again", BAD_INPUT, problems=[str(p) for p in exc.problems]) from exc
     try:
-        return confirm_draft(rt, status.project_id, intent=edited, source=source)
+        return confirm_draft(rt, status.project_id, intent=edited, source="cli")
     except DraftError as exc:
         raise fail(f"the draft {status.project_id} was not confirmed", str(exc),
-                   f"`factory intent show {status.project_id}`; then confirm with --edit FILE", 2) from exc
+                   f"`factory intent show {status.project_id}`; confirm your own version with --edit FILE",
+                   BAD_INPUT) from exc
 
 
-def read_argument(argument: str, **overrides: object) -> Intent | str:
-    """``factory run ARGUMENT`` before anything is opened: a valid intent file, or free text a model can read.
-
-    Refuses (exit 2) a bad intent, a missing file, and free text without a model, writing nothing."""
-    path = Path(argument)
-    if path.is_file():
-        try:
-            return load_intent(path)
-        except IntentError as exc:
-            err.print(f"[bold red]error:[/] {exc}")
-            raise typer.Exit(2) from exc
-    if looks_like_a_path(argument):
-        raise fail(f"intent file {argument} does not exist", "the path is wrong",
-                   "pass a file like examples/task-tracker.yaml, or describe the product in quotes", 2)
+def start_from_text(rt: Runtime, host: LocalHost, text: str, *, yes: bool, run_id: str, release: ReleaseTarget,
+                    timeout: float, stderr: bool = False) -> StartedProject:
+    """``factory run TEXT``: draft, show, confirm (``--yes`` or a prompt in a terminal); then the run goes on."""
+    say(f"[bold]model[/] {esc(rt.model_description())}", stderr=stderr)
     try:
-        settings = load_settings(**overrides)
-    except ValueError as exc:
-        raise fail("the settings are not usable", str(exc), "fix the option or the setting named above", 2) from exc
-    if settings.model_provider is ModelProvider.none and settings.model_replay_dir is None:
-        raise fail("a description in free text needs a model to read it, and no model is configured",
-                   "FACTORY_MODEL_PROVIDER is unset, so only the deterministic skills run (they need an intent "
-                   "written as YAML)",
-                   "write the intent as YAML (examples/task-tracker.yaml), configure a model (README, 'Model-backed "
-                   "skills'), replay recorded answers with --replay DIR, or get a skeleton to fill in with "
-                   "`factory intent draft TEXT`", 2)
-    return argument
-
-
-def start_from_argument(rt: Runtime, host: LocalHost, argument: Intent | str, *, yes: bool, run_id: str,
-                        release: ReleaseTarget, timeout: float) -> StartedProject:
-    """``factory run ARGUMENT``: an intent starts at once; free text is drafted, shown and confirmed first."""
-    if isinstance(argument, Intent):
-        return start_project(rt, argument, run_id=run_id, release=release)
-    console.print(f"[bold]model[/] {rt.model_description()}")
-    try:
-        submitted = submit_text(rt, argument, run_id=run_id, release=release)
+        submitted = submit_text(rt, text, run_id=run_id, release=release)
     except DraftError as exc:
-        raise fail("the description was not submitted", str(exc), "shorten or complete it", 2) from exc
+        raise fail("the description was not submitted", str(exc), "shorten or complete it", BAD_INPUT) from exc
     status = wait_for_draft(rt, host, submitted.project_id, timeout=timeout)
-    print_draft(status)
+    print_draft(status, stderr=stderr)
+    if status.state == "confirmed":
+        say("this draft was confirmed before: following its project", stderr=stderr)
+        return StartedProject(status.project_id, status.trace_id, submitted.event)
     if status.state == "failed":
         raise fail(f"no draft for {status.project_id}", str(status.failure),
-                   "see `factory trace " + status.trace_id + "`; fix the model settings and run again", 1)
-    draft = status.draft or {}
-    if status.state == "confirmed":
-        console.print("this draft was confirmed before; following its project")
-        return StartedProject(status.project_id, status.trace_id, submitted.event)
+                   f"see `factory trace {status.trace_id}`; fix the model settings and run the command again", FAILED)
+    draft: dict[str, Any] = status.draft or {}
     if yes and draft.get("draftedBy") == "model" and draft.get("valid"):
-        return _confirmed(rt, status, edit=None)
-    if not yes and console.is_terminal and draft.get("valid") \
+        return _confirm(rt, status, edit=None)
+    if not yes and not stderr and typer.get_text_stream("stdin").isatty() and draft.get("valid") \
             and typer.confirm("Start the project with this intent?", default=False):
-        return _confirmed(rt, status, edit=None)
-    why = ("--yes accepts only a valid draft the model wrote; this one needs a person"
-           if yes else "the draft waits for a person to confirm it")
-    err.print(f"[yellow]{why}.[/] Review it, then `factory intent confirm {status.project_id}` "
-              f"(with --edit FILE to start from your own version: `factory intent show {status.project_id} "
-              f"--yaml > intent.yaml`).")
-    raise typer.Exit(WAITS_FOR_CONFIRMATION)
-
-
-def print_usage(events: list[dict[str, Any]]) -> dict[str, Any]:
-    """The model-usage rows of a run's summary; returns the usage (for the JSON summary)."""
-    usage = model_usage(events)
-    if not usage["calls"] and not usage["budgetExceeded"]:
-        return usage
-    table = Table(title="model usage", show_header=True)
-    for column in ("agent", "calls", "invalid answers", "cost"):
-        table.add_column(column)
-    for agent, row in sorted(usage["byAgent"].items()):
-        table.add_row(agent, str(row["calls"]), str(row["invalid"]), f"{row['costUsd']:.4f} USD")
-    table.add_row("total", str(usage["calls"]), f"{usage['promptTokens']}+{usage['completionTokens']} tokens",
-                  _cost(usage["costUsd"]))
-    console.print(table)
-    for item in usage["degraded"]:
-        err.print(f"[yellow]degraded:[/] {item['agent']} ({item['skill']}): {item['reason']}")
-    if usage["budgetExceeded"]:
-        err.print(f"[bold red]budget exceeded:[/] {usage['budgetExceeded']}")
-    return usage
+        return _confirm(rt, status, edit=None)
+    why = ("--yes accepts only a valid draft the model wrote; this one needs a person" if yes
+           else "the draft waits for a person to confirm it")
+    raise fail(f"draft {status.project_id} is not confirmed", why,
+               f"review it, then `factory intent confirm {status.project_id}` (to start from your own version: "
+               f"`factory intent show {status.project_id} --yaml > intent.yaml`, edit, then "
+               f"`factory intent confirm {status.project_id} --edit intent.yaml`)", FAILED)
 
 
 # ----------------------------------------------------------------------------- factory intent ...
@@ -196,67 +166,74 @@ def print_usage(events: list[dict[str, Any]]) -> dict[str, Any]:
 
 @app.command()
 def draft(
-    text: Annotated[str, typer.Argument(help="the product in your own words, in quotes")],
-    run_id: Annotated[str, typer.Option(help="salt for a fresh draft of the same text")] = "",
-    env: Annotated[str | None, typer.Option(help="release environment of the project once confirmed")] = None,
-    owner: Annotated[str | None, typer.Option(help="who to notify about the project (an email; kept masked)")] = None,
-    timeout: Annotated[float, typer.Option(help="give up waiting for the draft after this many seconds")] = 300.0,
+    text: Annotated[str, typer.Argument(help="the product in your own words, in quotes", metavar="TEXT")],
+    run_id: Annotated[str, typer.Option(help="salt for a fresh draft of the same text", metavar="ID")] = "",
+    env: Annotated[str | None, typer.Option(help="release environment of the project once confirmed",
+                                            metavar="ENV")] = None,
+    owner: Annotated[str | None, typer.Option(help="who to notify about the project (an email; masked)",
+                                              metavar="EMAIL")] = None,
+    timeout: Annotated[float, typer.Option(help="give up waiting for the draft after this many seconds",
+                                           metavar="SECONDS")] = 300.0,
     record: RecordOpt = None,
     replay: ReplayOpt = None,
 ) -> None:
-    """Submit a description and wait for the drafted intent (runs the drafter on the embedded host)."""
+    """Submit a description and wait for the drafted intent (the drafter runs on the embedded host).
+
+    Without a model the draft is a skeleton with one placeholder entity, for you to fill in.
+    """
     rt = open_runtime(**model_overrides(record, replay))
     if rt.model is None:
-        err.print(f"[yellow]model:[/] {rt.model_description()}; the draft will be a skeleton for you to fill in")
+        warn(f"model: {rt.model_description()}")
     else:
-        console.print(f"[bold]model[/] {rt.model_description()}")
+        say(f"[bold]model[/] {esc(rt.model_description())}")
     environment = env or rt.settings.release_environment
-    host, _ = build_host(rt)  # first: the subscriptions exist before the text is published
+    host, _ = build_host(rt)  # first: its subscriptions exist before the text is published
     try:
         try:
             submitted = submit_text(rt, text, run_id=run_id, owner_email=owner,
                                     release=ReleaseTarget(environment, rt.settings.requires_approval(environment)))
         except DraftError as exc:
-            raise fail("the description was not submitted", str(exc), "shorten or complete it", 2) from exc
+            raise fail("the description was not submitted", str(exc), "shorten or complete it", BAD_INPUT) from exc
         status = wait_for_draft(rt, host, submitted.project_id, timeout=timeout)
     finally:
         host.close()
     print_draft(status)
     if status.state == "drafted":
-        console.print(f"next: `factory intent confirm {status.project_id}` (or --edit FILE with your own version)")
+        say(f"[bold]next:[/] `factory intent confirm {esc(status.project_id)}` (or --edit FILE with your version)")
+
+
+def _require_draft(rt: Runtime, draft_id: str) -> DraftStatus:
+    status = draft_status(rt, draft_id)
+    if status is None:
+        raise fail(f"no draft {draft_id}", "no description was submitted under this id",
+                   "submit one with `factory intent draft TEXT`", BAD_INPUT)
+    return status
 
 
 @app.command()
 def show(
-    draft_id: Annotated[str, typer.Argument(help="the draft's project id")],
+    draft_id: DraftArg,
     as_yaml: Annotated[bool, typer.Option("--yaml", help="print only the drafted intent as YAML (to edit)")] = False,
 ) -> None:
     """Show a draft: the intent, its open questions, assumptions and problems."""
-    status = draft_status(open_runtime(), draft_id)
-    if status is None:
-        raise fail(f"no draft {draft_id}", "no description was submitted under this id",
-                   "submit one with `factory intent draft TEXT`", 2)
+    status = _require_draft(open_runtime(), draft_id)
     if as_yaml:
         if status.draft is None:
             raise fail(f"the draft {draft_id} is not written yet", f"it is {status.state}",
-                       "run `factory host` until IntentDrafted, then show it again", 2)
-        typer.echo(yaml.safe_dump(status.draft["intent"], sort_keys=False, allow_unicode=True), nl=False)
+                       "keep `factory host` running until IntentDrafted, then show it again", BAD_INPUT)
+        say_raw(yaml.safe_dump(status.draft["intent"], sort_keys=False, allow_unicode=True).rstrip())
         return
     print_draft(status)
 
 
 @app.command()
 def confirm(
-    draft_id: Annotated[str, typer.Argument(help="the draft's project id")],
-    edit: Annotated[Path | None, typer.Option(help="start from this intent file instead (your edit of the draft)")]
-    = None,
+    draft_id: DraftArg,
+    edit: Annotated[Path | None, typer.Option(help="start from this intent file instead (your edit of the draft)",
+                                              metavar="FILE")] = None,
 ) -> None:
     """Confirm a draft: the project starts from it (or from --edit FILE) under the draft's ids."""
     rt = open_runtime()
-    status = draft_status(rt, draft_id)
-    if status is None:
-        raise fail(f"no draft {draft_id}", "no description was submitted under this id",
-                   "submit one with `factory intent draft TEXT`", 2)
-    started = _confirmed(rt, status, edit=edit)
-    console.print(f"confirmed: project {started.project_id} started (trace {started.trace_id}); a running "
-                  f"`factory host` builds it — follow with `factory status {started.project_id}`")
+    started = _confirm(rt, _require_draft(rt, draft_id), edit=edit)
+    say(f"confirmed: project {esc(started.project_id)} started (trace {esc(started.trace_id)}); a running "
+        f"`factory host` builds it — follow it with `factory status {esc(started.project_id)}`")

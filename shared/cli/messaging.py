@@ -14,6 +14,8 @@ from typing import Annotated
 
 import typer
 
+from shared.cli.common import BAD_INPUT, FAILED, fail
+from shared.cli.output import esc, say
 from shared.contracts import CONTRACTS_DIR
 from shared.contracts.manifests import ManifestError, load_consumers
 from shared.generators.messaging import render_all, stale_files, write_files
@@ -23,10 +25,10 @@ REPO_ROOT = CONTRACTS_DIR.parent
 
 def render(
     check: Annotated[
-        bool, typer.Option("--check", help="Do not write; exit 1 and name the files that are stale.")
+        bool, typer.Option("--check", help="do not write; exit 1 and name the files that are stale")
     ] = False,
     root: Annotated[
-        Path, typer.Option(help="Repository root holding contracts/ and infra/.", file_okay=False)
+        Path, typer.Option(help="repository root holding contracts/ and infra/", file_okay=False, metavar="DIR")
     ] = REPO_ROOT,
 ) -> None:
     """Render infra/generated/messaging.bicep and infra/local/servicebus-emulator.json from contracts/."""
@@ -34,27 +36,23 @@ def render(
     try:
         consumers = load_consumers(root / "contracts")
     except ManifestError as exc:
-        typer.echo(f"error: cannot read the consumer manifests: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        raise fail("cannot read the consumer manifests", str(exc), "fix the manifest named above in contracts/",
+                   BAD_INPUT) from exc
     rendered = render_all(consumers)
     if check:
         stale = stale_files(root, rendered)
         if stale:
             names = ", ".join(str(p) for p in stale)
-            typer.echo(
-                f"stale generated infrastructure: {names}. "
-                "The manifests in contracts/ changed; run `factory infra render` and commit the result.",
-                err=True,
-            )
-            raise typer.Exit(1)
-        typer.echo(f"generated infrastructure is up to date ({len(consumers)} consumers)")
+            raise fail(f"stale generated infrastructure: {names}", "the manifests in contracts/ changed",
+                       "run `factory infra render` and commit the result", FAILED)
+        say(f"generated infrastructure is up to date ({len(consumers)} consumers)")
         return
     written = write_files(root, rendered)
     if written:
         for rel in written:
-            typer.echo(f"wrote {rel}")
+            say(f"wrote {esc(rel)}")
     else:
-        typer.echo(f"generated infrastructure already up to date ({len(consumers)} consumers)")
+        say(f"generated infrastructure already up to date ({len(consumers)} consumers)")
 
 
 def register(app: typer.Typer) -> None:

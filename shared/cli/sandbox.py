@@ -17,9 +17,11 @@ import typer
 from werkzeug.serving import make_server
 
 from shared.bootstrap import sandbox_check, session_server_app
-from shared.cli.common import console, err
+from shared.cli.common import FAILED, error_text
+from shared.cli.output import say, say_raw
 
-app = typer.Typer(no_args_is_help=True, help="The sandbox the release gate runs generated tests in.")
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                  help="The sandbox the release gate runs generated tests in.")
 
 
 @app.command()
@@ -27,22 +29,26 @@ def check() -> None:
     """Probe the test sandbox as the release gate starts it; exit 1 with the reason when it cannot run."""
     usable, text = sandbox_check()
     if not usable:
-        err.print(text, markup=False, highlight=False)
-        raise typer.Exit(1)
-    console.print(text, markup=False, highlight=False)
+        say(error_text("the test sandbox cannot run on this machine", "the check below failed",
+                       "apply one of the fixes below, then run `factory sandbox check` again"), stderr=True)
+        say_raw(text, stderr=True)
+        raise typer.Exit(FAILED)
+    say_raw(text)
 
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="address to listen on (0.0.0.0 inside a session container)")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to listen on (the session pool's targetPort)")] = 8080,
+    host: Annotated[str, typer.Option(help="address to listen on (0.0.0.0 inside a session container)",
+                                      metavar="ADDRESS")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on (the session pool's targetPort; 0 = any free port)",
+                                      metavar="PORT", min=0, max=65535)] = 8080,
 ) -> None:
     """Serve the test runner's HTTP contract (the test-runner image's entry point in a dynamic session)."""
     stop = threading.Event()
     server = make_server(host, port, session_server_app(on_exit=stop.set), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    console.print(f"test runner listening on http://{host}:{server.server_port}", markup=False, highlight=False)
+    say_raw(f"test runner listening on http://{host}:{server.server_port}")
     with contextlib.suppress(KeyboardInterrupt):
         stop.wait()
     server.shutdown()

@@ -34,8 +34,11 @@ class AgentHandler:
         self.skills = skills
 
     def subject(self, event: Envelope) -> Envelope:
-        """The event whose effect this handling is: a retry command stands for its original."""
-        if event.type == RETRY_COMMAND:
+        """The event whose effect this handling is. A coordinator's retry (attempt >= 1) stands for its
+        original: the original failed, so this is the same handling again. An operator's retry (attempt 0,
+        ``factory flow retry``) is a handling of its own: it re-runs a step that may have completed (a test
+        gate that failed), so the command itself is deduplicated and identifies the outputs."""
+        if event.type == RETRY_COMMAND and int(event.data.get("attempt", 0)) > 0:
             return Envelope.model_validate(event.data["originalEvent"])
         return event
 
@@ -43,7 +46,7 @@ class AgentHandler:
         return Route(f"{self.consumer.name}:{event.project_id or event.tenant_id}")
 
     def decide(self, event: Envelope, state: Document | None, ctx: HandlerContext) -> Decision:
-        target = self.subject(event)
+        target = Envelope.model_validate(event.data["originalEvent"]) if event.type == RETRY_COMMAND else event
         skill = self.skills.get(target.type)
         if skill is None:
             raise SkillError(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from shared.contracts.envelope import Envelope
 from shared.ports.skills import Emit
-from shared.product.projects import ProjectRuntime, project_status
+from shared.product.projects import ProjectRuntime, project_findings, project_status
 
 RELEASE_FLOW = "release-manager"
 AWAITING_APPROVAL = "awaitingApproval"
@@ -37,8 +37,12 @@ class Decision:
 
 
 def decide_release(runtime: ProjectRuntime, project_id: str, decision: str, *, actor: str, reason: str,
-                   source: str) -> Decision:
-    """Publish ``ReleaseApprovalGranted``/``Rejected`` for a project whose release waits for approval."""
+                   source: str, override_findings: bool = False) -> Decision:
+    """Publish ``ReleaseApprovalGranted``/``Rejected`` for a project whose release waits for approval.
+
+    A release held by critical findings is approved only with ``override_findings``: the override and the
+    findings it overrides go into the audited reason.
+    """
     if decision not in DECISIONS:
         raise ApprovalError(422, f"decision must be one of {sorted(DECISIONS)}, not {decision!r}")
     actor, reason = actor.strip(), reason.strip()
@@ -54,6 +58,14 @@ def decide_release(runtime: ProjectRuntime, project_id: str, decision: str, *, a
     if state != AWAITING_APPROVAL:
         raise ApprovalError(409, f"the release of '{project_id}' is not waiting for approval (release-manager is "
                             f"in '{state}'); only a release to an environment that requires approval waits")
+    critical = [f for f in project_findings(status) if f.get("severity") == "critical"]
+    if decision == "approve" and critical:
+        names = ", ".join(sorted({str(f.get("ruleId") or f.get("id")) for f in critical}))
+        if not override_findings:
+            raise ApprovalError(409, f"the release of '{project_id}' has {len(critical)} critical finding(s) "
+                                f"({names}); approving it overrides them: say so explicitly (--override-findings, "
+                                "or \"overrideFindings\": true in the body)")
+        reason = f"{reason} (overrides critical findings: {names})"
     first = status.events[0]
     environment = str((first.get("data", {}).get("release") or {}).get("environment", "prod"))
     data = {"projectId": project_id, "environment": environment, "actor": actor, "reason": reason}

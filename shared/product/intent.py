@@ -196,25 +196,130 @@ def load_intent(path_or_text: str | Path) -> Intent:
     if isinstance(path_or_text, Path) or ("\n" not in path_or_text and Path(path_or_text).is_file()):
         path = Path(path_or_text)
         try:
-            text = path.read_text(encoding="utf-8")
+            raw = path.read_bytes()
         except OSError as exc:
             raise IntentError([IntentProblem("", f"cannot read {path}: {exc.strerror}")], str(path)) from exc
         source = str(path)
+        text = decode_intent_text(raw, source)
     else:
         text = str(path_or_text)
+    return intent_from_mapping(parse_intent_text(text, source), source=source)
+
+
+# --------------------------------------------------------------------------- limits
+
+#: the most an intent may weigh as compact JSON: it travels inside one ProjectInitialized message
+MAX_INTENT_BYTES = 64 * 1024
+#: the most intent text (YAML with comments) read before parsing
+MAX_INTENT_TEXT_BYTES = 2 * MAX_INTENT_BYTES
+_CLIP = 200
+
+
+class _IntentLoader(yaml.SafeLoader):
+    """YAML's safe loader without aliases: an intent never needs ``*ref``, and a billion-laughs file
+    would expand to gigabytes once encoded."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(None, None, f"aliases (*{event.anchor}) are not allowed in an intent",
+                                              event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def decode_intent_text(raw: bytes, source: str = "intent") -> str:
+    """UTF-8 text of an intent file, or an :class:`IntentError` saying why it is not one."""
+    if len(raw) > MAX_INTENT_TEXT_BYTES:
+        raise IntentError([IntentProblem("", f"is {len(raw):,} bytes; an intent file may have at most "
+                                             f"{MAX_INTENT_TEXT_BYTES:,}")], source)
+    if b"\0" in raw:
+        raise IntentError([IntentProblem("", "is a binary file, not YAML or JSON text")], source)
     try:
-        data = yaml.safe_load(text)
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise IntentError([IntentProblem("", f"is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+                                             f"{exc.start}); save it as UTF-8")], source) from exc
+
+
+def parse_intent_text(text: str, source: str = "intent") -> Any:
+    """YAML/JSON text -> data, with the text size bounded and aliases refused."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_INTENT_TEXT_BYTES:
+        raise IntentError([IntentProblem("", f"is more than {MAX_INTENT_TEXT_BYTES:,} bytes of text")], source)
+    try:
+        return yaml.load(text, Loader=_IntentLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
-        raise IntentError([IntentProblem("", f"not valid YAML/JSON: {exc}")], source) from exc
-    return intent_from_mapping(data, source=source)
+        raise IntentError([IntentProblem("", f"not valid YAML/JSON: {' '.join(str(exc).split())}")], source) from exc
+    except RecursionError as exc:
+        raise IntentError([IntentProblem("", "is nested too deeply to be an intent")], source) from exc
+
+
+#: the most values (mappings, lists and scalars, counted as they would be encoded) an intent may hold
+MAX_INTENT_VALUES = 50_000
+
+
+def _values_beyond(data: Any, budget: int) -> bool:
+    """Whether ``data`` holds more than ``budget`` values, counting a value shared by aliases every time."""
+    stack, seen = [data], 0
+    while stack:
+        value = stack.pop()
+        seen += 1
+        if seen > budget:
+            return True
+        if isinstance(value, Mapping):
+            stack.extend(value.values())
+        elif isinstance(value, list | tuple):
+            stack.extend(value)
+    return False
+
+
+def limit_problems(data: Any) -> list[IntentProblem]:
+    """Size and shape limits, checked first: the encoded size, and every list against its schema ``maxItems``
+    (one short line each, where the schema's own message would repeat the whole value)."""
+    if _values_beyond(data, MAX_INTENT_VALUES):  # a YAML alias bomb expands without end: count before encoding
+        return [IntentProblem("", f"has more than {MAX_INTENT_VALUES:,} values (or repeats one through YAML aliases); "
+                                  "an intent is a small document")]
+    try:
+        size = len(json.dumps(data, separators=(",", ":"), default=str).encode())
+    except (RecursionError, ValueError):
+        return [IntentProblem("", "is nested too deeply to be an intent")]
+    problems: list[IntentProblem] = []
+    if size > MAX_INTENT_BYTES:
+        problems.append(IntentProblem("", f"is {size:,} bytes as JSON; an intent may have at most "
+                                          f"{MAX_INTENT_BYTES:,} (it travels in one message)"))
+    schema = intent_schema()
+
+    def walk(value: Any, node: Mapping[str, Any], path: list[str | int]) -> None:
+        ref = node.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            node = schema["$defs"][ref.removeprefix("#/$defs/")]
+        if isinstance(value, list):
+            limit = node.get("maxItems")
+            if isinstance(limit, int) and len(value) > limit:
+                problems.append(IntentProblem(format_path(path), f"has {len(value)} items; at most {limit}"))
+                return
+            for i, item in enumerate(value):
+                walk(item, node.get("items", {}), [*path, i])
+        elif isinstance(value, Mapping):
+            properties = node.get("properties", {})
+            for key, item in value.items():
+                if isinstance(key, str) and key in properties:
+                    walk(item, properties[key], [*path, key])
+
+    walk(data, schema, [])
+    return problems
 
 
 def intent_from_mapping(data: Any, *, source: str = "intent") -> Intent:
     """Validate an already parsed intent (e.g. the one carried by ``ProjectInitialized``)."""
     if not isinstance(data, Mapping):
         raise IntentError([IntentProblem("", f"must be a mapping, got {type(data).__name__}")], source)
+    limits = limit_problems(data)
+    if limits:
+        raise IntentError(limits, source)
     problems = [_problem(e) for e in _validator().iter_errors(data)]
     problems += _semantic_problems(data)
+    problems = [p if len(p.message) <= _CLIP else IntentProblem(p.path, p.message[:_CLIP] + "…", p.allowed)
+                for p in problems]
     if problems:
         unique = sorted(set(problems), key=lambda p: (_sort_key(p.path), p.message))
         raise IntentError(unique, source)

@@ -118,6 +118,11 @@ def list_projects(runtime: ProjectRuntime) -> list[dict[str, Any]]:
     return sorted(docs, key=lambda b: (str(b.get("startedAt", "")), str(b.get("projectId"))), reverse=True)
 
 
+#: the flow that announces ``ProjectCompleted``, and its final states (contracts/flows/project-lifecycle.yaml)
+LIFECYCLE_FLOW = "project-lifecycle"
+LIFECYCLE_ENDS = ("completed", "failed", "cancelled")
+
+
 @dataclass
 class ProjectStatus:
     project_id: str
@@ -152,6 +157,9 @@ def project_status(runtime: ProjectRuntime, project_id: str) -> ProjectStatus:
         doc = runtime.state.get(f"{name}:{project_id}", "instance")
         if doc is not None:
             flows[name] = doc.body
+    lifecycle = flows.get(LIFECYCLE_FLOW)
+    if done is not None and lifecycle is not None and lifecycle.get("state") not in LIFECYCLE_ENDS:
+        done = None  # `flow retry` re-opened the project after it had finished: it is running again
     tests = next((e for e in reversed(events) if e["type"] in ("TestsPassed", "TestsFailed")), None)
     reason = done["data"].get("reason") if done else None
     if done and done["data"].get("outcome") == "failed" and not reason:
@@ -160,6 +168,57 @@ def project_status(runtime: ProjectRuntime, project_id: str) -> ProjectStatus:
                   for e in events if e["type"] in ("TestsPassed", "TestsFailed")}
     return ProjectStatus(project_id, trace_id, done["data"]["outcome"] if done else None, reason, flows, events,
                          {"type": tests["type"], **tests["data"]} if tests else None, by_service)
+
+
+#: finding severities, most severe first; ``critical`` findings hold a release for an audited override
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+
+
+def project_findings(status: ProjectStatus) -> list[dict[str, Any]]:
+    """Policy (infrastructure IB rules) and security findings of a project, most severe first."""
+    out: list[dict[str, Any]] = []
+    for e in status.events:
+        if e["type"] in ("SecurityReviewCompleted", "InfrastructureBlueprintCreated"):
+            kind = "security" if e["type"] == "SecurityReviewCompleted" else "policy"
+            for f in e.get("data", {}).get("findings", []) or []:
+                out.append({"kind": kind, "service": e["data"].get("service"), **f})
+    order = {s: i for i, s in enumerate(SEVERITIES)}
+    return sorted(out, key=lambda f: (order.get(str(f.get("severity")), 9), f["kind"], str(f.get("id"))))
+
+
+@dataclass(frozen=True)
+class TestReportSummary:
+    """The test gate's result for a project: counts, the failing tests by name, and the report's path."""
+
+    outcome: str  # TestsPassed | TestsFailed
+    service: str
+    passed: int
+    failed: int
+    errors: int
+    duration_ms: float | None
+    report_path: str  # in the artifact store and in the exported repository
+    failing: tuple[str, ...] = ()
+    reason: str = ""
+
+    __test__ = False  # not a pytest test class
+
+
+def test_report_summaries(runtime: ProjectRuntime, status: ProjectStatus) -> list[TestReportSummary]:
+    """The latest test gate result of every service, with the failing tests read from its stored report."""
+    latest = status.tests_by_service or ({str(status.tests.get("service", "")): status.tests} if status.tests else {})
+    out: list[TestReportSummary] = []
+    for service, t in sorted(latest.items()):
+        failing: list[str] = []
+        try:
+            report = json.loads(runtime.artifacts.get(str(t.get("reportDigest", ""))))
+            failing = [f"{c.get('classname')}::{c.get('name')}" for c in report.get("cases", [])
+                       if c.get("outcome") in ("failed", "error")]
+        except (KeyError, OSError, ValueError):  # no report stored (yet): the counts still tell
+            pass
+        out.append(TestReportSummary(str(t["type"]), service, int(t.get("passed", 0)), int(t.get("failed", 0)),
+                                     int(t.get("errors", 0)), t.get("durationMs"), f"reports/{service}-tests.json",
+                                     tuple(failing), str(t.get("reason", ""))))
+    return out
 
 
 def project_files(runtime: ProjectRuntime, project_id: str) -> dict[str, str]:

@@ -54,10 +54,10 @@ def drives(config: TemplateConfig, files: Mapping[str, bytes]) -> dict[str, list
         for j, mod in enumerate(spec.modifiers):
             if mod.condition:
                 what = ", ".join(filter(None, [
-                    f"includes {list(mod.include)}" if mod.include else "",
-                    f"excludes {list(mod.exclude)}" if mod.exclude else "",
-                    f"copies as-is {list(mod.copy_only)}" if mod.copy_only else "",
-                    f"renames {dict(mod.rename)}" if mod.rename else ""]))
+                    f"includes {', '.join(mod.include)}" if mod.include else "",
+                    f"excludes {', '.join(mod.exclude)}" if mod.exclude else "",
+                    f"copies as-is {', '.join(mod.copy_only)}" if mod.copy_only else "",
+                    "renames " + ", ".join(f"{a} -> {b}" for a, b in dict(mod.rename).items()) if mod.rename else ""]))
                 conditions.append((f"sources[{i}].modifiers[{j}]: {what}", "C++2", mod.condition))
     for key, entries in (("primaryOutputs", config.primary_outputs), ("postActions", config.post_actions)):
         for i, entry in enumerate(entries):

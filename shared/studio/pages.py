@@ -271,7 +271,8 @@ def approval_form(req: func.HttpRequest) -> func.HttpResponse:
     form = _form(req)
     try:
         decide_release(get_runtime(), project_id, form.get("decision", ""), actor=form.get("actor", ""),
-                       reason=form.get("reason", ""), source="http-api")
+                       reason=form.get("reason", ""), source="http-api",
+                       override_findings=form.get("overrideFindings") in ("1", "on", "true"))
     except ApprovalError as exc:
         if exc.status == 404:
             return _not_found(req, str(exc))

@@ -146,7 +146,9 @@ def test_budget_exhaustion_stops_the_run_with_budget_exceeded_and_a_clear_summar
     failed = next(e["data"] for e in events if e["type"] == "AgentFailed")
     assert failed["agent"] == "vision-architect" and failed["permanent"]
     assert run.summary["modelUsage"]["budgetExceeded"] == exceeded["summary"]
-    assert "budget exceeded:" in run.stderr and "raise FACTORY_MODEL_BUDGET_USD" in run.stderr
+    assert "budget exceeded" in run.stdout and exceeded["summary"] in run.stdout  # the summary's row
+    assert "BudgetExceededError: the model budget of project" in run.stderr  # the error: why it did not release
+    assert "raise FACTORY_MODEL_BUDGET_USD" in run.stderr
     assert run.summary["reason"].startswith("agent vision-architect failed on ProjectInitialized (permanent failure)")
 
 

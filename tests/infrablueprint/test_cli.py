@@ -162,5 +162,5 @@ def test_versions_diff_and_rollback_commands(tmp_path: Path, monkeypatch: pytest
 
 def test_versions_of_unknown_service_tells_what_to_run(tmp_path: Path) -> None:
     result = _invoke("versions", "ghost", "--store", str(tmp_path))
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "factory infra blueprint" in result.output

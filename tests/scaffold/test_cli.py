@@ -21,9 +21,9 @@ def _app() -> typer.Typer:
 
 
 def test_list_and_show_exit_zero_and_name_the_templates() -> None:
-    listed = runner.invoke(_app(), ["list", "--root", ROOT, "--json"])
+    listed = runner.invoke(_app(), ["list", "--root", ROOT, "--json", "-"])
     assert listed.exit_code == 0 and "factory.python-library" in listed.output
-    shown = runner.invoke(_app(), ["show", "python-library", "--root", ROOT, "--json"])
+    shown = runner.invoke(_app(), ["show", "python-library", "--root", ROOT, "--json", "-"])
     assert shown.exit_code == 0 and "Apache-2.0" in shown.output
 
 

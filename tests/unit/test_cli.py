@@ -9,7 +9,6 @@ import pytest
 from typer.testing import CliRunner
 
 from shared.bootstrap import bootstrap
-from shared.cli import common
 from shared.cli.main import app
 from shared.host.local import build_host
 from shared.product.intent import load_intent
@@ -23,8 +22,6 @@ runner = CliRunner()
 @pytest.fixture(autouse=True)
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("FACTORY_HOME", str(tmp_path / "factory"))
-    monkeypatch.setattr(common.console, "width", 200)
-    monkeypatch.setattr(common.err, "width", 200)
     yield tmp_path / "factory"
     set_runtime(None)
 
@@ -61,9 +58,9 @@ def test_topology_draws_every_consumer_without_warnings() -> None:
 
 def test_trace_and_status_of_unknown_ids_say_what_to_do_next() -> None:
     trace = runner.invoke(app, ["trace", "0" * 32])
-    assert trace.exit_code == 1 and "copy the traceId" in trace.output
+    assert trace.exit_code == 2 and "copy the traceId" in trace.output
     status = runner.invoke(app, ["status", "ghost"])
-    assert status.exit_code == 1 and "unknown project ghost" in status.output
+    assert status.exit_code == 2 and "unknown project ghost" in status.output
 
 
 def test_flow_cancel_is_applied_by_the_host_and_audited_with_the_actor() -> None:

@@ -36,7 +36,7 @@ def test_factory_run_releases_the_sample_with_the_sandboxed_runner(tmp_path: Pat
                           capture_output=True, text=True, timeout=600, check=False)
 
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert "released" in done.stdout and "TestsPassed" in done.stdout
+    assert "outcome      released" in done.stdout and " passed, 0 failed, 0 errors" in done.stdout
 
 
 class CountingRunner:

@@ -65,6 +65,11 @@ def apply(flow: FlowDefinition, instance: Mapping[str, Any] | None, event: Mappi
     transition = state.on.get(etype)
     if transition is not None:
         emits += _take(flow, inst, transition, data, etype, now)
+        failed_now = inst["state"] != state.name and flow.states[inst["state"]].terminal and inst.get("failure")
+        if failed_now and event.get("source") in flow.supervises:
+            # a supervised agent's result failed the flow (TestsFailed): `flow retry` re-runs that agent step
+            inst["lastFailure"] = {"agent": event["source"], "eventId": event.get("causationId"),
+                                   "reason": inst.get("failure")}
     elif etype not in inst.setdefault("deferred", []):
         # arrived before the state that handles it (events of one flow are handled concurrently):
         # keep it and apply it when such a state is entered
@@ -95,6 +100,7 @@ def _take(flow: FlowDefinition, inst: dict[str, Any], t: Transition, data: Mappi
             reason = f"{t.reason} by {actor}: {data['reason']}"
         if flow.states[target].terminal and reason:
             inst["failure"] = reason
+            inst["failedFrom"] = inst["state"]  # `flow retry` re-opens the flow here
         emits += _move(flow, inst, target, trigger, now, reason=reason, actor=actor)
     return emits
 
@@ -205,14 +211,19 @@ def _control(flow: FlowDefinition, inst: dict[str, Any], data: Mapping[str, Any]
     if action == "retry":
         last = inst.get("lastFailure")
         original = find_event(str(last["eventId"])) if last else None
-        if not last or original is None:
-            raise FlowDefinitionError(f"{flow.id}/{inst['instanceId']} has no failed agent step to retry")
+        if original is not None and original.get("type") == RETRY_COMMAND:  # the failure came from a retry
+            original = original.get("data", {}).get("originalEvent")
+        reopen = state.terminal and state.name != CANCELLED and bool(inst.get("failedFrom"))
+        if not reopen and (not last or original is None):
+            raise FlowDefinitionError(f"{flow.id}/{inst['instanceId']} has no failed step to retry (it is in "
+                                      f"'{state.name}')")
         emits = []
-        if state.terminal and inst.get("failedFrom"):
+        if reopen:
             emits += _move(flow, inst, inst["failedFrom"], "FlowControlRequested", now, reason=reason, actor=actor)
         inst["failure"] = None
-        emits.append(Emit(RETRY_COMMAND, {"agent": last["agent"], "attempt": 0, "originalEvent": dict(original)},
-                          properties={"targetAgent": last["agent"]}))
+        if last and original is not None:
+            emits.append(Emit(RETRY_COMMAND, {"agent": last["agent"], "attempt": 0, "originalEvent": dict(original)},
+                              properties={"targetAgent": last["agent"]}))
         return Step(inst, emits)
     raise FlowDefinitionError(f"unknown control action '{action}'; use skip, force, retry or cancel")
 

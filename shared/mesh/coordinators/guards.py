@@ -45,6 +45,19 @@ def _approval_required(data: Mapping[str, Any], inst: Mapping[str, Any]) -> bool
     return bool(release.get("approvalRequired", False))
 
 
+def critical_findings(inst: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """Critical policy findings of every service's infrastructure blueprint (IB010 data residency...)."""
+    seen = inst.get("byService", {}).get("InfrastructureBlueprintCreated", {})
+    datas = [v.get("data", {}) for v in seen.values()] or [_seen_data(inst, "InfrastructureBlueprintCreated")]
+    return [f for d in datas for f in d.get("findings") or []
+            if isinstance(f, Mapping) and f.get("severity") == "critical"]
+
+
+def _approval_or_critical_findings(data: Mapping[str, Any], inst: Mapping[str, Any]) -> bool:
+    """A person decides: the environment requires approval, or a critical finding needs an audited override."""
+    return _approval_required(data, inst) or bool(critical_findings(inst))
+
+
 def blueprint_services(inst: Mapping[str, Any]) -> list[str]:
     return list(_seen_data(inst, "BlueprintCreated").get("services") or [])
 
@@ -107,6 +120,7 @@ def _project_failed(inst: Mapping[str, Any]) -> Emit:
 
 GUARDS: dict[str, Guard] = {
     "noHighFindings": _no_high_findings,
+    "approvalOrCriticalFindings": _approval_or_critical_findings,
     "otherFlowFailed": _is_other_flow_failed,
     "approvalRequired": _approval_required,
     "everyServiceReadyToRelease": _every_service(*READY_TO_RELEASE),
