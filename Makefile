@@ -23,10 +23,12 @@ node_modules/.installed: package.json package-lock.json
 
 ## make run: take the sample intent to a released, tested service on the embedded runtime
 run: setup
+	@bash scripts/system-packages.sh
 	$(VENV)/bin/factory run $(SAMPLE) --run-id "$$(date +%s)"
 
 ## make test: lint and types, then the whole suite (unit, contract incl. Azurite, triggers, faults, e2e)
 test: setup
+	@bash scripts/system-packages.sh --browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(PY) -m pytest
