@@ -29,6 +29,8 @@ from tests.live import LiveFactory, live_factory
 FACTORY = str(Path(sys.executable).with_name("factory"))
 TEXT = ("A booking app for a dental practice: patients book appointments with a dentist, the front desk confirms "
         "or cancels them, and patients get a reminder the day before.")
+#: events that record how the flows moved, not what was made
+BOOKKEEPING = ("CoordinatorStateChanged", "FlowTimeout")
 MODEL_AGENTS = ["documentation-writer", "intent-drafter", "product-manager", "solution-architect",
                 "vision-architect"]
 
@@ -120,13 +122,15 @@ def test_the_recorded_run_replays_identically_with_no_network(recorded: tuple[Ru
     assert replayed.summary["outcome"] == "released"
     assert replayed.repository() == original.repository()  # every file, byte for byte
 
-    def payloads(run: Run) -> dict[str, tuple[str, str]]:
-        return {e["id"]: (e["type"], json.dumps(e["data"], sort_keys=True)) for e in run.events()}
+    def payloads(run: Run) -> Counter[tuple[str, str, str]]:
+        """Every event as (type, source, payload). Left out: the coordinators' bookkeeping (which event moved a
+        flow, and so the ids downstream, depends on the order concurrent handlings finish in, model or not)
+        and the payloads that carry wall-clock durations (the gate's, the smoke test's)."""
+        timed = ("TestsPassed", "ServiceDeployed")
+        return Counter((e["type"], e["source"], "" if e["type"] in timed else json.dumps(e["data"], sort_keys=True))
+                       for e in run.events() if e["type"] not in BOOKKEEPING)
 
-    mine, theirs = payloads(replayed), payloads(original)
-    assert mine.keys() == theirs.keys()  # the same events, by their deterministic ids
-    timing_free = {i for i, (t, _) in theirs.items() if t not in ("TestsPassed", "ServiceDeployed")}
-    assert {i: mine[i] for i in timing_free} == {i: theirs[i] for i in timing_free}
+    assert payloads(replayed) == payloads(original)
     assert replayed.summary["modelUsage"] == original.summary["modelUsage"]  # tokens, cost and latency as recorded
 
 
