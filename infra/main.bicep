@@ -55,6 +55,19 @@ param testRunnerImage string = ''
 @description('Registry server of a private test-runner image (pulled by the pool\'s own identity); empty for a public image.')
 param testRunnerRegistryServer string = ''
 
+@description('Deploy an Azure OpenAI account and model deployment for the model-backed skills (keyless); false: deterministic skills only.')
+param deployOpenAI bool = false
+
+@description('Model the Azure OpenAI deployment serves (deployOpenAI).')
+param openAIModelName string = 'gpt-4o-mini'
+
+@description('Version of that model.')
+param openAIModelVersion string = '2024-07-18'
+
+@description('Capacity of the model deployment in thousands of tokens per minute.')
+@minValue(1)
+param openAICapacity int = 30
+
 var resourceToken = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
 var tags = {
   'azd-env-name': environmentName
@@ -152,6 +165,21 @@ module testSessions 'modules/testsessions.bicep' = {
   }
 }
 
+module openAI 'modules/openai.bicep' = {
+  name: 'openai'
+  params: {
+    name: 'oai-factory-${resourceToken}'
+    location: location
+    tags: tags
+    deploy: deployOpenAI
+    modelName: openAIModelName
+    modelVersion: openAIModelVersion
+    deploymentName: openAIModelName
+    capacity: openAICapacity
+    principalId: identity.outputs.principalId
+  }
+}
+
 module functionApp 'modules/functionapp.bicep' = {
   name: 'functionapp'
   params: {
@@ -175,6 +203,8 @@ module functionApp 'modules/functionapp.bicep' = {
     signingKeySecretUri: keyVault.outputs.signingKeySecretUri
     traceSamplingRatio: traceSamplingRatio
     testSessionsEndpoint: testSessions.outputs.poolManagementEndpoint
+    modelEndpoint: openAI.outputs.endpoint
+    modelDeployment: openAI.outputs.deploymentName
   }
 }
 
@@ -202,3 +232,5 @@ output FACTORY_TOPIC string = serviceBus.outputs.topicName
 output FACTORY_COSMOS_DATABASE string = cosmos.outputs.databaseName
 output SERVICEBUS_SUBSCRIPTIONS array = messaging.outputs.subscriptionNames
 output FACTORY_TEST_SESSIONS_ENDPOINT string = testSessions.outputs.poolManagementEndpoint
+output FACTORY_MODEL_ENDPOINT string = openAI.outputs.endpoint
+output FACTORY_MODEL_DEPLOYMENT string = openAI.outputs.deploymentName

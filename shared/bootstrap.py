@@ -19,6 +19,7 @@ from typing import Any
 from shared.adapters.azure.clients import (
     blob_artifact_store,
     cosmos_state_store,
+    openai_token_provider,
     servicebus_dead_letter_queue,
     servicebus_publisher,
     sessions_test_runner,
@@ -27,9 +28,11 @@ from shared.adapters.filesystem.artifacts import FilesystemArtifactStore
 from shared.adapters.filesystem.hosts import hosts, registered_host
 from shared.adapters.filesystem.keys import SigningKeyFileError, home_secret, home_signing_key
 from shared.adapters.memory.spans import MemorySpanStore
+from shared.adapters.openai.chat import OpenAIChatModel
 from shared.adapters.process.sandbox import SandboxedTestRunner, refusal
 from shared.adapters.process.service_host import JailedServiceHost
 from shared.adapters.process.session_server import SessionServer
+from shared.adapters.recorded.answers import RecordingModel, ReplayModel
 from shared.adapters.sqlite.bus import SqliteBus
 from shared.adapters.sqlite.integrity import DatabaseCorruptError, inspect_database, repair_database
 from shared.adapters.sqlite.spans import SqliteSpanStore
@@ -57,10 +60,11 @@ from shared.ports import (
     StateStore,
     SystemClock,
 )
+from shared.ports.model import ModelAccess, ModelClient, Price
 from shared.ports.service_host import ServiceHost
 from shared.ports.test_runner import TestRunner
 from shared.scaffold.catalog import TemplateCatalog, default_roots
-from shared.settings import ArtifactKind, BusKind, GateRunnerKind, Settings, StateKind, load_settings
+from shared.settings import ArtifactKind, BusKind, GateRunnerKind, ModelProvider, Settings, StateKind, load_settings
 
 log = logging.getLogger("factory.bootstrap")
 
@@ -94,6 +98,8 @@ class Runtime:
     service_host: ServiceHost | None = None
     #: the HMAC key events are signed and checked with (``signing_key_of(settings)``)
     key: bytes = b""
+    #: the model the model-backed skills may ask; None: the deterministic skills answer (the default)
+    model: ModelAccess | None = None
     pipeline: Pipeline = field(init=False)
 
     def __post_init__(self) -> None:
@@ -116,7 +122,15 @@ class Runtime:
         """The context of one handling: reads through this runtime's stores, scratch under ``scratch_path``."""
         return HandlingContext(event, consumer, clock=self.clock, state=self.state, artifacts=self.artifacts,
                                test_runner=self.test_runner, service_host=self.service_host,
-                               scratch_root=self.settings.scratch_path / "work" / consumer)
+                               scratch_root=self.settings.scratch_path / "work" / consumer,
+                               model=self.model, mask=self.registry.mask)
+
+    def model_description(self) -> str:
+        """Which model the skills ask, for people (the CLI, Studio, /api/health)."""
+        if self.model is None:
+            return ("none: no model is configured (FACTORY_MODEL_PROVIDER), so the deterministic skills answer "
+                    "and a free-text intent gets only a skeleton draft")
+        return self.model.client.describe()
 
     def pipeline_with(self, handlers: Mapping[str, Handler]) -> Pipeline:
         """A handling pipeline over this runtime's parts for ``handlers`` (the mesh's, or a test's)."""
@@ -294,6 +308,38 @@ def session_server_app(settings: Settings | None = None, *, on_exit: Callable[[]
                          close_runner=runner.close)
 
 
+def _model_client(settings: Settings) -> ModelClient | None:
+    """The model from settings: a replay (no network), a recording around the live model, the live model, or none."""
+    options = {"timeout_s": settings.model_timeout_seconds, "max_attempts": settings.model_max_attempts,
+               "max_backoff_s": settings.model_max_backoff_seconds}
+    live: ModelClient | None = None
+    if settings.model_provider is ModelProvider.azure_openai:
+        live = OpenAIChatModel.azure(endpoint=str(settings.model_endpoint), deployment=str(settings.model_deployment),
+                                     api_version=settings.model_api_version,
+                                     token_provider=openai_token_provider(settings), **options)
+    elif settings.model_provider is ModelProvider.openai:
+        key = settings.model_api_key.get_secret_value() if settings.model_api_key else None
+        live = OpenAIChatModel.compatible(base_url=str(settings.model_endpoint), model=str(settings.model_name),
+                                          api_key=key, **options)
+    if settings.model_replay_dir is not None:
+        return ReplayModel(settings.model_replay_dir, model=settings.configured_model)
+    if settings.model_record_dir is not None and live is not None:
+        return RecordingModel(live, settings.model_record_dir)
+    return live
+
+
+def _model_access(settings: Settings, client: ModelClient | None) -> ModelAccess | None:
+    if client is None:
+        return None
+    prices = {name: Price(p.input, p.output) for name, p in settings.model_prices.items()}
+    if settings.model_budget_usd is not None and client.model not in prices:
+        raise ValueError(f"FACTORY_MODEL_BUDGET_USD needs the price of model {client.model!r}: add it to "
+                         "FACTORY_MODEL_PRICES (USD per million tokens of input and output)")
+    return ModelAccess(client=client, prices=prices, budget_usd=settings.model_budget_usd,
+                       repair_rounds=settings.model_repair_rounds, max_tokens=settings.model_max_tokens,
+                       skills=frozenset(settings.model_skills))
+
+
 def _dead_letter_queue(settings: Settings, receiver: MessageReceiver | None, consumers: tuple[Consumer, ...],
                        clock: Clock) -> DeadLetterQueue | None:
     if receiver is not None:  # the embedded bus keeps its own
@@ -324,6 +370,7 @@ def bootstrap(
     test_runner: TestRunner | None = None,
     catalog: TemplateCatalog | None = None,
     service_host: ServiceHost | None = None,
+    model: ModelClient | None = None,
 ) -> Runtime:
     settings = settings or load_settings()
     clock = clock or SystemClock()
@@ -356,4 +403,5 @@ def bootstrap(
         settlement=settlement, test_runner=test_runner, catalog=catalog, publisher=publisher, handlers=handlers,
         dead_letter_queue=_dead_letter_queue(settings, receiver, consumers, clock),
         service_host=service_host or _service_host(settings), key=signing_key,
+        model=_model_access(settings, model or _model_client(settings)),
     )

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.ports.layout import DEFAULT_TOPIC
@@ -45,6 +45,29 @@ class GateRunnerKind(StrEnum):
 
     sandbox = "sandbox"  # a bubblewrap jail on this machine (embedded)
     sessions = "sessions"  # Azure Container Apps dynamic sessions (custom container pool)
+
+
+class ModelProvider(StrEnum):
+    """Which model the model-backed skills ask (none: the deterministic skills only, the default)."""
+
+    none = "none"
+    azure_openai = "azure-openai"  # Azure OpenAI, keyless (Entra ID token of the app's identity)
+    openai = "openai"  # any OpenAI-compatible endpoint (FACTORY_MODEL_ENDPOINT is its base URL)
+
+
+class ModelPrice(BaseModel):
+    """USD per million tokens of one model (or Azure deployment)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+
+
+#: list prices (USD per million tokens, OpenAI's published prices of these models); a deployment named
+#: otherwise needs its own entry in FACTORY_MODEL_PRICES
+DEFAULT_MODEL_PRICES = {"gpt-4o-mini": ModelPrice(input=0.15, output=0.60),
+                        "gpt-4o": ModelPrice(input=2.50, output=10.00)}
 
 
 class Settings(BaseSettings):
@@ -124,6 +147,29 @@ class Settings(BaseSettings):
     # --- limits ---
     max_message_bytes: int = Field(256 * 1024, alias="FACTORY_MAX_MESSAGE_BYTES", gt=0)
 
+    # --- the model behind the model-backed skills (none by default: the deterministic skills answer) ---
+    model_provider: ModelProvider = Field(ModelProvider.none, alias="FACTORY_MODEL_PROVIDER")
+    #: azure-openai: https://<account>.openai.azure.com ; openai: the base URL (e.g. http://127.0.0.1:8000/v1)
+    model_endpoint: str | None = Field(None, alias="FACTORY_MODEL_ENDPOINT")
+    model_deployment: str | None = Field(None, alias="FACTORY_MODEL_DEPLOYMENT")  # azure-openai
+    model_name: str | None = Field(None, alias="FACTORY_MODEL_NAME")  # openai (and a replay's model)
+    model_api_version: str = Field("2024-10-21", alias="FACTORY_MODEL_API_VERSION")  # azure-openai
+    #: openai only (a local server may need none); Azure OpenAI is keyless, its account has local auth off
+    model_api_key: SecretStr | None = Field(None, alias="FACTORY_MODEL_API_KEY")
+    model_timeout_seconds: float = Field(60.0, alias="FACTORY_MODEL_TIMEOUT_SECONDS", gt=0)
+    model_max_attempts: int = Field(4, alias="FACTORY_MODEL_MAX_ATTEMPTS", ge=1, le=10)
+    model_max_backoff_seconds: float = Field(20.0, alias="FACTORY_MODEL_MAX_BACKOFF_SECONDS", gt=0)
+    model_repair_rounds: int = Field(1, alias="FACTORY_MODEL_REPAIR_ROUNDS", ge=0, le=3)
+    model_max_tokens: int = Field(4096, alias="FACTORY_MODEL_MAX_TOKENS", ge=256)
+    model_prices: dict[str, ModelPrice] = Field(default_factory=lambda: dict(DEFAULT_MODEL_PRICES),
+                                                alias="FACTORY_MODEL_PRICES")
+    #: per project, over every model call of the project (its draft included); unset: no limit
+    model_budget_usd: float | None = Field(None, alias="FACTORY_MODEL_BUDGET_USD", ge=0)
+    #: the skills that may ask the model (e.g. ["vision.write_vision"]); empty: every model-backed skill
+    model_skills: list[str] = Field(default_factory=list, alias="FACTORY_MODEL_SKILLS")
+    model_record_dir: Path | None = Field(None, alias="FACTORY_MODEL_RECORD_DIR")
+    model_replay_dir: Path | None = Field(None, alias="FACTORY_MODEL_REPLAY_DIR")
+
     @model_validator(mode="after")
     def _azure_needs_real_secrets(self) -> Settings:
         on_azure = self.factory_bus is BusKind.servicebus or self.factory_state is StateKind.cosmos
@@ -151,7 +197,40 @@ class Settings(BaseSettings):
         if self.factory_artifacts is ArtifactKind.blob and not (self.blob_connection or self.blob_service_uri):
             raise ValueError("FACTORY_ARTIFACTS=blob needs ArtifactStorage__blobServiceUri (identity) or "
                              "ArtifactStorage (connection string)")
+        self._check_model()
         return self
+
+    def _check_model(self) -> None:
+        provider = self.model_provider
+        if provider is ModelProvider.azure_openai:
+            if not (self.model_endpoint and self.model_deployment):
+                raise ValueError("FACTORY_MODEL_PROVIDER=azure-openai needs FACTORY_MODEL_ENDPOINT "
+                                 "(https://<account>.openai.azure.com) and FACTORY_MODEL_DEPLOYMENT (the deployment "
+                                 "name); infra/main.bicep sets both when deployOpenAI is true")
+            if self.model_api_key is not None:
+                raise ValueError("FACTORY_MODEL_API_KEY is set but Azure OpenAI is called keyless (Entra ID token "
+                                 "of the app's identity; the account has local auth off): remove the key")
+        if provider is ModelProvider.openai and not (self.model_endpoint and self.model_name):
+            raise ValueError("FACTORY_MODEL_PROVIDER=openai needs FACTORY_MODEL_ENDPOINT (the base URL, e.g. "
+                             "http://127.0.0.1:8000/v1) and FACTORY_MODEL_NAME")
+        if self.model_record_dir is not None and self.model_replay_dir is not None:
+            raise ValueError("FACTORY_MODEL_RECORD_DIR and FACTORY_MODEL_REPLAY_DIR exclude each other: record a "
+                             "run against a model, or replay a recorded one")
+        if self.model_record_dir is not None and provider is ModelProvider.none:
+            raise ValueError("recording (--record / FACTORY_MODEL_RECORD_DIR) needs a model to record: set "
+                             "FACTORY_MODEL_PROVIDER (see README, 'Model-backed skills')")
+        name = self.configured_model
+        if self.model_budget_usd is not None and name is not None and name not in self.model_prices:
+            raise ValueError(f"FACTORY_MODEL_BUDGET_USD needs the price of model {name!r}: add it to "
+                             f"FACTORY_MODEL_PRICES, e.g. {{\"{name}\": {{\"input\": 0.15, \"output\": 0.6}}}} "
+                             "(USD per million tokens)")
+
+    @property
+    def configured_model(self) -> str | None:
+        """The model's name as the price table and recordings know it (the deployment on Azure)."""
+        if self.model_provider is ModelProvider.azure_openai:
+            return self.model_deployment
+        return self.model_name
 
     def requires_approval(self, environment: str) -> bool:
         """Whether a release to ``environment`` waits for a person (an environment not listed does)."""

@@ -6,6 +6,7 @@ Waiting is event driven (no sleeps): every delivery the host settles wakes ``wai
 
 from __future__ import annotations
 
+import http.client
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -81,3 +82,17 @@ def live_factory(home: Path, *, pump: bool = True, read_timeout: float = 10.0,
         server.shutdown()
         set_runtime(None)
         rt.close()
+
+
+def call(live: LiveFactory, method: str, path: str, body: bytes | None = None,
+         headers: dict[str, str | None] | None = None) -> tuple[int, dict[str, str], bytes]:
+    """One request through a real socket, with the home's token as a script sends it (a ``None`` header is left
+    out: ``{"Authorization": None}`` sends none) → (status, lower-cased headers, body)."""
+    conn = http.client.HTTPConnection(live.server.host, live.server.port, timeout=60)
+    try:
+        sent = {"Authorization": f"Bearer {live.token}", **(headers or {})}
+        conn.request(method, path, body=body, headers={k: v for k, v in sent.items() if v is not None})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()

@@ -141,6 +141,31 @@ resource rule_infrastructure_engineer 'Microsoft.ServiceBus/namespaces/topics/su
   }
 }
 
+// agent intent-drafter: IntentSubmitted
+resource sub_intent_drafter 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2024-01-01' = {
+  parent: topic
+  name: 'intent-drafter'
+  properties: {
+    maxDeliveryCount: 10
+    lockDuration: 'PT1M'
+    defaultMessageTimeToLive: 'P14D'
+    deadLetteringOnMessageExpiration: true
+    deadLetteringOnFilterEvaluationExceptions: true
+    requiresSession: false
+  }
+}
+
+resource rule_intent_drafter 'Microsoft.ServiceBus/namespaces/topics/subscriptions/rules@2024-01-01' = {
+  parent: sub_intent_drafter
+  name: '$Default'
+  properties: {
+    filterType: 'SqlFilter'
+    sqlFilter: {
+      sqlExpression: '(type IN (\'IntentSubmitted\') OR (type = \'AgentRetryRequested\' AND targetAgent = \'intent-drafter\'))'
+    }
+  }
+}
+
 // agent product-manager: VisionDocumentCreated
 resource sub_product_manager 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2024-01-01' = {
   parent: topic
@@ -447,6 +472,7 @@ output subscriptionNames array = [
   'devops-engineer'
   'documentation-writer'
   'infrastructure-engineer'
+  'intent-drafter'
   'product-manager'
   'qa-engineer'
   'security-engineer'

@@ -71,6 +71,15 @@ param traceSamplingRatio string = '1.0'
 @description('Pool management endpoint of the session pool that runs generated tests (empty: none deployed).')
 param testSessionsEndpoint string = ''
 
+@description('Azure OpenAI endpoint for the model-backed skills (empty: none deployed, deterministic skills only).')
+param modelEndpoint string = ''
+
+@description('Azure OpenAI deployment name the model-backed skills call.')
+param modelDeployment string = ''
+
+@description('Azure OpenAI API version (structured outputs need 2024-08-01-preview or later).')
+param modelApiVersion string = '2024-10-21'
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
   location: location
@@ -236,6 +245,23 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'FACTORY_TEST_SESSIONS_ENDPOINT'
           value: testSessionsEndpoint
+        }
+        // the model-backed skills: Azure OpenAI called as the app's identity (no key), or none
+        {
+          name: 'FACTORY_MODEL_PROVIDER'
+          value: empty(modelEndpoint) ? 'none' : 'azure-openai'
+        }
+        {
+          name: 'FACTORY_MODEL_ENDPOINT'
+          value: modelEndpoint
+        }
+        {
+          name: 'FACTORY_MODEL_DEPLOYMENT'
+          value: modelDeployment
+        }
+        {
+          name: 'FACTORY_MODEL_API_VERSION'
+          value: modelApiVersion
         }
       ]
     }

@@ -23,8 +23,10 @@ from shared.handling.traceview import build_tree
 from shared.mesh.steps import execution_id_for, load_execution
 from shared.ports import ResubmitTooEarlyError
 from shared.product.approvals import ApprovalError, decide_release
+from shared.product.drafts import DraftError, confirm_draft, draft_status, submit_text
 from shared.product.intent import IntentError, intent_from_mapping, parse_intent_text
 from shared.product.projects import ReleaseTarget, project_files, project_status, start_project
+from shared.product.usage import model_usage
 from shared.runtime import get_runtime
 
 PROBLEM = "application/problem+json"
@@ -135,8 +137,97 @@ def _owned(rt: Runtime, project_id: str, tenant: str | None) -> bool:
     return bool(events) and events[0].get("tenantId") == tenant
 
 
+def _is_free_text(req: func.HttpRequest) -> bool:
+    return (req.headers.get("content-type") or "").lower().split(";")[0].strip() == "text/plain"
+
+
+def _submit_free_text(req: func.HttpRequest) -> func.HttpResponse:
+    """POST /api/projects with text/plain: the description goes to the intent drafter → 202 with the draft's id."""
+    rt = get_runtime()
+    try:
+        tenant = _tenant(req)
+    except BadRequest as exc:
+        return _unreadable(exc, "Unreadable description")
+    if rt.model is None:
+        return problem(422, "Free text needs a model", "a description in free text is drafted into an intent by a "
+                       "model, and this factory has none configured (FACTORY_MODEL_PROVIDER); send the intent as "
+                       "JSON or YAML instead (contracts/intent.schema.json)",
+                       type_="https://factory.local/problems/no-model")
+    raw = req.get_body()
+    if len(raw) > MAX_BODY_BYTES:
+        return problem(413, "Body too large", f"the body is {len(raw):,} bytes; at most {MAX_BODY_BYTES:,}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return problem(400, "Unreadable description", "the text/plain body is not UTF-8")
+    environment = req.params.get("environment") or rt.settings.release_environment
+    if not (0 < len(environment) <= 40):
+        return problem(422, "Invalid environment", "environment must be 1 to 40 characters, e.g. dev, staging, prod")
+    try:
+        submitted = submit_text(rt, text, run_id=req.params.get("runId", ""), source="http-api",
+                                release=release_for(rt, environment), tenant_id=tenant or "default")
+    except DraftError as exc:
+        return problem(exc.status, "Invalid description", str(exc))
+    draft = f"/api/projects/{submitted.project_id}/draft"
+    return _json(202, {"projectId": submitted.project_id, "traceId": submitted.trace_id, "status": draft,
+                       "confirm": f"/api/projects/{submitted.project_id}/confirm"}, {"Location": draft})
+
+
+def get_draft(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/projects/{id}/draft: the intent drafted from free text, its open questions, and its state."""
+    project_id = req.route_params.get("id", "")
+    try:
+        tenant = _tenant(req)
+    except BadRequest as exc:
+        return _unreadable(exc, "Unreadable request")
+    status = draft_status(get_runtime(), project_id)
+    if status is None or (tenant is not None and status.tenant_id != tenant):
+        return problem(404, "Unknown draft", f"no description was submitted as '{project_id}'; POST one to "
+                       "/api/projects with Content-Type text/plain")
+    return _json(200, {"projectId": project_id, "traceId": status.trace_id, "state": status.state,
+                       "text": status.text, "draft": status.draft, "failure": status.failure,
+                       "modelUsage": model_usage({"type": "SkillUsed", "data": u} for u in status.usage),
+                       "confirm": f"/api/projects/{project_id}/confirm"})
+
+
+def confirm_project_draft(req: func.HttpRequest) -> func.HttpResponse:
+    """POST /api/projects/{id}/confirm: start the project from its draft (empty body) or from the intent in the body
+    (a person's edit of the draft, JSON or YAML) → 202."""
+    project_id = req.route_params.get("id", "")
+    intent = None
+    try:
+        tenant = _tenant(req)
+    except BadRequest as exc:
+        return _unreadable(exc, "Unreadable request")
+    if tenant is not None and not _owned(get_runtime(), project_id, tenant):
+        return problem(404, "Unknown draft", f"no description was submitted as '{project_id}'")
+    if req.get_body():
+        try:
+            doc = _parse_body(req)
+        except BadRequest as exc:
+            return _unreadable(exc, "Unreadable intent")
+        try:
+            intent = intent_from_mapping(doc, source="request body")
+        except IntentError as exc:
+            return problem(422, "Invalid intent", f"{len(exc.problems)} problem(s) in the intent; fix them and resend",
+                           type_="https://factory.local/problems/invalid-intent",
+                           extra={"errors": [{"path": p.path, "message": p.message, "allowed": list(p.allowed)}
+                                             for p in exc.problems]})
+    try:
+        started = confirm_draft(get_runtime(), project_id, intent=intent, source="http-api")
+    except DraftError as exc:
+        title = {404: "Unknown draft", 409: "Draft not confirmable"}.get(exc.status, "Invalid draft")
+        return problem(exc.status, title, str(exc))
+    return _json(202, {"projectId": started.project_id, "traceId": started.trace_id,
+                       "status": f"/api/projects/{started.project_id}"},
+                 {"Location": f"/api/projects/{started.project_id}"})
+
+
 def create_project(req: func.HttpRequest) -> func.HttpResponse:
-    """POST /api/projects: an intent as JSON or YAML → 202 with projectId and traceId."""
+    """POST /api/projects: an intent as JSON or YAML → 202 with projectId and traceId; a description as text/plain
+    → 202 with the id of its draft (confirm it with POST /api/projects/{id}/confirm)."""
+    if _is_free_text(req):
+        return _submit_free_text(req)
     try:
         tenant = _tenant(req)
         doc = _parse_body(req)
@@ -182,7 +273,7 @@ def get_project(req: func.HttpRequest) -> func.HttpResponse:
     return _json(200, {
         "projectId": project_id, "traceId": st.trace_id, "outcome": st.outcome or "running", "reason": st.reason,
         "flows": {k: {"state": v["state"], "failure": v.get("failure")} for k, v in st.flows.items()},
-        "tests": st.tests, "artifacts": sorted(project_files(rt, project_id)),
+        "tests": st.tests, "artifacts": sorted(project_files(rt, project_id)), "modelUsage": model_usage(st.events),
     })
 
 
@@ -319,6 +410,7 @@ def get_health(req: func.HttpRequest) -> func.HttpResponse:
     return _json(200, {"status": "ok", "time": rt.clock.now().isoformat(),
                        "adapters": {"bus": s.factory_bus.value, "state": s.factory_state.value,
                                     "artifacts": s.factory_artifacts.value},
+                       "model": rt.model.client.model if rt.model else None,
                        "consumers": len(rt.consumers), "flows": sorted(rt.flows),
                        "contracts": len(list(rt.registry.types()))})
 

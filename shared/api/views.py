@@ -21,6 +21,7 @@ from shared.handling.settlement import DEAD_LETTER_PARTITION
 from shared.mesh.coordinators.flow import FlowDefinition
 from shared.mesh.topology import analyse
 from shared.product.projects import ProjectStatus, list_projects, project_files, project_findings, project_status
+from shared.product.usage import model_usage
 
 MAX_PAGE_SIZE = 100
 #: the state a release waits in for a person's decision (contracts/flows/release-manager.yaml)
@@ -215,6 +216,7 @@ def project_detail(rt: Runtime, project_id: str) -> dict[str, Any] | None:
         "artifacts": [{"path": p, "digest": d} for p, d in files.items()],
         "keyArtifacts": key_artifacts(files),
         "findings": _findings(status),
+        "modelUsage": model_usage(status.events),
         "approval": {**release_target(status), "pending": release.get("state") == AWAITING_APPROVAL,
                      "decisions": [h for h in release.get("history", []) if h.get("actor")]},
         "version": fingerprint(status),

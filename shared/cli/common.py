@@ -29,6 +29,7 @@ from shared.bootstrap import DatabaseCorruptError, Runtime, SigningKeyFileError,
 from shared.cli.output import console, err, esc, say
 from shared.host.local import LocalHost
 from shared.product.projects import ProjectStatus, list_projects, project_status
+from shared.settings import load_settings
 
 __all__ = ["BAD_INPUT", "FAILED", "INTERRUPTED", "OK", "console", "did_you_mean", "err", "fail", "open_runtime"]
 
@@ -74,12 +75,19 @@ def did_you_mean(word: str, known: Iterable[str], what: str = "") -> str:
     return f"known {what or 'values'}: {shown}"
 
 
-def open_runtime() -> Runtime:
-    """The runtime, or a clear refusal (no traceback) when a database or a key file of the home is broken."""
+def open_runtime(**overrides: object) -> Runtime:
+    """The runtime from the settings, or a clear refusal (no traceback) when a database or a key file of the home
+    is broken. ``overrides`` replace settings by field name (``factory run --replay DIR`` sets
+    ``model_replay_dir``); without overrides, ``runtime_factory`` builds it (tests inject fakes there)."""
     try:
-        return runtime_factory()
+        return runtime_factory() if not overrides else bootstrap(load_settings(**overrides))
     except (DatabaseCorruptError, SigningKeyFileError) as exc:
         raise fail("cannot open the factory's home", str(exc), "see `factory doctor`") from exc
+    except ValueError as exc:
+        if not overrides:
+            raise
+        raise fail("the settings are not usable", str(exc), "fix the option or the setting named above",
+                   BAD_INPUT) from exc
 
 
 def require_project(rt: Runtime, project_id: str) -> ProjectStatus:

@@ -32,6 +32,7 @@ from shared.cli import (
     generate,
     infra,
     inspect,
+    intent,
     messaging,
     projects,
     run,
@@ -155,6 +156,7 @@ inspect.register(app)
 generate.register(app)
 approval.register(app)
 doctor.register(app)
+app.add_typer(intent.app, name="intent")
 app.add_typer(projects.app, name="projects")
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(events.app, name="events")

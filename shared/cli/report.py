@@ -26,6 +26,7 @@ from shared.product.projects import (
     project_status,
     test_report_summaries,
 )
+from shared.product.usage import model_usage
 
 #: states a failed flow ends in (``blocked``: the release gate closed; ``rejected``: a person refused)
 FAILED_STATES = ("failed", "blocked", "rejected", "cancelled")
@@ -76,6 +77,7 @@ class ProjectReport:
             "elapsedSeconds": round(self.elapsed, 3) if self.elapsed is not None else None,
             "events": len(st.events), "flows": {k: v["state"] for k, v in st.flows.items()},
             "failedFlows": {k: v.get("failure") for k, v in st.flows.items() if v["state"] in FAILED_STATES},
+            "modelUsage": model_usage(st.events),
             "next": self.next_steps,
         }
 
@@ -155,6 +157,15 @@ def print_report(report: ProjectReport, *, show_next: bool = True) -> None:
             rows.append((f"why{of}", t.reason))
         rows.append((f"test report{of}", report.report_location(t)))
     rows.append(("findings", _findings_line(report.findings)))
+    usage = model_usage(st.events)
+    if usage["calls"]:
+        cost = "cost unknown (no price for the model)" if usage["costUsd"] is None else f"{usage['costUsd']:.4f} USD"
+        by_agent = ", ".join(f"{a} {r['calls']}" for a, r in sorted(usage["byAgent"].items()))
+        rows.append(("model", f"{usage['calls']} call(s) to {', '.join(usage['models'])} ({by_agent}): "
+                              f"{usage['promptTokens']}+{usage['completionTokens']} tokens, {cost}"))
+    rows += [("degraded", f"{d['agent']} ({d['skill']}): {d['reason']}") for d in usage["degraded"]]
+    if usage["budgetExceeded"]:
+        rows.append(("budget exceeded", usage["budgetExceeded"]))
     if report.elapsed is not None:
         rows.append(("elapsed", f"{report.elapsed:.1f} s"))
     rows.append(("events", len(st.events)))

@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from shared.bootstrap import api_token_of, host_registration
+from shared.cli import intent as intent_cli
 from shared.cli.common import BAD_INPUT, FAILED, INTERRUPTED, did_you_mean, fail, install_sigint, open_runtime, warn
 from shared.cli.inputs import read_document
 from shared.cli.output import console, esc, json_to_stdout, say, write_json
@@ -63,8 +64,8 @@ def _progress_table(consumers: Sequence[Consumer], status: ProjectStatus, counts
     return table
 
 
-def _same_command(intent: Path, run_id: str, env: str | None, out: Path | None) -> str:
-    words = ["factory", "run", str(intent)]
+def _same_command(intent: str, run_id: str, env: str | None, out: Path | None) -> str:
+    words = ["factory", "run", intent]
     if run_id:
         words += ["--run-id", run_id]
     if env:
@@ -94,8 +95,9 @@ def read_intent(intent: Path) -> Intent:
 
 @_command
 def run(
-    intent: Annotated[Path, typer.Argument(help="intent file (YAML or JSON), e.g. examples/task-tracker.yaml",
-                                           metavar="INTENT")],
+    intent: Annotated[str, typer.Argument(help="intent file (YAML or JSON), e.g. examples/task-tracker.yaml, or the "
+                                               "product described in quotes (a model drafts the intent first)",
+                                          metavar="INTENT|TEXT")],
     run_id: Annotated[str, typer.Option(help="salt for a fresh project from the same intent", metavar="ID")] = "",
     timeout: Annotated[float, typer.Option(help="give up after this many seconds", metavar="SECONDS")] = 900.0,
     out: Annotated[Path | None, typer.Option(help="where to write the generated repository "
@@ -108,15 +110,22 @@ def run(
     env: Annotated[str | None, typer.Option(help="release environment (default FACTORY_RELEASE_ENVIRONMENT); "
                                                  "one that requires approval waits for `factory approve`",
                                             metavar="ENV")] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="TEXT: accept a valid draft the model wrote without asking")
+                   ] = False,
+    record: intent_cli.RecordOpt = None,
+    replay: intent_cli.ReplayOpt = None,
 ) -> None:
     """Take an intent to a released, tested service on the embedded runtime, with live progress.
 
     Run the same command again to resume a project that was interrupted or waits for a decision.
     """
 
-    parsed = read_intent(intent)
+    overrides = intent_cli.model_overrides(record, replay)
+    # refused before anything is opened: a bad intent file, or free text without a model
+    argument = read_intent(Path(intent)) if not intent_cli.is_free_text(intent) else \
+        intent_cli.free_text(intent, **overrides)
     to_stdout = json_to_stdout(json_out)
-    rt = open_runtime()
+    rt = open_runtime(**overrides)
     started_at = time.perf_counter()
     counts: dict[str, dict[str, int | str]] = {}
 
@@ -128,8 +137,12 @@ def run(
 
     host, _ = build_host(rt, on_delivery=on_delivery)
     environment = env or rt.settings.release_environment
-    project = start_project(rt, parsed, run_id=run_id,
-                            release=ReleaseTarget(environment, rt.settings.requires_approval(environment)))
+    release = ReleaseTarget(environment, rt.settings.requires_approval(environment))
+    if isinstance(argument, Intent):
+        project = start_project(rt, argument, run_id=run_id, release=release)
+    else:  # free text: drafted by the model, shown, confirmed (or --yes), then the same run
+        project = intent_cli.start_from_text(rt, host, argument, yes=yes, run_id=run_id, release=release,
+                                             timeout=timeout, stderr=to_stdout)
     if not quiet and not to_stdout:
         say(f"[bold]project[/] {esc(project.project_id)}  [bold]trace[/] {esc(project.trace_id)}")
     interrupted = install_sigint(host)
@@ -213,6 +226,7 @@ def host(
             f"{esc(rt.settings.api_token_path)})")
     say(f"hosting {len(lh.functions)} Service Bus functions on the embedded bus "
         f"({esc(rt.settings.factory_home)}); Ctrl-C to stop")
+    say(f"model: {esc(rt.model_description())}")
     install_sigint(lh)
     try:
         with host_registration(rt.settings):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time as _time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -267,7 +267,8 @@ class Pipeline:
                      consumer.name, event.id, delivery, reason)
             raise TransientHandlingError(reason) from exc
         if consumer.kind == "agent":
-            self._emit_agent_failed(consumer, event, reason, permanent=permanent)
+            extra = exc.emits if isinstance(exc, SkillError) else []
+            self._emit_agent_failed(consumer, event, reason, permanent=permanent, extra=extra)
         description = reason if permanent else (
             f"{reason} (after {delivery} deliveries; maxDeliveryCount is "
             f"{self.config.max_delivery_count})")
@@ -322,7 +323,9 @@ class Pipeline:
         finally:
             ctx.cleanup()
 
-    def _emit_agent_failed(self, consumer: Consumer, event: Envelope, reason: str, *, permanent: bool) -> None:
+    def _emit_agent_failed(self, consumer: Consumer, event: Envelope, reason: str, *, permanent: bool,
+                           extra: Sequence[Emit] = ()) -> None:
+        """``AgentFailed``, after ``extra``: what the failed skill still had to report (``SkillError.emits``)."""
         original = event
         attempt = 0
         if event.type == "AgentRetryRequested":
@@ -338,7 +341,7 @@ class Pipeline:
             # the service the failed event was about, so a per-service flow instance can take the failure
             **({"service": original.data["service"]} if isinstance(original.data.get("service"), str) else {}),
         })
-        outbox = self.publisher.prepare([emit], consumer=consumer.name, cause=event,
+        outbox = self.publisher.prepare([*extra, emit], consumer=consumer.name, cause=event,
                                         id_salt=f"failed:{attempt}")
         partition = f"{consumer.name}:{event.project_id or event.tenant_id}"
         with contextlib.suppress(ConflictError):  # the same failure was recorded by an earlier delivery

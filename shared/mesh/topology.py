@@ -11,8 +11,10 @@ from shared.mesh.coordinators.flow import FlowDefinition, emitted_events
 
 #: events that enter from outside the mesh (CLI, HTTP API, operator) or end it
 EXTERNAL_SOURCES = {"ProjectInitialized", "FlowControlRequested", "TemplateExecutionRequested",
-                    "ReleaseApprovalGranted", "ReleaseApprovalRejected"}
-TERMINAL_EVENTS = {"ProjectCompleted", "DeadLetterRecorded", "InfrastructureBlueprintRolledBack"}
+                    "ReleaseApprovalGranted", "ReleaseApprovalRejected", "IntentSubmitted"}
+TERMINAL_EVENTS = {"ProjectCompleted", "DeadLetterRecorded", "InfrastructureBlueprintRolledBack",
+                   # for people and for the record: a draft waits for a person; model usage is reported
+                   "IntentDrafted", "SkillUsed", "SkillDegraded", "BudgetExceeded"}
 
 
 @dataclass

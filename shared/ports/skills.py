@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from shared.ports.model import ModelAccess
 from shared.ports.service_host import SmokeCheck, SmokeReport
 from shared.ports.test_runner import TestReport
 
@@ -101,6 +102,11 @@ class SkillContext(Protocol):
         """Host a materialized service (the service-host port) and run ``checks`` against it over HTTP."""
         ...
 
+    @property
+    def model(self) -> ModelAccess | None:
+        """The model a skill may ask (``shared/mesh/agents/assist.py``), or None: deterministic skills only."""
+        ...
+
 
 class IncomingEvent(Protocol):
     """The slice of the envelope a skill sees."""
@@ -119,11 +125,17 @@ class IncomingEvent(Protocol):
 
 
 class SkillError(Exception):
-    """A skill could not do its work. ``permanent`` errors are not retried."""
+    """A skill could not do its work. ``permanent`` errors are not retried.
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    ``emits``: events that must be published with the failure even though the skill produced nothing
+    (the ``SkillUsed`` of a billed model call that was refused, ``BudgetExceeded``); the pipeline puts
+    them in the same outbox as the ``AgentFailed`` it emits once the failure is final.
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False, emits: Sequence[Emit] = ()) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.emits = list(emits)
 
 
 Skill = Callable[[IncomingEvent, SkillContext], SkillResult]

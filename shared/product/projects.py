@@ -77,10 +77,15 @@ class ReleaseTarget:
 
 
 def start_project(runtime: ProjectRuntime, intent: Intent, *, run_id: str = "", source: str = "cli",
-                  release: ReleaseTarget | None = None) -> StartedProject:
-    """Publish ``ProjectInitialized`` for a validated intent. Re-publishing is deduplicated."""
+                  release: ReleaseTarget | None = None, project_id: str | None = None,
+                  trace_id: str | None = None) -> StartedProject:
+    """Publish ``ProjectInitialized`` for a validated intent. Re-publishing is deduplicated.
+
+    ``project_id``/``trace_id``: a confirmed draft keeps the ids its free text was submitted under, so one
+    trace runs from the text to the release (``shared/product/drafts.py``)."""
     payload = intent.to_payload()
-    project_id, trace_id = project_identity(payload, run_id)
+    derived_project, derived_trace = project_identity(payload, run_id)
+    project_id, trace_id = project_id or derived_project, trace_id or derived_trace
     data: dict[str, Any] = {
         "projectId": project_id,
         "productName": payload["product"].get("displayName") or payload["product"]["name"],

@@ -23,14 +23,17 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import azure.functions as func
+import yaml
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from shared.api import views
 from shared.api.http import get_artifact, problem, release_for
 from shared.ports import ResubmitTooEarlyError
 from shared.product.approvals import ApprovalError, decide_release
+from shared.product.drafts import DraftError, confirm_draft, draft_status, submit_text
 from shared.product.intent import IntentError, intent_from_mapping, parse_intent_text
 from shared.product.projects import project_files, start_project
+from shared.product.usage import model_usage
 from shared.runtime import get_runtime
 
 HERE = Path(__file__).resolve().parent
@@ -153,8 +156,9 @@ def projects_page(req: func.HttpRequest, *, status: int = 200, errors: list[dict
     examples = _examples()
     default_env = get_runtime().settings.release_environment
     form = dict(form or {"intent": examples.get("task-tracker", ""), "environment": default_env})
+    model = get_runtime().model
     return _html(req, "projects.html", status, examples=examples, environments=_environments(), form=form,
-                 errors=errors or [], **_projects_context(req))
+                 errors=errors or [], model=model.client.model if model else None, **_projects_context(req))
 
 
 def projects_live(req: func.HttpRequest) -> func.HttpResponse:
@@ -180,6 +184,58 @@ def start_project_form(req: func.HttpRequest) -> func.HttpResponse:
     environment = (form.get("environment") or rt.settings.release_environment).strip()[:40] or "dev"
     started = start_project(rt, intent, run_id=form.get("runId", "").strip(), source="http-api",
                             release=release_for(rt, environment))
+    return _redirect(req, f"projects/{started.project_id}")
+
+
+def submit_draft_form(req: func.HttpRequest) -> func.HttpResponse:
+    """POST /drafts (form): a description in free text goes to the intent drafter; then its draft page."""
+    form = _form(req)
+    rt = get_runtime()
+    if rt.model is None:
+        return projects_page(req, status=422, form=form, errors=[{"path": "description", "message": (
+            "free text needs a model to draft an intent, and none is configured (FACTORY_MODEL_PROVIDER)")}])
+    environment = (form.get("environment") or rt.settings.release_environment).strip()[:40] or "dev"
+    try:
+        submitted = submit_text(rt, form.get("description", ""), source="http-api",
+                                release=release_for(rt, environment))
+    except DraftError as exc:
+        return projects_page(req, status=exc.status, form=form,
+                             errors=[{"path": "description", "message": str(exc)}])
+    return _redirect(req, f"drafts/{submitted.project_id}")
+
+
+def draft_page(req: func.HttpRequest, *, status: int = 200, error: str | None = None,
+               form: Mapping[str, str] | None = None) -> func.HttpResponse:
+    """GET /drafts/{id}: the intent drafted from a description, its open questions; edit and confirm it."""
+    project_id = req.route_params.get("id", "")
+    draft = draft_status(get_runtime(), project_id)
+    if draft is None:
+        return _not_found(req, f"No draft '{project_id}'. Describe a product on the projects page.")
+    intent_yaml = yaml.safe_dump(draft.draft["intent"], sort_keys=False, allow_unicode=True) if draft.draft else ""
+    usage = model_usage({"type": "SkillUsed", "data": u} for u in draft.usage)
+    return _html(req, "draft.html", status, d=draft, intent_yaml=intent_yaml, usage=usage, error=error,
+                 form=form or {})
+
+
+def confirm_draft_form(req: func.HttpRequest) -> func.HttpResponse:
+    """POST /drafts/{id}/confirm (form): start the project from the (edited) draft; then its page."""
+    project_id = req.route_params.get("id", "")
+    form = _form(req)
+    text = form.get("intent", "")
+    try:  # the same safe loader and limits as the CLI and the API
+        doc = parse_intent_text(text, "the confirmed draft") if text.strip() else None
+    except IntentError as exc:
+        return draft_page(req, status=400, error=f"the intent is not valid YAML or JSON: {exc}", form=form)
+    try:
+        intent = intent_from_mapping(doc, source="the confirmed draft") if doc is not None else None
+    except IntentError as exc:
+        return draft_page(req, status=422, error=str(exc), form=form)
+    try:
+        started = confirm_draft(get_runtime(), project_id, intent=intent, source="http-api")
+    except DraftError as exc:
+        if exc.status == 404:
+            return _not_found(req, str(exc))
+        return draft_page(req, status=exc.status, error=str(exc), form=form)
     return _redirect(req, f"projects/{started.project_id}")
 
 

@@ -55,6 +55,8 @@ NOT_RUN_INLINE = {
     "make test": "is this suite",
     "python -m shared.contracts.lint freeze": "writes contracts/history: only after a contract change",
     ".venv/bin/python -m pytest tests/infrablueprint": "is part of this suite",
+    "python -m tests.ai.model_server": "serves the fixture model until Ctrl-C; tests/ai starts the same server "
+                                       "in-process",
     "factory sandbox serve": "serves a session until its run ends; tests/unit/test_sandbox_sessions.py runs it as a "
                              "real process behind the stand-in pool",
 }

@@ -3,7 +3,6 @@ problem+json, projects page, approval gates end to end, and the access policy's 
 
 from __future__ import annotations
 
-import http.client
 import io
 import json
 import re
@@ -19,24 +18,12 @@ from typer.testing import CliRunner
 
 from shared.api.routes import ROUTES, STUDIO_ROUTES
 from shared.cli.main import app as cli
-from tests.live import LiveFactory, live_factory
+from tests.live import LiveFactory, call, live_factory
 from tests.unit.test_contracts import SAMPLES
 
 ROOT = Path(__file__).resolve().parents[2]
 TASKS = (ROOT / "examples" / "task-tracker.yaml").read_bytes()
 PROBLEM = "application/problem+json"
-
-
-def call(live: LiveFactory, method: str, path: str, body: bytes | None = None,
-         headers: dict[str, str | None] | None = None) -> tuple[int, dict[str, str], bytes]:
-    conn = http.client.HTTPConnection(live.server.host, live.server.port, timeout=60)
-    try:
-        sent = {"Authorization": f"Bearer {live.token}", **(headers or {})}  # the CLI's and scripts' way
-        conn.request(method, path, body=body, headers={k: v for k, v in sent.items() if v is not None})
-        resp = conn.getresponse()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-    finally:
-        conn.close()
 
 
 def problem_of(reply: tuple[int, dict[str, str], bytes], status: int) -> dict[str, Any]:

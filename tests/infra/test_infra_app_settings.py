@@ -78,6 +78,7 @@ def test_app_settings_pass_settings_validation_and_select_the_azure_adapters(tre
     known = settings_names()
     values = {k: v for k, v in app_settings(trees).items() if k in known}
     values["OTEL_TRACES_SAMPLER_ARG"] = "1.0"  # a parameter reference here (traceSamplingRatio)
+    values["FACTORY_MODEL_PROVIDER"] = "none"  # a condition here (tests/ai/test_openai_bicep.py checks both ways)
     settings = Settings(**values)  # type: ignore[arg-type]
     assert settings.factory_bus is BusKind.servicebus
     assert settings.factory_state is StateKind.cosmos

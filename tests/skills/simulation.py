@@ -23,6 +23,7 @@ from shared.adapters.process.sandbox import SandboxedTestRunner
 from shared.adapters.process.service_host import JailedServiceHost
 from shared.contracts.manifests import consumer, load_consumers
 from shared.mesh.agents import skills_of
+from shared.ports.model import ModelAccess
 from shared.ports.service_host import SmokeCheck, SmokeReport
 from shared.ports.skills import Emit, Skill, SkillResult
 from shared.ports.test_runner import TestReport
@@ -53,6 +54,7 @@ class FakeSkillContext:
     trace_id: str = "0af7651916cd43dd8448eb211c80319c"
     artifacts: dict[str, bytes] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
+    model: ModelAccess | None = None  # no model: the deterministic skills answer (tests/ai gives one)
 
     def load_artifact(self, digest: str) -> bytes:
         if digest not in self.artifacts:

@@ -29,7 +29,7 @@ KNOWN_CONSUMERS = {
     # agents
     "vision-architect", "product-manager", "solution-architect", "api-designer", "backend-developer",
     "qa-engineer", "infrastructure-engineer", "security-engineer", "devops-engineer",
-    "documentation-writer",
+    "documentation-writer", "intent-drafter",
     # scaffold steps
     "scaffold-validate", "scaffold-generate", "scaffold-commit",
     # coordinators
@@ -120,6 +120,18 @@ SAMPLES: dict[str, dict[str, Any]] = {
                     "stateVersion": 4},
     "FlowControlRequested": {"flow": "project-lifecycle", "instanceId": "p1", "action": "force",
                              "targetState": "released", "actor": "ada@example.com"},
+    "IntentSubmitted": {"projectId": "p1", "text": "A booking app for dentists", "ownerEmail": "ada@example.com"},
+    "IntentDrafted": {"projectId": "p1", "intent": {"entities": []}, "valid": False, "problems": ["purpose: missing"],
+                      "openQuestions": ["Who uses it?"], "assumptions": [], "draftedBy": "model", "artifacts": ART},
+    "SkillUsed": {"projectId": "p1", "agent": "vision-architect", "skill": "vision.write_vision",
+                  "model": "gpt-4o-mini", "round": 0, "outcome": "valid", "promptTokens": 812,
+                  "completionTokens": 230, "costUsd": 0.00026, "latencyMs": 1830.5, "key": "a" * 64,
+                  "artifacts": ART},
+    "SkillDegraded": {"projectId": "p1", "agent": "vision-architect", "skill": "vision.write_vision",
+                      "model": "gpt-4o-mini", "rounds": 2, "reason": "no valid VisionDocument in 2 rounds"},
+    "BudgetExceeded": {"projectId": "p1", "agent": "product-manager", "skill": "plan.write_plan",
+                       "model": "gpt-4o-mini", "budgetUsd": 0.05, "spentUsd": 0.051, "calls": 3,
+                       "byAgent": {"vision-architect": 0.051}, "summary": "the model budget is spent"},
 }
 
 

@@ -72,6 +72,8 @@ def test_discover_finds_the_http_functions_with_routes_and_methods() -> None:
         "http_create_project": ("projects", ("POST",)),
         "http_get_project": ("projects/{id}", ("GET",)),
         "http_get_project_flows": ("projects/{id}/flows", ("GET",)),
+        "http_get_draft": ("projects/{id}/draft", ("GET",)),
+        "http_confirm_draft": ("projects/{id}/confirm", ("POST",)),
         "http_decide_approval": ("projects/{id}/approval", ("POST",)),
         "http_get_artifact": ("projects/{id}/artifacts/{*path}", ("GET",)),
         "http_get_trace": ("traces/{traceId}", ("GET",)),
@@ -86,6 +88,9 @@ def test_discover_finds_the_http_functions_with_routes_and_methods() -> None:
         "studio_projects": ("studio", ("GET",)),
         "studio_projects_live": ("studio/live/projects", ("GET",)),
         "studio_start_project": ("studio/projects", ("POST",)),
+        "studio_submit_draft": ("studio/drafts", ("POST",)),
+        "studio_draft": ("studio/drafts/{id}", ("GET",)),
+        "studio_confirm_draft": ("studio/drafts/{id}/confirm", ("POST",)),
         "studio_project": ("studio/projects/{id}", ("GET",)),
         "studio_project_live": ("studio/live/projects/{id}", ("GET",)),
         "studio_approval": ("studio/projects/{id}/approval", ("POST",)),
@@ -494,7 +499,7 @@ def test_build_host_creates_one_subscription_per_consumer_with_manifest_filters(
         specs = {s.name: s for s in runtime.receiver.subscriptions()}  # type: ignore[union-attr]
         assert {c.name for c in consumers} <= set(specs)
         assert all(specs[c.name].sql_filter == c.sql_filter for c in consumers)
-        assert len(http) == 30
+        assert len(http) == 35
     finally:
         host.close()
         set_runtime(None)

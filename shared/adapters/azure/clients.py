@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 C = TypeVar("C")
 
+#: the audience of the Entra ID tokens Azure OpenAI accepts
+COGNITIVE_SERVICES_SCOPE = "https://cognitiveservices.azure.com/.default"
+
 
 class AzureConnectionError(ValueError):
     """An Azure adapter was selected without a connection; the message names the settings to set."""
@@ -144,3 +147,18 @@ def sessions_test_runner(settings: Settings) -> DynamicSessionsTestRunner:
     the app's identity (token audience https://dynamicsessions.io); the credential is made on first use."""
     return DynamicSessionsTestRunner(settings.test_sessions_endpoint,
                                      credential_factory=lambda: default_credential(settings))
+
+
+def openai_token_provider(settings: Settings) -> Callable[[], str]:
+    """Bearer tokens for Azure OpenAI as the app's identity (keyless); the credential is made on first use."""
+    provider: Callable[[], str] | None = None
+
+    def token() -> str:
+        nonlocal provider
+        if provider is None:
+            from azure.identity import get_bearer_token_provider
+
+            provider = get_bearer_token_provider(default_credential(settings), COGNITIVE_SERVICES_SCOPE)
+        return provider()
+
+    return token

@@ -1,9 +1,20 @@
-"""solution-architect: the service blueprint (one service per bounded context) and its Mermaid view."""
+"""solution-architect: the service blueprint (one service per bounded context) and its Mermaid view.
+
+What may be proposed is an :class:`ArchitectureProposal`: the bounded contexts (when the intent names
+none) and the descriptions of entities and fields the intent left without one — the named extension
+points the templates render into the OpenAPI spec and the READMEs. The deterministic skill proposes
+what the intent says; a model may propose more, and the proposal must pass the intent's own rules
+(every entity in exactly one context, no restrict across contexts...). Endpoints, events and code
+always come from the templates.
+"""
 
 from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.mesh.agents.assist import assist, prompt_json
 from shared.mesh.agents.project import project_intent
 from shared.ports.skills import Artifact, Emit, IncomingEvent, SkillContext, SkillResult
 from shared.product.blueprint import (
@@ -16,7 +27,10 @@ from shared.product.blueprint import (
     ServiceBlueprint,
 )
 from shared.product.entities import entity_events
-from shared.product.intent import Intent, snake
+from shared.product.intent import Intent, IntentError, intent_from_mapping, snake
+
+AGENT = "solution-architect"
+SKILL = "architecture.design_blueprint"
 
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 Operation = Literal["list", "create", "read", "update", "delete"]
@@ -163,8 +177,106 @@ def render_architecture(blueprint: ServiceBlueprint, title: str) -> str:
     return "\n".join(lines)
 
 
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class ContextProposal(_Model):
+    name: str = Field(description="slug: lowercase letters, digits, single hyphens; the service is <product>-<name>")
+    description: str = Field("", max_length=300)
+    entities: list[str] = Field(min_length=1)
+
+
+class FieldNote(_Model):
+    name: str
+    description: str = Field(min_length=1, max_length=300)
+
+
+class EntityNote(_Model):
+    name: str
+    description: str = Field("", max_length=300)
+    fields: list[FieldNote] = Field(default_factory=list)
+
+
+class ArchitectureProposal(_Model):
+    """Bounded contexts (empty: one service for the product) and descriptions for the templates to render."""
+
+    contexts: list[ContextProposal] = Field(default_factory=list)
+    descriptions: list[EntityNote] = Field(default_factory=list)
+
+
+def propose(intent: Intent) -> ArchitectureProposal:
+    """The deterministic proposal: the intent's own contexts and descriptions."""
+    return ArchitectureProposal(
+        contexts=[ContextProposal(name=c.name, description=c.description, entities=list(c.entities))
+                  for c in intent.contexts],
+        descriptions=[EntityNote(name=e.name, description=e.description,
+                                 fields=[FieldNote(name=f.name, description=f.description)
+                                         for f in e.fields if f.description])
+                      for e in intent.entities if e.description or any(f.description for f in e.fields)])
+
+
+def with_proposal(intent: Intent, proposal: ArchitectureProposal) -> Intent:
+    """The intent with the proposal's contexts (if it named none) and descriptions (where it had none),
+    validated like any intent; ``IntentError`` says what the proposal broke."""
+    payload = intent.to_payload()
+    if not intent.contexts and proposal.contexts:
+        payload["contexts"] = [c.model_dump(exclude_defaults=True) for c in proposal.contexts]
+    notes = {n.name: n for n in proposal.descriptions}
+    for entity in payload["entities"]:
+        note = notes.get(entity["name"])
+        if note is None:
+            continue
+        if note.description and not entity.get("description"):
+            entity["description"] = note.description
+        field_notes = {f.name: f.description for f in note.fields}
+        for field in entity["fields"]:
+            if field["name"] in field_notes and not field.get("description"):
+                field["description"] = field_notes[field["name"]]
+    return intent_from_mapping(payload, source="the architecture proposal")
+
+
+def proposal_problems(intent: Intent, proposal: ArchitectureProposal) -> list[str]:
+    problems = []
+    if intent.contexts and [c.name for c in proposal.contexts] != [c.name for c in intent.contexts]:
+        problems.append(f"the intent names its contexts {[c.name for c in intent.contexts]}: repeat them unchanged")
+    entities = {e.name: e for e in intent.entities}
+    for note in proposal.descriptions:
+        entity = entities.get(note.name)
+        if entity is None:
+            problems.append(f"descriptions: {note.name!r} is not an entity of the intent ({sorted(entities)})")
+            continue
+        names = {f.name for f in entity.fields}
+        problems += [f"descriptions: {note.name}.{f.name} is not a field ({sorted(names)})"
+                     for f in note.fields if f.name not in names]
+    texts = [n.description for n in proposal.descriptions] + [f.description for n in proposal.descriptions
+                                                                for f in n.fields]
+    if any("\n" in t or "`" in t for t in texts):
+        problems.append("descriptions are one line of plain text each (no backticks)")
+    if not problems:
+        try:
+            with_proposal(intent, proposal)
+        except IntentError as exc:
+            problems += [str(p) for p in exc.problems]
+    return problems
+
+
+ARCHITECTURE_INSTRUCTIONS = """Propose, for the intent given as JSON:
+- "contexts": if the intent names no contexts and its entities fall into clearly separate areas of the
+  business, bounded contexts (each becomes its own service): every entity in exactly one context, entities
+  that reference each other closely kept together, a relation across contexts only with onDelete cascade or
+  none. One area, or doubt: an empty list (one service). If the intent names contexts, repeat them unchanged.
+- "descriptions": for each entity and field the intent leaves without a description, one plain sentence
+  (at most 300 characters) saying what it holds, in the intent's terms. Leave described ones out."""
+
+
 def design_blueprint(event: IncomingEvent, ctx: SkillContext) -> SkillResult:
     intent = project_intent(ctx)
+    assisted = assist(ctx, agent=AGENT, skill=SKILL, output=ArchitectureProposal,
+                      instructions=ARCHITECTURE_INSTRUCTIONS, prompt=prompt_json({"intent": intent.to_payload()}),
+                      fallback=lambda: propose(intent), check=lambda proposal: proposal_problems(intent, proposal))
+    if assisted.source == "model":
+        intent = with_proposal(intent, assisted.value)
     blueprint = design(intent, ctx.project_id)
     doc = Artifact.json("architecture/blueprint.json", blueprint.model_dump(mode="json", by_alias=True))
     md = Artifact.text(
@@ -178,4 +290,5 @@ def design_blueprint(event: IncomingEvent, ctx: SkillContext) -> SkillResult:
         "blueprintDigest": doc.digest,
         "services": [s.name for s in blueprint.services],
     }
-    return SkillResult(events=[Emit("BlueprintCreated", payload)], artifacts=[doc, md])
+    return SkillResult(events=[*assisted.events, Emit("BlueprintCreated", payload)],
+                       artifacts=[*assisted.artifacts, doc, md])

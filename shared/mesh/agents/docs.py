@@ -8,11 +8,15 @@ written on every service's release with the same bytes, since it depends on the 
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.generators.service.code import DEFAULTS, render
 from shared.generators.service.tests import links
 from shared.mesh.agents.architecture import render_architecture
+from shared.mesh.agents.assist import assist, prompt_json
 from shared.mesh.agents.project import find_service, project_blueprint, project_intent, required
 from shared.ports.skills import Artifact, Emit, IncomingEvent, SkillContext, SkillResult
 from shared.product.blueprint import Entity, EntityField, Service, ServiceBlueprint
@@ -20,6 +24,39 @@ from shared.product.intent import Intent
 
 MAX_BODY_BYTES = 1_048_576  # the template's problems.MAX_BODY_BYTES
 MAX_DEPTH = 32
+
+AGENT = "documentation-writer"
+SKILL = "docs.write_docs"
+
+
+class ServiceGuide(BaseModel):
+    """The prose a model may add to a service README: an overview under its title (the template's
+    ``overview`` extension point). The deterministic guide has none; everything else in the README is
+    rendered from the blueprint."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    overview: str = Field("", max_length=1500, description="what the service is for and who calls it")
+
+
+_MARKUP = re.compile(r"^\s*(#|```|\||<|- |\* |\d+\. )", re.MULTILINE)
+
+
+def guide_problems(guide: ServiceGuide) -> list[str]:
+    problems = []
+    if _MARKUP.search(guide.overview):
+        problems.append("overview: plain paragraphs only (no headings, lists, tables, code or HTML)")
+    if guide.overview.count("\n\n") > 2:
+        problems.append("overview: at most three paragraphs")
+    if not guide.overview.strip():
+        problems.append("overview: write at least one sentence")
+    return problems
+
+
+DOCS_INSTRUCTIONS = """Write "overview" for the README of one service of the product (given as JSON): one to
+three short plain paragraphs saying what the service keeps, what it is for in the product, and who calls it,
+in the product's terms. Do not repeat the endpoint table, data tables or run instructions (the README has
+them), and state nothing the JSON does not say."""
 
 
 def _rules(f: EntityField) -> str:
@@ -65,10 +102,22 @@ def _entities(blueprint: ServiceBlueprint, service: Service) -> list[dict[str, A
             for e in service.entities]
 
 
-def render_readme(blueprint: ServiceBlueprint, service: Service, version: str) -> str:
+def render_readme(blueprint: ServiceBlueprint, service: Service, version: str,
+                  guide: ServiceGuide | None = None) -> str:
     return render("service-README.md.j2", service=service, product=blueprint.product, version=version,
                   multi=blueprint.tenancy == "multi", entities=_entities(blueprint, service), defaults=DEFAULTS,
-                  max_body=MAX_BODY_BYTES, max_depth=MAX_DEPTH)
+                  max_body=MAX_BODY_BYTES, max_depth=MAX_DEPTH, overview=(guide or ServiceGuide()).overview.strip())
+
+
+def _guide_prompt(intent: Intent, blueprint: ServiceBlueprint, service: Service) -> str:
+    return prompt_json({
+        "product": {"name": intent.product.display_name, "purpose": intent.purpose},
+        "service": {"name": service.name, "context": service.context,
+                    "entities": [{"name": e.name, "description": e.description,
+                                  "fields": [f.name for f in e.fields]} for e in service.entities],
+                    "publishes": [e.name for e in service.publishes], "consumes": [c.name for c in service.consumes]},
+        "otherServices": [s.name for s in blueprint.services if s.name != service.name],
+    })
 
 
 def render_repository_readme(intent: Intent, blueprint: ServiceBlueprint) -> str:
@@ -83,18 +132,23 @@ def write_docs(event: IncomingEvent, ctx: SkillContext) -> SkillResult:
     blueprint, _ = project_blueprint(ctx)
     service = find_service(blueprint, service_name)
     intent = project_intent(ctx)
+    assisted = assist(ctx, agent=AGENT, skill=SKILL, output=ServiceGuide, instructions=DOCS_INSTRUCTIONS,
+                      prompt=_guide_prompt(intent, blueprint, service), fallback=ServiceGuide,
+                      check=guide_problems)
     markdown = "text/markdown; charset=utf-8"
     artifacts = [
-        Artifact.text(f"services/{service.name}/README.md", render_readme(blueprint, service, version), markdown),
+        Artifact.text(f"services/{service.name}/README.md",
+                      render_readme(blueprint, service, version, assisted.value), markdown),
         Artifact.text("README.md", render_repository_readme(intent, blueprint), markdown),
         Artifact.text("docs/topology.md", render_architecture(blueprint, intent.product.display_name), markdown),
     ]
     return SkillResult(
         events=[
+            *assisted.events,
             Emit(
                 "DocumentationGenerated",
                 {"projectId": ctx.project_id, "service": service.name, "artifacts": [a.ref() for a in artifacts]},
             )
         ],
-        artifacts=artifacts,
+        artifacts=[*assisted.artifacts, *artifacts],
     )

@@ -1,13 +1,58 @@
-"""product-manager: features -> user stories with Given/When/Then acceptance criteria."""
+"""product-manager: features -> user stories with Given/When/Then acceptance criteria.
+
+The plan is a :class:`ProductPlan`. The features the intent names get their stories from the intent (the
+deterministic skill) or from a model, which may write stories and acceptance criteria for exactly those
+features; the "Manage <entities>" features are the contract of the generated service (its endpoints, its
+status codes, its events) and always come from the template below.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.mesh.agents.assist import assist, prompt_json
 from shared.mesh.agents.project import project_intent
 from shared.ports.skills import Artifact, Emit, IncomingEvent, SkillContext, SkillResult
 from shared.product.entities import Entity, entity_events
 from shared.product.intent import Feature, Intent
+
+AGENT = "product-manager"
+SKILL = "plan.write_plan"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class Criterion(_Model):
+    given: str = Field(min_length=1, max_length=400)
+    when: str = Field(min_length=1, max_length=400)
+    then: str = Field(min_length=1, max_length=400)
+
+
+class PlanStory(_Model):
+    id: str = Field(description="<feature id>-S<n>, numbered from 1")
+    text: str = Field(description="As a <role>, I want <goal> so that <benefit>.")
+    role: str = Field(min_length=1)
+    goal: str = Field(min_length=1)
+    benefit: str = Field(min_length=1)
+    acceptance_criteria: list[Criterion] = Field(alias="acceptanceCriteria", min_length=1, max_length=12)
+
+
+class PlanFeature(_Model):
+    id: str = Field(description="F<n>, numbered from 1 in the intent's order")
+    name: str
+    description: str
+    entity: str | None = Field(None, description="the entity a 'Manage ...' feature is about (never set by a model)")
+    stories: list[PlanStory] = Field(min_length=1, max_length=20)
+
+
+class ProductPlan(_Model):
+    product: str
+    features: list[PlanFeature]
 
 
 def article(noun: str) -> str:
@@ -131,12 +176,20 @@ def _feature_stories(feature: Feature, fid: str) -> list[dict[str, Any]]:
                    [_gwt("a signed-in user", f"I use '{feature.name}'", _sentence_start(feature.description))])]
 
 
-def build_plan(intent: Intent) -> dict[str, Any]:
-    features: list[dict[str, Any]] = [
+def feature_plan(intent: Intent) -> ProductPlan:
+    """The deterministic plan of the intent's own features: their stories as written, one criterion each."""
+    return ProductPlan.model_validate({"product": intent.product.name, "features": [
         {"id": f"F{i}", "name": feature.name, "description": feature.description,
          "stories": _feature_stories(feature, f"F{i}")}
-        for i, feature in enumerate(intent.features, start=1)
-    ]
+        for i, feature in enumerate(intent.features, start=1)]})
+
+
+def build_plan(intent: Intent, features_plan: ProductPlan | None = None) -> dict[str, Any]:
+    """The whole plan as JSON: the intent's features (``features_plan``, else the deterministic one) and the
+    "Manage <entities>" features of the generated service."""
+    features_plan = features_plan or feature_plan(intent)
+    features: list[dict[str, Any]] = [f.model_dump(mode="json", by_alias=True, exclude_none=True)
+                                      for f in features_plan.features]
     multi = intent.tenant.mode == "multi"
     for k, entity in enumerate(intent.entities, start=len(features) + 1):
         fid = f"F{k}"
@@ -166,9 +219,43 @@ def render_plan(plan: dict[str, Any], title: str) -> str:
     return "\n".join(lines)
 
 
+_STORY_TEXT = re.compile(r"^As (an? |the )?.+, I want .+ so that .+\.$", re.DOTALL)
+
+
+def plan_problems(intent: Intent, plan: ProductPlan) -> list[str]:
+    """The model's plan covers the intent's features exactly, numbered as the template numbers them."""
+    problems = []
+    wanted = [(f"F{i}", f.name) for i, f in enumerate(intent.features, start=1)]
+    got = [(f.id, f.name) for f in plan.features]
+    if got != wanted:
+        problems.append(f"features must be exactly the intent's, as (id, name) in order: {wanted} (got {got})")
+    if plan.product != intent.product.name:
+        problems.append(f"product must be {intent.product.name!r}")
+    for feature in plan.features:
+        if feature.entity is not None:
+            problems.append(f"{feature.id}: leave 'entity' out (the 'Manage' features are not yours to write)")
+        for j, story in enumerate(feature.stories, start=1):
+            if story.id != f"{feature.id}-S{j}":
+                problems.append(f"{feature.id}: story {j} must have id {feature.id}-S{j} (got {story.id!r})")
+            if not _STORY_TEXT.match(story.text):
+                problems.append(f"{story.id}: text must read 'As a <role>, I want <goal> so that <benefit>.'")
+    return problems
+
+
+PLAN_INSTRUCTIONS = """Write the product plan for the features the intent (given as JSON) names, and only those:
+one feature per intent feature, ids F1, F2... in the intent's order, the intent's exact name and description.
+For each, user stories (ids <feature id>-S1, -S2...; role, goal starting with "to", benefit; text "As a
+<role>, I want <goal> so that <benefit>.") with acceptance criteria as Given/When/Then that a tester can
+check against the service's HTTP API and data. Keep the intent's own stories and add only stories its
+feature description implies. Never set "entity"."""
+
+
 def write_plan(event: IncomingEvent, ctx: SkillContext) -> SkillResult:
     intent = project_intent(ctx)
-    plan = build_plan(intent)
+    assisted = assist(ctx, agent=AGENT, skill=SKILL, output=ProductPlan, instructions=PLAN_INSTRUCTIONS,
+                      prompt=prompt_json({"intent": intent.to_payload()}), fallback=lambda: feature_plan(intent),
+                      check=lambda plan: plan_problems(intent, plan))
+    plan = build_plan(intent, assisted.value)
     doc = Artifact.text(
         "docs/product-plan.md", render_plan(plan, intent.product.display_name), "text/markdown; charset=utf-8"
     )
@@ -176,6 +263,7 @@ def write_plan(event: IncomingEvent, ctx: SkillContext) -> SkillResult:
     story_count = sum(len(f["stories"]) for f in plan["features"])
     return SkillResult(
         events=[
+            *assisted.events,
             Emit(
                 "ProductPlanCreated",
                 {
@@ -186,5 +274,5 @@ def write_plan(event: IncomingEvent, ctx: SkillContext) -> SkillResult:
                 },
             )
         ],
-        artifacts=[doc, data],
+        artifacts=[*assisted.artifacts, doc, data],
     )

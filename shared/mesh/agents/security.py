@@ -16,8 +16,14 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.mesh.agents.assist import assist, prompt_json
 from shared.mesh.agents.project import latest, load_json, manifest_files, required, service_relative
 from shared.ports.skills import Artifact, Emit, IncomingEvent, SkillContext, SkillError, SkillResult
+
+AGENT = "security-engineer"
+SKILL = "security.review_code"
 
 SEVERITY_ORDER = ("none", "info", "low", "medium", "high", "critical")
 WRITE_METHODS = {"POST", "PUT", "PATCH"}
@@ -266,12 +272,60 @@ def _load(ctx: SkillContext, digest: str, path: str) -> bytes:
         ) from exc
 
 
-def render_report(service: str, findings: list[Finding]) -> str:
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class Explanation(_Model):
+    finding_id: str = Field(alias="findingId", description="the id of one finding, exactly")
+    explanation: str = Field(min_length=1, max_length=800, description="why it is a risk in this code")
+    remediation: str = Field(min_length=1, max_length=800, description="what to change, concretely")
+
+
+class ReviewNotes(_Model):
+    """Explanations of the review's findings for people. The findings themselves always come from the rules
+    above; the deterministic notes are empty (each finding's message says what to do)."""
+
+    explanations: list[Explanation] = Field(default_factory=list)
+
+
+def notes_problems(findings: list[Finding], notes: ReviewNotes) -> list[str]:
+    wanted = [f.id for f in findings]
+    got = [e.finding_id for e in notes.explanations]
+    problems = []
+    if sorted(got) != sorted(wanted):
+        problems.append(f"explain every finding exactly once, by id: {wanted} (got {got})")
+    if any(line.lstrip().startswith(("#", "|", "```")) for e in notes.explanations
+           for line in f"{e.explanation}\n{e.remediation}".splitlines()):
+        problems.append("plain text only: no headings, tables or code blocks")
+    return problems
+
+
+def _excerpt(files: Mapping[str, bytes], finding: Finding, radius: int = 3) -> str:
+    """The lines around a finding; none for a secret (it is not sent anywhere)."""
+    if finding.ruleId == "SEC001" or finding.file not in files:
+        return ""
+    lines = files[finding.file].decode("utf-8", "replace").splitlines()
+    low, high = max(0, finding.line - 1 - radius), min(len(lines), finding.line + radius)
+    return "\n".join(f"{n + 1}: {lines[n]}" for n in range(low, high))
+
+
+REVIEW_INSTRUCTIONS = """The static review of a generated service found the findings given as JSON (with the code
+around each, except for secrets). For each finding, by its exact id, explain in plain text why it is a risk
+in this code and what to change, concretely and briefly. Do not add findings and do not judge severities."""
+
+
+def render_report(service: str, findings: list[Finding], notes: ReviewNotes | None = None) -> str:
     lines = [f"# Security review — {service}", "", f"Highest severity: **{highest(findings)}**", ""]
     if not findings:
         return "\n".join([*lines, "No findings.", ""])
     lines += ["| Severity | Rule | File | Line | Finding |", "|---|---|---|---|---|"]
     lines += [f"| {f.severity} | {f.ruleId} | `{f.file}` | {f.line} | {f.message} |" for f in findings]
+    if notes is not None and notes.explanations:
+        lines += ["", "## Explanations", ""]
+        for e in sorted(notes.explanations, key=lambda e: e.finding_id):
+            lines += [f"### `{e.finding_id}`", "", e.explanation.strip(), "", f"**Fix:** {e.remediation.strip()}", ""]
+        lines.pop()
     return "\n".join([*lines, ""])
 
 
@@ -279,16 +333,27 @@ def review_code(event: IncomingEvent, ctx: SkillContext) -> SkillResult:
     service = str(required(event.data, "service", event.type))
     files = service_files(ctx, service, list(event.data.get("artifacts", [])))
     findings = review(files)
-    report = {
+    events: list[Emit] = []
+    extra: list[Artifact] = []
+    notes = ReviewNotes()
+    if findings:  # nothing to explain otherwise: no model call
+        assisted = assist(ctx, agent=AGENT, skill=SKILL, output=ReviewNotes, instructions=REVIEW_INSTRUCTIONS,
+                          prompt=prompt_json({"service": service, "findings": [
+                              {**asdict(f), "code": _excerpt(files, f)} for f in findings]}),
+                          fallback=ReviewNotes, check=lambda n: notes_problems(findings, n))
+        notes, events, extra = assisted.value, assisted.events, assisted.artifacts
+    report: dict[str, Any] = {
         "service": service,
         "highestSeverity": highest(findings),
         "filesReviewed": sorted(files),
         "findings": [asdict(f) for f in findings],
     }
+    if notes.explanations:
+        report["explanations"] = [e.model_dump(by_alias=True) for e in notes.explanations]
     artifacts = [
         Artifact.json(f"security/{service}-review.json", report),
         Artifact.text(
-            f"security/{service}-review.md", render_report(service, findings), "text/markdown; charset=utf-8"
+            f"security/{service}-review.md", render_report(service, findings, notes), "text/markdown; charset=utf-8"
         ),
     ]
     payload = {
@@ -298,4 +363,4 @@ def review_code(event: IncomingEvent, ctx: SkillContext) -> SkillResult:
         "highestSeverity": report["highestSeverity"],
         "artifacts": [a.ref() for a in artifacts],
     }
-    return SkillResult(events=[Emit("SecurityReviewCompleted", payload)], artifacts=artifacts)
+    return SkillResult(events=[*events, Emit("SecurityReviewCompleted", payload)], artifacts=[*extra, *artifacts])
