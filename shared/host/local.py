@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -263,6 +264,7 @@ _Item = tuple[_Batch, ReceivedMessage]
 _HELP_AFTER = 0.0005
 #: how long ``run`` lets the workers take a received batch before it pumps again
 _HANDOFF_WAIT = 0.002
+_ONE_MS = timedelta(milliseconds=1)
 
 
 @dataclass
@@ -391,7 +393,7 @@ class LocalHost:
             self._batches[id(batch)] = batch
             self._held[fn.subscription] = self._held.get(fn.subscription, 0) + len(messages)
             self._inflight_count += len(messages)
-            self._ready.extend((batch, m) for m in messages)
+            self._ready.extend(zip(repeat(batch), messages))
             if self._idle > self._waking and not self._waking and (not self._active or not self._standby):
                 # an idle worker runs them (and recruits a stand-by), or stands by to help if the
                 # running ones are slow
@@ -475,30 +477,39 @@ class LocalHost:
                 self._progress.notify_all()
             self._wake.set()
 
-    def _call(self, fn: ServiceBusFunction, message: func.ServiceBusMessage) -> None:
-        """Invoke the function as the Python worker does: the trigger's argument by name, and the
-        invocation's ``context`` when the function takes one."""
-        if fn.takes_context:
-            fn.call(**{fn.arg_name: message, "context": LocalInvocationContext(fn.name)})
-        else:
-            fn.call(**{fn.arg_name: message})
-
     def _invoke(self, item: _Item) -> tuple[bool, tuple[str, Delivery | None] | None]:
-        """Run one message: (whether the function ran, its completion when that is batched)."""
-        m, fn = item[1], item[0].function
+        """Run one message: (whether the function ran, its completion when that is batched).
+
+        The per-message path of the host: locals instead of repeated attribute lookups, no report
+        object or timing when nobody listens (``on_delivery``), the completion batched without a call."""
+        batch, m = item
+        fn = batch.function
         if self._stop.is_set():  # received but never started: give it back at once
             with contextlib.suppress(LockLostError):
                 self.receiver.abandon(m.lock_token)
             return False, None
-        if self.metrics is not None and self.wall_clock is not None:
-            start_at = m.scheduled_enqueue_time or m.enqueued_time
-            self.metrics.delivery_latency(fn.subscription, (self.wall_clock.now() - max(start_at, m.enqueued_time))
-                                          .total_seconds() * 1000.0)
-        t0 = time.perf_counter()
+        metrics = self.metrics
+        if metrics is not None and self.wall_clock is not None:
+            start_at, enqueued = m.scheduled_enqueue_time, m.enqueued_time
+            if start_at is None or start_at < enqueued:
+                start_at = enqueued
+            metrics.delivery_latency(fn.subscription, (self.wall_clock.now() - start_at) / _ONE_MS)
+        on_delivery = self.on_delivery
+        t0 = time.perf_counter() if on_delivery is not None else 0.0
         error: str | None = None
         try:
-            self._call(fn, to_functions_message(m))
-            outcome = self._settle(m, ok=True)
+            message = to_functions_message(m)
+            if fn.takes_context:
+                fn.call(**{fn.arg_name: message, "context": LocalInvocationContext(fn.name)})
+            else:
+                fn.call(**{fn.arg_name: message})
+            if self._complete_many is not None and m.lock_token not in self.settled:
+                # completed in the next batch (``flush_completions``), reported once the completion took
+                if on_delivery is None:
+                    return True, (m.lock_token, None)
+                outcome: str | None = None
+            else:
+                outcome = self._settle(m, ok=True)
         except BaseException as exc:  # the Functions host abandons on any exception (a worker thread lives on)
             error = f"{type(exc).__name__}: {exc}"
             if isinstance(exc, InfrastructureError):
@@ -510,13 +521,14 @@ class LocalHost:
                 outcome = "backing-off"
             else:
                 outcome = self._settle(m, ok=False)
-        delivery = None if self.on_delivery is None else Delivery(
+        if on_delivery is None:
+            return True, None
+        delivery = Delivery(
             fn.name, fn.subscription, m.message_id, str(m.application_properties.get("type") or m.subject or ""),
             m.delivery_count, outcome or "completed", (time.perf_counter() - t0) * 1000.0, error)
         if outcome is None:  # completed in the next batch: reported once the completion took
             return True, (m.lock_token, delivery)
-        if delivery is not None and self.on_delivery is not None:
-            self.on_delivery(delivery)
+        on_delivery(delivery)
         return True, None
 
     def _settle(self, m: ReceivedMessage, *, ok: bool) -> str | None:
