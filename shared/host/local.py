@@ -315,6 +315,8 @@ class LocalHost:
         self._waking = 0  # idle workers notified that have not run yet
         self._standby = False  # one worker waits _HELP_AFTER to help if messages linger
         self._taken = 0  # messages taken by workers so far (a stand-by watches it for progress)
+        self._watching = 0  # the pump watches for slow handlings (``_await``), so no worker stands by
+        self._help_wanted = 0  # idle workers woken by the watching pump to take a message at once
         self._closing = False
         self._inflight_count = 0
         self.deliveries = 0
@@ -408,7 +410,8 @@ class LocalHost:
             self._held[fn.subscription] = self._held.get(fn.subscription, 0) + len(messages)
             self._inflight_count += len(messages)
             self._ready.extend(zip(repeat(batch), messages))
-            if self._idle > self._waking and not self._waking and (not self._active or not self._standby):
+            if self._idle > self._waking and not self._waking and (
+                    not self._active or not (self._standby or self._watching)):
                 # an idle worker runs them (and recruits a stand-by), or stands by to help if the
                 # running ones are slow
                 self._notify_idle()
@@ -449,8 +452,8 @@ class LocalHost:
                 if not self._ready:
                     if self._progress_waiters:
                         self._progress.notify_all()
-                elif self._idle > self._waking and not self._standby and not self._waking:
-                    self._notify_idle()  # someone stands by for the rest
+                elif self._idle > self._waking and not self._standby and not self._waking and not self._watching:
+                    self._notify_idle()  # someone stands by for the rest (unless the pump watches)
                 return item
             if self._ready and not self._standby:
                 self._standby = True
@@ -467,7 +470,8 @@ class LocalHost:
             self._work_cv.wait()
             self._idle -= 1
             self._waking = max(0, self._waking - 1)
-            take_now = False
+            take_now = self._help_wanted > 0  # woken by the watching pump: help at once
+            self._help_wanted = max(0, self._help_wanted - 1)
         return None
 
     def _notify_idle(self) -> None:
@@ -692,6 +696,7 @@ class LocalHost:
         polls with a short back-off for publishes from other processes on the same bus file.
         """
         wait = idle_wait
+        self._watch()  # the pump looks after slow handlings between its pumps (see ``_await``)
         try:
             while not self._stop.is_set():
                 if until is not None and until():
@@ -701,8 +706,13 @@ class LocalHost:
                     wait = idle_wait
                     self._await(lambda: not self._ready, _HANDOFF_WAIT)
                     continue
-                wait = idle_wait if self._wake.wait(wait) else min(max_idle_wait, wait * 2)
+                self._unwatch()  # asleep: a stand-by worker looks after them meanwhile
+                try:
+                    wait = idle_wait if self._wake.wait(wait) else min(max_idle_wait, wait * 2)
+                finally:
+                    self._watch()
         finally:
+            self._unwatch()
             self.drain()
 
     def run_until_idle(self, *, max_seconds: float | None = None) -> None:
@@ -725,19 +735,44 @@ class LocalHost:
                 break
         self.drain()
 
+    def _watch(self) -> None:
+        with self._lock:
+            self._watching += 1
+
+    def _unwatch(self) -> None:
+        """The pump stops watching: if messages wait while a worker runs, recruit the stand-by it stood for."""
+        with self._lock:
+            self._watching -= 1
+            if (not self._watching and self._ready and self._active and not self._standby
+                    and self._idle > self._waking and not self._waking):
+                self._notify_idle()
+
     def _await(self, done: Callable[[], bool], timeout: float | None) -> None:
-        """Wait (real time) until ``done()`` holds, checked whenever a worker makes progress."""
+        """Wait (real time) until ``done()`` holds, checked whenever a worker makes progress.
+
+        Meanwhile the pump stands by for the workers: when received messages wait and no worker took one
+        for ``_HELP_AFTER`` (the running handlings are slow), it wakes an idle worker to take one at once.
+        So no worker has to stand by (a thread woken, and timing out, per batch) while the pump watches."""
         deadline = None if timeout is None else time.perf_counter() + timeout
         with self._progress:
             self._progress_waiters += 1
+            self._watching += 1
             try:
+                seen = self._taken
                 while not done():
                     left = None if deadline is None else deadline - time.perf_counter()
                     if left is not None and left <= 0:
                         break
-                    self._progress.wait(left if left is not None else 0.1)
+                    step = left if left is not None else 0.1
+                    self._progress.wait(min(step, _HELP_AFTER) if self._ready else step)
+                    if (self._ready and self._taken == seen and not self._standby
+                            and self._idle > self._waking and not self._waking):
+                        self._help_wanted += 1
+                        self._notify_idle()
+                    seen = self._taken
             finally:
                 self._progress_waiters -= 1
+        self._unwatch()
 
     def _wait_inflight(self, timeout: float) -> None:
         """Wait until a handling finishes (or ``timeout`` seconds), if any is in flight."""
