@@ -274,13 +274,16 @@ class LocalHost:
     One pump thread (the caller of ``run``/``pump_once``) receives and settles; up to
     ``max_concurrent_calls`` worker threads call the functions. The pump receives in batches (up to
     ``batch_size`` while a subscription holds fewer than ``max_concurrent_calls + prefetch_count``
-    messages), queues them, and completes what the workers finished in one transaction per pump.
+    messages), queues them, and completes what the workers finished in one transaction per pump:
+    the transaction of its first receive when the bus has ``complete_and_receive``.
 
     Thread hand-offs are what a Python host pays most for, so the pool wakes lazily: received
     messages go to a worker that is already running, or wake one idle worker; only when messages
     wait longer than ``_HELP_AFTER`` (the running workers are busy with slow handlings) are more
-    workers woken, up to the concurrency limit. ``run`` lets the workers take a batch before it
-    pumps again, so receiving and handling do not fight over the interpreter message by message.
+    workers woken, up to the concurrency limit. Whoever watches for that: the pump while it waits
+    for the workers (``_await``), otherwise one idle worker standing by. ``run`` lets the workers
+    take a batch before it pumps again, so receiving and handling do not fight over the interpreter
+    message by message.
     """
 
     receiver: MessageReceiver
