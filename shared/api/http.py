@@ -481,7 +481,8 @@ def resubmit_dead_letter(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def decide_approval(req: func.HttpRequest) -> func.HttpResponse:
-    """POST /api/projects/{id}/approval {decision: approve|reject, actor, reason}: a person's audited decision."""
+    """POST /api/projects/{id}/approval {decision: approve|reject, actor, reason, overrideFindings?}: a person's
+    audited decision; a release held by findings is approved only with ``"overrideFindings": true``."""
     project_id = req.route_params.get("id", "")
     try:
         tenant = _tenant(req)
@@ -498,6 +499,8 @@ def decide_approval(req: func.HttpRequest) -> func.HttpResponse:
                                  actor=str(doc.get("actor") or ""), reason=str(doc.get("reason") or ""),
                                  source="http-api", override_findings=doc.get("overrideFindings") is True)
     except ApprovalError as exc:
+        if exc.findings:  # held by findings: say which, so a script can show them before overriding
+            return problem(exc.status, "Findings need an override", str(exc), extra={"findings": exc.findings})
         return problem(exc.status, {404: "Unknown project", 409: "Not awaiting approval"}.get(
             exc.status, "Invalid decision"), str(exc))
     return _json(202, {"projectId": project_id, "decision": decided.decision, "actor": decided.actor,

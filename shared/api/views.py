@@ -20,6 +20,7 @@ from shared.contracts.manifests import RETRY_COMMAND
 from shared.handling.settlement import DEAD_LETTER_PARTITION
 from shared.mesh.coordinators.flow import FlowDefinition
 from shared.mesh.topology import analyse
+from shared.product.findings import held_findings
 from shared.product.projects import ProjectStatus, list_projects, project_files, project_findings, project_status
 from shared.product.usage import model_usage
 
@@ -218,6 +219,8 @@ def project_detail(rt: Runtime, project_id: str) -> dict[str, Any] | None:
         "findings": _findings(status),
         "modelUsage": model_usage(status.events),
         "approval": {**release_target(status), "pending": release.get("state") == AWAITING_APPROVAL,
+                     # the findings an approval must override (shared/product/findings.py)
+                     "heldFindings": held_findings(release) if release.get("state") == AWAITING_APPROVAL else [],
                      "decisions": [h for h in release.get("history", []) if h.get("actor")]},
         "version": fingerprint(status),
     }
