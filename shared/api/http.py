@@ -260,7 +260,8 @@ def create_project(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def get_project(req: func.HttpRequest) -> func.HttpResponse:
-    """GET /api/projects/{id}: outcome, flows, tests and artifact paths."""
+    """GET /api/projects/{id}: outcome (running, awaiting approval, released, failed, cancelled), flows, tests,
+    artifact paths; ``heldFindings``: what an approval must override while the release waits."""
     project_id = req.route_params.get("id", "")
     rt = get_runtime()
     try:
@@ -271,8 +272,9 @@ def get_project(req: func.HttpRequest) -> func.HttpResponse:
     if not st.events or (tenant is not None and st.events[0].get("tenantId") != tenant):
         return problem(404, "Unknown project", f"no project '{project_id}'; create one with POST /api/projects")
     return _json(200, {
-        "projectId": project_id, "traceId": st.trace_id, "outcome": st.outcome or "running", "reason": st.reason,
+        "projectId": project_id, "traceId": st.trace_id, "outcome": views.outcome_of(st), "reason": st.reason,
         "flows": {k: {"state": v["state"], "failure": v.get("failure")} for k, v in st.flows.items()},
+        "heldFindings": views.held_release_findings(st),
         "tests": st.tests, "artifacts": sorted(project_files(rt, project_id)), "modelUsage": model_usage(st.events),
     })
 

@@ -48,6 +48,12 @@ def outcome_of(status: ProjectStatus) -> str:
     return "running"
 
 
+def held_release_findings(status: ProjectStatus) -> list[dict[str, Any]]:
+    """The findings an approval must override, while the release waits for one (shared/product/findings.py)."""
+    release = status.flows.get(RELEASE_FLOW) or {}
+    return held_findings(release) if release.get("state") == AWAITING_APPROVAL else []
+
+
 def duration_seconds(status: ProjectStatus, now: datetime) -> float | None:
     if not status.events:
         return None
@@ -219,8 +225,7 @@ def project_detail(rt: Runtime, project_id: str) -> dict[str, Any] | None:
         "findings": _findings(status),
         "modelUsage": model_usage(status.events),
         "approval": {**release_target(status), "pending": release.get("state") == AWAITING_APPROVAL,
-                     # the findings an approval must override (shared/product/findings.py)
-                     "heldFindings": held_findings(release) if release.get("state") == AWAITING_APPROVAL else [],
+                     "heldFindings": held_release_findings(status),
                      "decisions": [h for h in release.get("history", []) if h.get("actor")]},
         "version": fingerprint(status),
     }

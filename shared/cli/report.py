@@ -14,11 +14,11 @@ from typing import Any
 
 from rich.text import Text
 
-from shared.api.views import AWAITING_APPROVAL, RELEASE_FLOW, outcome_of
+from shared.api.views import held_release_findings, outcome_of
 from shared.bootstrap import Runtime
 from shared.cli.output import BOOKKEEPING_EVENTS, console, esc, pairs, say, say_raw
 from shared.handling.traceview import TraceNode, build_tree
-from shared.product.findings import SEVERITIES, findings_text, held_findings
+from shared.product.findings import SEVERITIES, findings_text
 from shared.product.projects import (
     ProjectStatus,
     TestReportSummary,
@@ -63,8 +63,7 @@ class ProjectReport:
     def blocking_findings(self) -> list[dict[str, Any]]:
         """The findings that hold the release for a person's audited override (a critical policy finding, a high
         or critical security finding), while the release waits for that decision."""
-        release = self.status.flows.get(RELEASE_FLOW) or {}
-        return held_findings(release) if release.get("state") == AWAITING_APPROVAL else []
+        return held_release_findings(self.status)
 
     def to_dict(self) -> dict[str, Any]:
         st = self.status
