@@ -12,6 +12,8 @@ command, an interrupt or an unexpected exception is printed in the one error sty
 
 from __future__ import annotations
 
+import errno
+import sqlite3
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError
@@ -103,6 +105,13 @@ class FactoryGroup(TyperGroup):
                 code = INTERRUPTED
             elif debug:
                 raise
+            elif _storage_failure(exc):
+                say(error_text(f"`{_command_of(argv)}` could not write the factory's home",
+                               f"{type(exc).__name__}: {exc} (the disk is full, a file size limit was reached, or "
+                               "the home is on a read-only or failing file system)",
+                               "free space or lift the limit, then `factory doctor` checks the home and the same "
+                               "command resumes"), stderr=True)
+                code = FAILED
             elif isinstance(exc, USER_ERRORS):
                 say(error_text(f"`{_command_of(argv)}` could not complete", _reason(exc),
                                f"fix the input and run it again (`{_command_of(argv)} --help` lists the "
@@ -117,6 +126,18 @@ class FactoryGroup(TyperGroup):
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+#: what SQLite says when the storage under it fails (not the factory's own logic)
+_STORAGE_MESSAGES = ("disk i/o error", "database or disk is full", "attempt to write a readonly database",
+                     "unable to open database file")
+
+
+def _storage_failure(exc: BaseException) -> bool:
+    """The home's storage failed: a full or read-only disk, a file size limit, an I/O error."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return any(m in str(exc).lower() for m in _STORAGE_MESSAGES)
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EROFS, errno.EIO, errno.EDQUOT)
 
 
 def _reason(exc: BaseException) -> str:

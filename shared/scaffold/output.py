@@ -93,8 +93,12 @@ def write_files(root: Path, files: Mapping[str, bytes]) -> None:
                     raise UnsafePathError([Problem("is a symlink in the output folder", path=rel)],
                                           "refusing to overwrite a symlink") from exc
                 raise
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(files[rel])
+            try:
+                data = memoryview(files[rel])
+                while data:  # os.write may write less than asked (a signal, a pipe); no file object per file
+                    data = data[os.write(fd, data):]
+            finally:
+                os.close(fd)
     finally:
         for fd in fds.values():
             os.close(fd)

@@ -5,13 +5,16 @@ issue #14, reproduced."""
 from __future__ import annotations
 
 import json
+import os
+import resource
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.cli.conftest import Released
-from tests.cli.harness import EXAMPLES, ROOT, cli, events_in
+from tests.cli.harness import EXAMPLES, FACTORY, ROOT, cli, events_in
 
 
 def _intent(**changes: object) -> dict[str, object]:
@@ -279,3 +282,20 @@ def test_an_alias_bomb_parsed_elsewhere_is_refused_by_the_intent_limits_without_
         intent_from_mapping(bomb)
     (problem,) = refused.value.problems
     assert "more than 50,000 values" in problem.message
+
+
+def test_a_home_that_cannot_be_written_is_named_as_such_not_as_a_bug(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACTORY_")} | {"FACTORY_HOME": str(home)}
+    limit = 16 * 1024  # a file size limit: the first databases are created, then a write fails
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    ran = subprocess.run([FACTORY, "run", str(EXAMPLES / "task-tracker.yaml"), "--quiet"], env=env, cwd=ROOT,
+                         capture_output=True, text=True, timeout=300, preexec_fn=limited)
+    assert ran.returncode == 1, ran.stderr
+    assert ran.stderr.startswith("error: `factory run") and "could not write the factory's home" in ran.stderr
+    assert "disk I/O error" in ran.stderr and "a file size limit" in ran.stderr and "factory doctor" in ran.stderr
+    assert "bug" not in ran.stderr and "Traceback" not in ran.stderr

@@ -267,6 +267,17 @@ class Bench:
         self.seen.append(msg)
         self.behaviour(msg)
 
+    def block(self) -> tuple[threading.Event, threading.Event]:
+        """The function blocks until ``release`` is set; ``running`` is set once a handling started."""
+        running, release = threading.Event(), threading.Event()
+
+        def slow(_msg: func.ServiceBusMessage) -> None:
+            running.set()
+            assert release.wait(WAIT)
+
+        self.behaviour = slow
+        return running, release
+
     def send(self, n: int, prefix: str = "m") -> list[str]:
         ids = [f"{prefix}-{i}" for i in range(n)]
         self.rt.bus.publish([OutgoingMessage(i, b"{}", {"type": "Anything"}) for i in ids])
@@ -410,14 +421,7 @@ def test_stop_during_run_drains_and_loses_nothing(runtime: Runtime, clock: FakeC
 
 def test_lock_renewal_keeps_the_lock_of_a_long_handling(runtime: Runtime, clock: FakeClock) -> None:
     b = Bench(runtime, clock, lock_seconds=30)
-    release = threading.Event()
-    running = threading.Event()
-
-    def slow(_msg: func.ServiceBusMessage) -> None:
-        running.set()
-        assert release.wait(WAIT)
-
-    b.behaviour = slow
+    running, release = b.block()
     try:
         b.send(1)
         b.host.pump_once()
@@ -438,14 +442,7 @@ def test_lock_renewal_keeps_the_lock_of_a_long_handling(runtime: Runtime, clock:
 
 def test_without_renewal_the_lock_of_a_long_handling_is_lost(runtime: Runtime, clock: FakeClock) -> None:
     b = Bench(runtime, clock, lock_seconds=30)
-    release = threading.Event()
-    running = threading.Event()
-
-    def slow(_msg: func.ServiceBusMessage) -> None:
-        running.set()
-        assert release.wait(WAIT)
-
-    b.behaviour = slow
+    running, release = b.block()
     try:
         b.send(1)
         b.host.pump_once()
@@ -462,14 +459,7 @@ def test_without_renewal_the_lock_of_a_long_handling_is_lost(runtime: Runtime, c
 
 def test_lock_renewal_stops_after_max_auto_lock_renewal_duration(runtime: Runtime, clock: FakeClock) -> None:
     b = Bench(runtime, clock, lock_seconds=30, max_renewal=timedelta(seconds=60))
-    release = threading.Event()
-    running = threading.Event()
-
-    def slow(_msg: func.ServiceBusMessage) -> None:
-        running.set()
-        assert release.wait(WAIT)
-
-    b.behaviour = slow
+    running, release = b.block()
     try:
         b.send(1)
         b.host.pump_once()
@@ -578,14 +568,7 @@ def test_build_host_takes_each_consumers_concurrency_from_its_manifest(runtime: 
 def test_stopping_gives_back_received_messages_no_worker_started(runtime: Runtime, clock: FakeClock) -> None:
     b = Bench(runtime, clock, concurrency=1)
     b.host.options.batch_size = 5  # one worker, five received: four wait for it
-    release = threading.Event()
-    running = threading.Event()
-
-    def slow(_msg: func.ServiceBusMessage) -> None:
-        running.set()
-        assert release.wait(WAIT)
-
-    b.behaviour = slow
+    running, release = b.block()
     try:
         b.send(5)
         assert b.host.pump_once() == 5
