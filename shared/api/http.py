@@ -274,7 +274,8 @@ def create_project(req: func.HttpRequest) -> func.HttpResponse:
 
 @answers_bad_requests("Invalid request")
 def get_project(req: func.HttpRequest) -> func.HttpResponse:
-    """GET /api/projects/{id}: outcome, flows, tests and artifact paths."""
+    """GET /api/projects/{id}: outcome (running, awaiting approval, released, failed, cancelled), flows, tests,
+    artifact paths; ``heldFindings``: what an approval must override while the release waits."""
     project_id = req.route_params.get("id", "")
     rt = get_runtime()
     tenant = _tenant(req)
@@ -282,8 +283,9 @@ def get_project(req: func.HttpRequest) -> func.HttpResponse:
     if not st.events or (tenant is not None and st.events[0].get("tenantId") != tenant):
         return problem(404, "Unknown project", f"no project '{project_id}'; create one with POST /api/projects")
     return _json(200, {
-        "projectId": project_id, "traceId": st.trace_id, "outcome": st.outcome or "running", "reason": st.reason,
+        "projectId": project_id, "traceId": st.trace_id, "outcome": views.outcome_of(st), "reason": st.reason,
         "flows": {k: {"state": v["state"], "failure": v.get("failure")} for k, v in st.flows.items()},
+        "heldFindings": views.held_release_findings(st),
         "tests": st.tests, "artifacts": sorted(project_files(rt, project_id)), "modelUsage": model_usage(st.events),
     })
 
@@ -484,7 +486,8 @@ def resubmit_dead_letter(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def decide_approval(req: func.HttpRequest) -> func.HttpResponse:
-    """POST /api/projects/{id}/approval {decision: approve|reject, actor, reason}: a person's audited decision."""
+    """POST /api/projects/{id}/approval {decision: approve|reject, actor, reason, overrideFindings?}: a person's
+    audited decision; a release held by findings is approved only with ``"overrideFindings": true``."""
     project_id = req.route_params.get("id", "")
     try:
         tenant = _tenant(req)
@@ -501,6 +504,8 @@ def decide_approval(req: func.HttpRequest) -> func.HttpResponse:
                                  actor=str(doc.get("actor") or ""), reason=str(doc.get("reason") or ""),
                                  source="http-api", override_findings=doc.get("overrideFindings") is True)
     except ApprovalError as exc:
+        if exc.findings:  # held by findings: say which, so a script can show them before overriding
+            return problem(exc.status, "Findings need an override", str(exc), extra={"findings": exc.findings})
         return problem(exc.status, {404: "Unknown project", 409: "Not awaiting approval"}.get(
             exc.status, "Invalid decision"), str(exc))
     return _json(202, {"projectId": project_id, "decision": decided.decision, "actor": decided.actor,
