@@ -583,6 +583,32 @@ def test_stopping_gives_back_received_messages_no_worker_started(runtime: Runtim
         b.host.close()
 
 
+def test_a_bus_that_fails_while_stopping_still_lets_the_host_stop_and_loses_nothing(
+        runtime: Runtime, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    b = Bench(runtime, clock, concurrency=1)
+    b.host.options.batch_size = 5
+    running, release = b.block()
+    try:
+        b.send(5)
+        assert b.host.pump_once() == 5
+        assert running.wait(WAIT)
+
+        def disk_io_error(_token: str) -> None:
+            raise sqlite3.OperationalError("disk I/O error")
+
+        monkeypatch.setattr(b.receiver, "abandon", disk_io_error)  # giving the four back fails (a full disk)
+        b.host.stop()
+        release.set()
+        b.host.drain()  # returns: the worker that could not abandon them lives on and books them
+        assert b.host.inflight() == 0 and list(b.outcomes().values()) == ["completed"]
+        monkeypatch.undo()
+        clock.advance(31)  # their locks expire: delivered again, nothing lost
+        assert sorted(m.message_id for m in b.left_on_bus()) == sorted(
+            set(f"m-{i}" for i in range(5)) - set(b.outcomes()))
+    finally:
+        b.host.close()
+
+
 def test_an_infrastructure_failure_keeps_the_lock_through_a_back_off_then_is_abandoned(bench: Bench,
                                                                                        clock: FakeClock) -> None:
     def disk_full(_msg: func.ServiceBusMessage) -> None:
