@@ -6,11 +6,12 @@ why, and what to do next.
 
 from __future__ import annotations
 
+import functools
 import json
 import mimetypes
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import azure.functions as func
@@ -30,6 +31,7 @@ from shared.product.usage import model_usage
 from shared.runtime import get_runtime
 
 PROBLEM = "application/problem+json"
+HttpHandler = Callable[[func.HttpRequest], func.HttpResponse]
 
 
 def problem(status: int, title: str, detail: str, *, type_: str = "about:blank",
@@ -129,6 +131,23 @@ def _unreadable(exc: BadRequest, title: str) -> func.HttpResponse:
     return problem(exc.status, "Body too large" if exc.status == 413 else title, str(exc))
 
 
+def answers_bad_requests(title: str) -> Callable[[HttpHandler], HttpHandler]:
+    """A request that cannot be read (``BadRequest``: a bad ``x-tenant-id``, an oversized body...) is answered
+    400/413 with ``title`` instead of reaching the handler's logic."""
+
+    def wrap(handler: HttpHandler) -> HttpHandler:
+        @functools.wraps(handler)
+        def answer(req: func.HttpRequest) -> func.HttpResponse:
+            try:
+                return handler(req)
+            except BadRequest as exc:
+                return _unreadable(exc, title)
+
+        return answer
+
+    return wrap
+
+
 def _owned(rt: Runtime, project_id: str, tenant: str | None) -> bool:
     """Whether ``tenant`` (None: the operator) may see ``project_id``; an unknown project counts as not."""
     if tenant is None:
@@ -141,13 +160,11 @@ def _is_free_text(req: func.HttpRequest) -> bool:
     return (req.headers.get("content-type") or "").lower().split(";")[0].strip() == "text/plain"
 
 
+@answers_bad_requests("Unreadable description")
 def _submit_free_text(req: func.HttpRequest) -> func.HttpResponse:
     """POST /api/projects with text/plain: the description goes to the intent drafter → 202 with the draft's id."""
     rt = get_runtime()
-    try:
-        tenant = _tenant(req)
-    except BadRequest as exc:
-        return _unreadable(exc, "Unreadable description")
+    tenant = _tenant(req)
     if rt.model is None:
         return problem(422, "Free text needs a model", "a description in free text is drafted into an intent by a "
                        "model, and this factory has none configured (FACTORY_MODEL_PROVIDER); send the intent as "
@@ -173,13 +190,11 @@ def _submit_free_text(req: func.HttpRequest) -> func.HttpResponse:
                        "confirm": f"/api/projects/{submitted.project_id}/confirm"}, {"Location": draft})
 
 
+@answers_bad_requests("Unreadable request")
 def get_draft(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/projects/{id}/draft: the intent drafted from free text, its open questions, and its state."""
     project_id = req.route_params.get("id", "")
-    try:
-        tenant = _tenant(req)
-    except BadRequest as exc:
-        return _unreadable(exc, "Unreadable request")
+    tenant = _tenant(req)
     status = draft_status(get_runtime(), project_id)
     if status is None or (tenant is not None and status.tenant_id != tenant):
         return problem(404, "Unknown draft", f"no description was submitted as '{project_id}'; POST one to "
@@ -190,15 +205,13 @@ def get_draft(req: func.HttpRequest) -> func.HttpResponse:
                        "confirm": f"/api/projects/{project_id}/confirm"})
 
 
+@answers_bad_requests("Unreadable request")
 def confirm_project_draft(req: func.HttpRequest) -> func.HttpResponse:
     """POST /api/projects/{id}/confirm: start the project from its draft (empty body) or from the intent in the body
     (a person's edit of the draft, JSON or YAML) → 202."""
     project_id = req.route_params.get("id", "")
     intent = None
-    try:
-        tenant = _tenant(req)
-    except BadRequest as exc:
-        return _unreadable(exc, "Unreadable request")
+    tenant = _tenant(req)
     if tenant is not None and not _owned(get_runtime(), project_id, tenant):
         return problem(404, "Unknown draft", f"no description was submitted as '{project_id}'")
     if req.get_body():
@@ -259,33 +272,31 @@ def create_project(req: func.HttpRequest) -> func.HttpResponse:
                  {"Location": f"/api/projects/{started.project_id}"})
 
 
+@answers_bad_requests("Invalid request")
 def get_project(req: func.HttpRequest) -> func.HttpResponse:
-    """GET /api/projects/{id}: outcome, flows, tests and artifact paths."""
+    """GET /api/projects/{id}: outcome (running, awaiting approval, released, failed, cancelled), flows, tests,
+    artifact paths; ``heldFindings``: what an approval must override while the release waits."""
     project_id = req.route_params.get("id", "")
     rt = get_runtime()
-    try:
-        tenant = _tenant(req)
-    except BadRequest as exc:
-        return _unreadable(exc, "Invalid request")
+    tenant = _tenant(req)
     st = project_status(rt, project_id)
     if not st.events or (tenant is not None and st.events[0].get("tenantId") != tenant):
         return problem(404, "Unknown project", f"no project '{project_id}'; create one with POST /api/projects")
     return _json(200, {
-        "projectId": project_id, "traceId": st.trace_id, "outcome": st.outcome or "running", "reason": st.reason,
+        "projectId": project_id, "traceId": st.trace_id, "outcome": views.outcome_of(st), "reason": st.reason,
         "flows": {k: {"state": v["state"], "failure": v.get("failure")} for k, v in st.flows.items()},
+        "heldFindings": views.held_release_findings(st),
         "tests": st.tests, "artifacts": sorted(project_files(rt, project_id)), "modelUsage": model_usage(st.events),
     })
 
 
+@answers_bad_requests("Invalid request")
 def get_artifact(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/projects/{id}/artifacts/{*path}: the latest artifact at that path."""
     project_id, path = req.route_params.get("id", ""), req.route_params.get("path", "")
     rt = get_runtime()
-    try:
-        if not _owned(rt, project_id, _tenant(req)):
-            return problem(404, "Unknown project", f"no project '{project_id}'")
-    except BadRequest as exc:
-        return _unreadable(exc, "Invalid request")
+    if not _owned(rt, project_id, _tenant(req)):
+        return problem(404, "Unknown project", f"no project '{project_id}'")
     files = project_files(rt, project_id)
     digest = files.get(path)
     if digest is None:
@@ -300,14 +311,12 @@ def get_artifact(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse(rt.artifacts.get(digest), status_code=200, mimetype=mime, headers=headers)
 
 
+@answers_bad_requests("Invalid request")
 def get_trace(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/traces/{traceId}: the causation tree as JSON."""
     trace_id = req.route_params.get("traceId", "")
     rt = get_runtime()
-    try:
-        tenant = _tenant(req)
-    except BadRequest as exc:
-        return _unreadable(exc, "Invalid request")
+    tenant = _tenant(req)
     events = rt.state.events_for_trace(trace_id)
     if not events or (tenant is not None and events[0].get("tenantId") != tenant):
         return problem(404, "Unknown trace", f"no events for trace '{trace_id}'")
@@ -353,13 +362,11 @@ def execute_template(req: func.HttpRequest) -> func.HttpResponse:
                  {"Location": f"/api/executions/{execution_id}"})
 
 
+@answers_bad_requests("Invalid request")
 def get_execution(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/executions/{id}: the execution document (status, history, manifest digest)."""
     execution_id = req.route_params.get("id", "")
-    try:
-        tenant = _tenant(req)
-    except BadRequest as exc:
-        return _unreadable(exc, "Invalid request")
+    tenant = _tenant(req)
     doc = load_execution(get_runtime().state, execution_id)
     if doc is None or (tenant is not None and doc.get("tenantId", "default") != tenant):
         return problem(404, "Unknown execution", f"no execution '{execution_id}' (yet): it appears once the "
@@ -388,12 +395,10 @@ def _int_param(req: func.HttpRequest, name: str, default: int, low: int, high: i
     return value
 
 
+@answers_bad_requests("Invalid request")
 def list_projects(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/projects?page=1&pageSize=20: projects newest first, with outcome and duration."""
-    try:
-        tenant = _tenant(req)
-    except BadRequest as exc:
-        return _unreadable(exc, "Invalid request")
+    tenant = _tenant(req)
     try:
         page = _int_param(req, "page", 1, 1, 10**6)
         size = _int_param(req, "pageSize", 20, 1, views.MAX_PAGE_SIZE)
@@ -481,7 +486,8 @@ def resubmit_dead_letter(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def decide_approval(req: func.HttpRequest) -> func.HttpResponse:
-    """POST /api/projects/{id}/approval {decision: approve|reject, actor, reason}: a person's audited decision."""
+    """POST /api/projects/{id}/approval {decision: approve|reject, actor, reason, overrideFindings?}: a person's
+    audited decision; a release held by findings is approved only with ``"overrideFindings": true``."""
     project_id = req.route_params.get("id", "")
     try:
         tenant = _tenant(req)
@@ -498,6 +504,8 @@ def decide_approval(req: func.HttpRequest) -> func.HttpResponse:
                                  actor=str(doc.get("actor") or ""), reason=str(doc.get("reason") or ""),
                                  source="http-api", override_findings=doc.get("overrideFindings") is True)
     except ApprovalError as exc:
+        if exc.findings:  # held by findings: say which, so a script can show them before overriding
+            return problem(exc.status, "Findings need an override", str(exc), extra={"findings": exc.findings})
         return problem(exc.status, {404: "Unknown project", 409: "Not awaiting approval"}.get(
             exc.status, "Invalid decision"), str(exc))
     return _json(202, {"projectId": project_id, "decision": decided.decision, "actor": decided.actor,

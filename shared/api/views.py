@@ -20,6 +20,7 @@ from shared.contracts.manifests import RETRY_COMMAND
 from shared.handling.settlement import DEAD_LETTER_PARTITION
 from shared.mesh.coordinators.flow import FlowDefinition
 from shared.mesh.topology import analyse
+from shared.product.findings import held_findings
 from shared.product.projects import ProjectStatus, list_projects, project_files, project_findings, project_status
 from shared.product.usage import model_usage
 
@@ -45,6 +46,12 @@ def outcome_of(status: ProjectStatus) -> str:
     if status.flows.get(RELEASE_FLOW, {}).get("state") == AWAITING_APPROVAL:
         return "awaiting approval"
     return "running"
+
+
+def held_release_findings(status: ProjectStatus) -> list[dict[str, Any]]:
+    """The findings an approval must override, while the release waits for one (shared/product/findings.py)."""
+    release = status.flows.get(RELEASE_FLOW) or {}
+    return held_findings(release) if release.get("state") == AWAITING_APPROVAL else []
 
 
 def duration_seconds(status: ProjectStatus, now: datetime) -> float | None:
@@ -218,6 +225,7 @@ def project_detail(rt: Runtime, project_id: str) -> dict[str, Any] | None:
         "findings": _findings(status),
         "modelUsage": model_usage(status.events),
         "approval": {**release_target(status), "pending": release.get("state") == AWAITING_APPROVAL,
+                     "heldFindings": held_release_findings(status),
                      "decisions": [h for h in release.get("history", []) if h.get("actor")]},
         "version": fingerprint(status),
     }

@@ -23,6 +23,11 @@ def _decide(decision: str, project: str, actor: str, reason: str, override: bool
         decided = decide_release(rt, project, decision, actor=actor, reason=reason, source="cli",
                                  override_findings=override)
     except ApprovalError as exc:
+        if exc.findings:
+            raise fail(f"could not {decision} the release of {project}", str(exc),
+                       f"to release it anyway, override them (audited): `factory approve {project} --override-findings "
+                       f"--as NAME --reason TEXT`; or end it: `factory reject {project} --as NAME --reason TEXT`",
+                       BAD_INPUT) from exc
         raise fail(f"could not {decision} the release of {project}", str(exc),
                    f"check the project with `factory status {project}` (its release-manager must be in "
                    "awaitingApproval)", BAD_INPUT) from exc
@@ -37,8 +42,10 @@ def _decide(decision: str, project: str, actor: str, reason: str, override: bool
 
 def approve(
     project: ProjectArg, actor: ActorOpt, reason: ReasonOpt,
-    override_findings: Annotated[bool, typer.Option("--override-findings", help="release despite critical "
-                                                    "findings (the override is recorded with who and why)")] = False,
+    override_findings: Annotated[bool, typer.Option("--override-findings", help="release despite the findings "
+                                                    "that hold it (a critical policy finding, a high or critical "
+                                                    "security finding); the override is recorded with who, why and "
+                                                    "the findings")] = False,
 ) -> None:
     """Approve a release that waits for approval (publishes ReleaseApprovalGranted with who and why)."""
     _decide("approve", project, actor, reason, override_findings)

@@ -14,12 +14,12 @@ from typing import Any
 
 from rich.text import Text
 
-from shared.api.views import outcome_of
+from shared.api.views import held_release_findings, outcome_of
 from shared.bootstrap import Runtime
 from shared.cli.output import BOOKKEEPING_EVENTS, console, esc, pairs, say, say_raw
 from shared.handling.traceview import TraceNode, build_tree
+from shared.product.findings import SEVERITIES, findings_text
 from shared.product.projects import (
-    SEVERITIES,
     ProjectStatus,
     TestReportSummary,
     project_findings,
@@ -61,7 +61,9 @@ class ProjectReport:
         return [t for t in self.tests if t.outcome == "TestsFailed"]
 
     def blocking_findings(self) -> list[dict[str, Any]]:
-        return [f for f in self.findings if f.get("severity") == "critical"]
+        """The findings that hold the release for a person's audited override (a critical policy finding, a high
+        or critical security finding), while the release waits for that decision."""
+        return held_release_findings(self.status)
 
     def to_dict(self) -> dict[str, Any]:
         st = self.status
@@ -74,6 +76,7 @@ class ProjectReport:
             "repository": str(self.repository) if self.commit else None, "commit": self.commit,
             "tests": tests, "testsByService": by_service, "findings": self.findings,
             "findingCounts": dict(Counter(str(f.get("severity")) for f in self.findings)),
+            "heldBy": self.blocking_findings(),
             "elapsedSeconds": round(self.elapsed, 3) if self.elapsed is not None else None,
             "events": len(st.events), "flows": {k: v["state"] for k, v in st.flows.items()},
             "failedFlows": {k: v.get("failure") for k, v in st.flows.items() if v["state"] in FAILED_STATES},
@@ -98,10 +101,18 @@ def advice(report: ProjectReport, rerun: str | None = None) -> list[str]:
         "rerun the same `factory run` command (it resumes the same project) or keep `factory host` running"
     steps: list[str] = []
     if report.outcome == "awaiting approval":
-        if report.blocking_findings():
-            steps.append(f"fix the critical findings above in the intent and run it again, or override them: "
-                         f"`factory approve {pid} --override-findings --as NAME --reason TEXT` (audited), "
-                         f"then {again}")
+        held = report.blocking_findings()
+        if held:
+            fixes = []
+            if any(f.get("kind") == "policy" for f in held):
+                fixes.append("fix the intent for a policy finding and run it again")
+            reviews = sorted({f"security/{f.get('service')}-review.md" for f in held if f.get("kind") == "security"})
+            if reviews:
+                fixes.append("a security finding is in the generated code: read the review (" + ", ".join(
+                    f"`factory artifacts get {pid} {r}`" for r in reviews) + ")")
+            steps.append(f"the findings above hold the release: {'; '.join(fixes)}; to release it anyway, override "
+                         f"them: `factory approve {pid} --override-findings --as NAME --reason TEXT` (audited), "
+                         f"or end it: `factory reject {pid} --as NAME --reason TEXT`; then {again}")
         else:
             steps.append(f"`factory approve {pid} --as NAME --reason TEXT` (or `factory reject ...`), then {again}")
     elif report.outcome == "running":
@@ -157,6 +168,8 @@ def print_report(report: ProjectReport, *, show_next: bool = True) -> None:
             rows.append((f"why{of}", t.reason))
         rows.append((f"test report{of}", report.report_location(t)))
     rows.append(("findings", _findings_line(report.findings)))
+    if report.blocking_findings():
+        rows.append(("held by", findings_text(report.blocking_findings()) + "; an approval must override them"))
     usage = model_usage(st.events)
     if usage["calls"]:
         cost = "cost unknown (no price for the model)" if usage["costUsd"] is None else f"{usage['costUsd']:.4f} USD"

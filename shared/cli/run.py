@@ -24,6 +24,7 @@ from shared.contracts.manifests import Consumer
 from shared.host.access import serve_local
 from shared.host.local import Delivery, build_host, drive
 from shared.ports.skills import Emit
+from shared.product.findings import findings_text
 from shared.product.intent import Intent, IntentError, load_intent
 from shared.product.projects import (
     ProjectStatus,
@@ -177,9 +178,10 @@ def run(
         return
     if report.outcome == "awaiting approval":
         why = f"{environment} requires approval (FACTORY_APPROVAL_REQUIRED)"
-        if report.blocking_findings():
-            why = (f"{len(report.blocking_findings())} critical finding(s) hold the release until a person "
-                   "overrides them (the approval is recorded with who and why)")
+        held = report.blocking_findings()
+        if held:
+            why = (f"findings hold the release until a person overrides them ({findings_text(held)}); the approval "
+                   "is recorded with who and why")
         raise fail(f"project {project.project_id} waits for a person to approve its release to {environment}",
                    why, report.next_steps[0], FAILED)
     why = status.reason or ("timed out" if elapsed > timeout else

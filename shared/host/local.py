@@ -436,7 +436,14 @@ class LocalHost:
                 item = self._take()
             if item is None:
                 return
-            delivered, completion = self._invoke(item)
+            try:
+                delivered, completion = self._invoke(item)
+            except Exception as exc:  # a worker must outlive it, or the message is never booked
+                # the bus failed while settling (a full or failing disk): the lock expires and the message is
+                # delivered again, so nothing is lost; the host goes on and can still stop
+                log.error("could not settle %s on %s: %s: %s; it is delivered again when its lock expires",
+                          item[1].message_id, item[0].function.subscription, type(exc).__name__, exc)
+                delivered, completion = False, None
 
     def _take(self) -> _Item | None:
         """The next message for this worker (called with the lock held); ``None`` when closing.

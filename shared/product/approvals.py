@@ -7,11 +7,14 @@ use case behind ``factory approve|reject``, ``POST /api/projects/{id}/approval``
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from shared.contracts.envelope import Envelope
 from shared.ports.skills import Emit
-from shared.product.projects import ProjectRuntime, project_findings, project_status
+from shared.product.findings import finding_key, findings_text, held_findings
+from shared.product.projects import ProjectRuntime, project_status
 
 RELEASE_FLOW = "release-manager"
 AWAITING_APPROVAL = "awaitingApproval"
@@ -19,11 +22,13 @@ DECISIONS = {"approve": "ReleaseApprovalGranted", "reject": "ReleaseApprovalReje
 
 
 class ApprovalError(ValueError):
-    """The decision cannot be taken. ``status`` is the HTTP status that fits (404, 409, 422)."""
+    """The decision cannot be taken. ``status`` is the HTTP status that fits (404, 409, 422); ``findings``:
+    the findings an approval must override (a 409 for a missing override)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, findings: Sequence[Mapping[str, Any]] = ()) -> None:
         super().__init__(message)
         self.status = status
+        self.findings = [dict(f) for f in findings]
 
 
 @dataclass(frozen=True)
@@ -40,8 +45,9 @@ def decide_release(runtime: ProjectRuntime, project_id: str, decision: str, *, a
                    source: str, override_findings: bool = False) -> Decision:
     """Publish ``ReleaseApprovalGranted``/``Rejected`` for a project whose release waits for approval.
 
-    A release held by critical findings is approved only with ``override_findings``: the override and the
-    findings it overrides go into the audited reason.
+    A release held by findings (``shared/product/findings.py``: policy critical, security high or critical) is
+    approved only with ``override_findings``: the findings it overrides are named in the audited reason and in
+    the event's ``overriddenFindings``, which the release gate checks.
     """
     if decision not in DECISIONS:
         raise ApprovalError(422, f"decision must be one of {sorted(DECISIONS)}, not {decision!r}")
@@ -59,18 +65,24 @@ def decide_release(runtime: ProjectRuntime, project_id: str, decision: str, *, a
     state = release["state"] if release else "not started"
     if state != AWAITING_APPROVAL:
         raise ApprovalError(409, f"the release of '{project_id}' is not waiting for approval (release-manager is "
-                            f"in '{state}'); only a release to an environment that requires approval waits")
-    critical = [f for f in project_findings(status) if f.get("severity") == "critical"]
-    if decision == "approve" and critical:
-        names = ", ".join(sorted({str(f.get("ruleId") or f.get("id")) for f in critical}))
+                            f"in '{state}'); a release waits for a decision when its environment requires approval or "
+                            "findings hold it")
+    held = held_findings(release)
+    overrides: list[str] = []
+    if decision == "approve" and held:
+        names = findings_text(held)
         if not override_findings:
-            raise ApprovalError(409, f"the release of '{project_id}' has {len(critical)} critical finding(s) "
-                                f"({names}); approving it overrides them: say so explicitly (--override-findings, "
-                                "or \"overrideFindings\": true in the body)")
-        reason = f"{reason} (overrides critical findings: {names})"
+            raise ApprovalError(409, f"the release of '{project_id}' is held by {len(held)} finding(s) that need "
+                                f"an override: {names}; approving overrides them: say so explicitly "
+                                "(--override-findings, \"overrideFindings\": true in the body, or Studio's "
+                                "\"override these findings\")", held)
+        reason = f"{reason} (overrides findings: {names})"
+        overrides = [finding_key(f) for f in held]
     first = status.events[0]
     environment = str((first.get("data", {}).get("release") or {}).get("environment", "prod"))
-    data = {"projectId": project_id, "environment": environment, "actor": actor, "reason": reason}
+    data: dict[str, Any] = {"projectId": project_id, "environment": environment, "actor": actor, "reason": reason}
+    if overrides:
+        data["overriddenFindings"] = overrides
     env = runtime.publisher.publish_new(Emit(DECISIONS[decision], data), source=source,
                                         tenant_id=str(first["tenantId"]), trace_id=status.trace_id,
                                         project_id=project_id)

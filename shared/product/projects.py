@@ -15,6 +15,7 @@ from shared.contracts.envelope import Envelope, make_envelope
 from shared.contracts.registry import Registry
 from shared.handling.publishing import EventPublisher
 from shared.ports import ArtifactStore, Clock, ConflictError, StateStore
+from shared.product.findings import findings_of, sort_findings
 from shared.product.intent import Intent
 from shared.scaffold.output import commit_tree, manifest_files
 
@@ -170,20 +171,9 @@ def project_status(runtime: ProjectRuntime, project_id: str) -> ProjectStatus:
                          {"type": tests["type"], **tests["data"]} if tests else None, by_service)
 
 
-#: finding severities, most severe first; ``critical`` findings hold a release for an audited override
-SEVERITIES = ("critical", "high", "medium", "low", "info")
-
-
 def project_findings(status: ProjectStatus) -> list[dict[str, Any]]:
     """Policy (infrastructure IB rules) and security findings of a project, most severe first."""
-    out: list[dict[str, Any]] = []
-    for e in status.events:
-        if e["type"] in ("SecurityReviewCompleted", "InfrastructureBlueprintCreated"):
-            kind = "security" if e["type"] == "SecurityReviewCompleted" else "policy"
-            for f in e.get("data", {}).get("findings", []) or []:
-                out.append({"kind": kind, "service": e["data"].get("service"), **f})
-    order = {s: i for i, s in enumerate(SEVERITIES)}
-    return sorted(out, key=lambda f: (order.get(str(f.get("severity")), 9), f["kind"], str(f.get("id"))))
+    return sort_findings(f for e in status.events for f in findings_of(e["type"], e.get("data", {})))
 
 
 @dataclass(frozen=True)

@@ -194,7 +194,12 @@ def test_a_file_size_limit_on_the_bus_never_ends_the_host_and_the_run_finishes_a
             break
     assert proc.poll() is None, "".join(said)[-2000:]  # the host is still alive
     proc.send_signal(signal.SIGTERM)
-    rest, _ = proc.communicate(timeout=120)
+    try:
+        rest, _ = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rest, _ = proc.communicate()
+        pytest.fail("the host did not stop within 120 s of SIGTERM:\n" + ("".join(said) + rest)[-6000:])
     said.append(rest)
     assert TRACEBACK not in "".join(said), "".join(said)[-3000:]
     done = host(tmp_path, "--until-idle")

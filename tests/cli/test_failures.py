@@ -21,6 +21,7 @@ import yaml
 from shared.bootstrap import Runtime, bootstrap
 from shared.ports.test_runner import CaseResult, TestReport
 from tests.cli.harness import EXAMPLES, FACTORY, cli, events_in, factory_env, runtime_factory
+from tests.security_finding import plant_security_finding
 
 FLAKY_TEST = "tests.test_sandbox::test_the_clock_did_not_skew"
 
@@ -144,7 +145,8 @@ def test_critical_findings_are_in_the_summary_and_hold_the_release_until_an_audi
     assert not any(e["type"] == "ReleaseTriggered" for e in events_in(home))
 
     plain = cli("approve", project, "--as", "alice", "--reason", "looks fine")
-    assert plain.exit_code == 2 and "critical finding" in plain.stderr and "--override-findings" in plain.stderr
+    assert plain.exit_code == 2 and "critical policy IB010 (task-tracker)" in plain.stderr
+    assert "--override-findings" in plain.stderr
     override = cli("approve", project, "--as", "alice", "--reason", "test tenant only", "--override-findings")
     assert override.exit_code == 0, override
     released = cli("run", str(intent), "--quiet")
@@ -153,7 +155,43 @@ def test_critical_findings_are_in_the_summary_and_hold_the_release_until_an_audi
     audit = [e["data"] for e in rt.state.events_for_project(project) if e["type"] == "CoordinatorStateChanged"
              and e["data"]["flow"] == "release-manager" and e["data"]["to"] == "approved"]
     assert audit and audit[0]["actor"] == "alice"
-    assert "test tenant only (overrides critical findings: IB010)" in audit[0]["reason"]
+    assert audit[0]["reason"] == "test tenant only (overrides findings: critical policy IB010 (task-tracker))"
+    (granted,) = [e["data"] for e in rt.state.events_for_project(project) if e["type"] == "ReleaseApprovalGranted"]
+    assert granted["overriddenFindings"] == ["task-tracker/IB010/tenancy"]
+
+
+def test_a_critical_security_finding_holds_the_release_refuses_a_plain_approval_and_a_rejection_fails_the_project(
+        home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    plant_security_finding(monkeypatch, "critical")
+    intent = str(EXAMPLES / "task-tracker.yaml")  # released to dev: no approval needed but for the finding
+    held = cli("run", intent, "--json", str(tmp_path / "held.json"))
+    assert held.exit_code == 1, held
+    summary = json.loads((tmp_path / "held.json").read_text())
+    project = summary["projectId"]
+    assert summary["outcome"] == "awaiting approval" and summary["reason"] is None
+    assert summary["flows"] == {"project-lifecycle": "building", "microservice-assembly/task-tracker": "releasing",
+                                "release-manager": "awaitingApproval"}  # the service is built, not failed
+    assert [(f["kind"], f["severity"], f["ruleId"]) for f in summary["heldBy"]] == [("security", "critical", "SEC001")]
+    assert re.search(r"^outcome +awaiting approval$", held.stdout, re.MULTILINE), held.stdout
+    assert re.search(r"^held by +critical security SEC001 \(task-tracker\)", held.stdout, re.MULTILINE)
+    assert "error: project " in held.stderr and "waits for a person to approve its release to dev" in held.stderr
+    assert "--override-findings" in held.stderr
+    assert f"factory artifacts get {project} security/task-tracker-review.md" in held.stderr
+    assert not any(e["type"] in ("ReleaseApproved", "ReleaseTriggered", "ProjectCompleted") for e in events_in(home))
+
+    plain = cli("approve", project, "--as", "alice", "--reason", "looks fine")
+    assert plain.exit_code == 2, plain
+    assert "held by 1 finding(s) that need an override: critical security SEC001 (task-tracker)" in plain.stderr
+    assert not any(e["type"] == "ReleaseApprovalGranted" for e in events_in(home))
+    rejected = cli("reject", project, "--as", "bob", "--reason", "rotate the key first")
+    assert rejected.exit_code == 0, rejected
+    ended = cli("run", intent, "--json", str(tmp_path / "ended.json"))  # resumes: the host applies the decision
+    assert ended.exit_code == 1, ended
+    summary = json.loads((tmp_path / "ended.json").read_text())
+    assert summary["outcome"] == "failed" and summary["flows"]["release-manager"] == "rejected"
+    assert summary["failedFlows"]["release-manager"] == "the release was rejected by bob: rotate the key first"
+    assert "the release was rejected by bob: rotate the key first" in ended.stderr
+    assert not any(e["type"] in ("ReleaseApproved", "ReleaseTriggered") for e in events_in(home))
 
 
 def test_ctrl_c_during_run_exits_130_says_to_rerun_and_the_rerun_resumes(tmp_path: Path) -> None:

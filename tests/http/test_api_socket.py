@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from shared.api.routes import ROUTES, STUDIO_ROUTES
 from shared.cli.main import app as cli
 from tests.live import LiveFactory, call, live_factory
+from tests.security_finding import plant_security_finding
 from tests.unit.test_contracts import SAMPLES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,7 +159,7 @@ def test_a_prod_release_waits_for_approval_and_a_rejection_fails_the_project_wit
     assert result.exit_code == 0, result.output
     assert "rejected the release" in result.output
     doc = mesh.wait_until(lambda: (d := json.loads(call(mesh, "GET", f"/api/projects/{project}")[2]))
-                          ["outcome"] != "running" and d, what="the project to end")
+                          ["outcome"] not in ("running", "awaiting approval") and d, what="the project to end")
     assert doc["outcome"] == "failed"
     assert doc["flows"]["release-manager"] == {"state": "rejected",
                                                "failure": "the release was rejected by bob: not on a Friday"}
@@ -176,6 +177,56 @@ def test_a_prod_release_waits_for_approval_and_a_rejection_fails_the_project_wit
     names = zipfile.ZipFile(io.BytesIO(content)).namelist()
     assert any(n.endswith("/bicep/main.bicep") for n in names) and all(n.startswith(f"{project}/infra/")
                                                                         for n in names)
+
+
+def test_a_high_security_finding_holds_a_dev_release_until_an_approval_overrides_it_over_api_and_studio(
+        mesh: LiveFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    plant_security_finding(monkeypatch, "high")
+    status, _, body = call(mesh, "POST", "/api/projects?environment=dev&runId=held", TASKS,
+                           {"Content-Type": "application/yaml"})
+    assert status == 202
+    project = json.loads(body)["projectId"]
+    mesh.wait_until(lambda: _flows(mesh, project).get("release-manager") == "awaitingApproval",
+                    what="the release to be held")
+    doc = json.loads(call(mesh, "GET", f"/api/projects/{project}")[2])
+    assert doc["outcome"] == "awaiting approval" and [f["ruleId"] for f in doc["heldFindings"]] == ["SEC001"]
+    approval = json.loads(call(mesh, "GET", f"/api/projects/{project}/flows")[2])["approval"]
+    assert approval["pending"] and approval["approvalRequired"] is False  # dev: held by the finding alone
+    (held,) = approval["heldFindings"]
+    assert (held["kind"], held["severity"], held["ruleId"], held["service"]) == ("security", "high", "SEC001",
+                                                                                 "task-tracker")
+    decision = {"decision": "approve", "actor": "carol", "reason": "the key is a test fixture"}
+    refused = problem_of(call(mesh, "POST", f"/api/projects/{project}/approval", json.dumps(decision).encode(),
+                              {"Content-Type": "application/json"}), 409)
+    assert refused["title"] == "Findings need an override"
+    assert "high security SEC001 (task-tracker)" in refused["detail"] and "overrideFindings" in refused["detail"]
+    assert [f["id"] for f in refused["findings"]] == [held["id"]]
+    # Studio: the form lists the finding and offers the box; approving without ticking it shows the 409 there
+    form = {"decision": "approve", "actor": "carol", "reason": "the key is a test fixture"}
+    html = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/html"}
+    page = call(mesh, "GET", f"/projects/{project}", headers={"Accept": "text/html"})[2].decode()
+    assert 'id="held-findings"' in page and "SEC001" in page and 'name="overrideFindings"' in page
+    status, _, body = call(mesh, "POST", f"/projects/{project}/approval", urlencode(form).encode(), html)
+    assert status == 409 and 'id="approval-error"' in body.decode()
+    assert "held by 1 finding(s) that need an override: high security SEC001" in body.decode()
+    assert 'value="carol"' in body.decode()  # what was typed is kept
+    assert not [e for e in mesh.rt.state.events_for_project(project) if e["type"] == "ReleaseApprovalGranted"]
+
+    status, _, body = call(mesh, "POST", f"/api/projects/{project}/approval",
+                           json.dumps(decision | {"overrideFindings": True}).encode(),
+                           {"Content-Type": "application/json"})
+    assert status == 202, body
+    doc = mesh.wait_until(lambda: (d := json.loads(call(mesh, "GET", f"/api/projects/{project}")[2]))
+                          ["outcome"] not in ("running", "awaiting approval") and d,
+                          what="the project to end")
+    assert doc["outcome"] == "released"
+    events = mesh.rt.state.events_for_project(project)
+    (granted,) = [e["data"] for e in events if e["type"] == "ReleaseApprovalGranted"]
+    assert granted["reason"] == "the key is a test fixture (overrides findings: high security SEC001 (task-tracker))"
+    assert granted["overriddenFindings"] == [f"task-tracker/{held['id']}"] and granted["actor"] == "carol"
+    (change,) = [e["data"] for e in events if e["type"] == "CoordinatorStateChanged"
+                 and e["data"]["flow"] == "release-manager" and e["data"]["to"] == "approved"]
+    assert change["actor"] == "carol" and change["reason"] == granted["reason"]
 
 
 def test_a_cli_published_blueprint_is_dead_lettered_as_emitter_not_allowed_and_can_be_resubmitted(

@@ -1,15 +1,19 @@
 """Studio in real headless Chromium: submit an intent from the page, watch the flows move live, approve a
-prod release, see it released, open the trace, download the test report, resubmit a dead letter; and the
-pages fit a phone."""
+prod release, see it released, open the trace, download the test report, resubmit a dead letter; a release
+held by a security finding is approved only with the override box ticked; and the pages fit a phone."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from shared.ports.skills import Emit
 from tests.live import LiveFactory
+from tests.security_finding import plant_security_finding
 from tests.unit.test_contracts import SAMPLES
 
 
@@ -111,3 +115,48 @@ def test_pages_fit_a_phone_and_the_keyboard_reaches_the_content(factory: LiveFac
             assert phone.locator(f'label[for="{field}"]').count() == 1
     finally:
         context.close()
+
+
+def test_findings_that_hold_a_release_are_listed_and_approving_needs_the_override_box(
+        factory: LiveFactory, browser: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    plant_security_finding(monkeypatch, "critical")
+    factory.start()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []  # the `page` fixture's check, but the refused approval's 409 is expected here
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.set_default_timeout(60_000)
+    try:
+        page.goto(factory.studio_url)
+        page.select_option("#example", "task-tracker")
+        page.fill("#runId", "browser-held")
+        page.select_option("#environment", "dev")  # no approval needed, but for the finding
+        page.click("button[type=submit]:has-text('Start project')")
+        page.wait_for_url("**/projects/task-tracker-*")
+        project_id = page.url.rsplit("/", 1)[-1]
+        page.wait_for_selector("#approval #held-findings")
+        assert "critical" in page.text_content("#held-findings") and "SEC001" in page.text_content("#held-findings")
+        assert page.is_checked("#overrideFindings") is False
+
+        page.fill("#actor", "Dana Example")
+        page.fill("#reason", "a throwaway key in a demo")
+        page.click("button[name=decision][value=approve]")
+        page.wait_for_selector("#approval-error")
+        assert "held by 1 finding(s) that need an override: critical security SEC001" in page.text_content(
+            "#approval-error")
+        assert errors == ["Failed to load resource: the server responded with a status of 409 (CONFLICT)"]
+        assert page.input_value("#actor") == "Dana Example"  # kept for the second try
+        page.check("#overrideFindings")
+        page.click("button[name=decision][value=approve]")
+        page.wait_for_selector('#project-live[data-outcome="released"]')
+        assert "approved by Dana Example" in page.text_content("#project-live")
+    finally:
+        context.close()
+    assert len(errors) == 1, errors
+    (granted,) = [e["data"] for e in factory.rt.state.events_for_project(project_id)
+                  if e["type"] == "ReleaseApprovalGranted"]
+    (overridden,) = granted["overriddenFindings"]
+    assert re.fullmatch(r"task-tracker/SEC001:[\w/.-]+\.py:1", overridden), overridden
+    assert granted["reason"] == ("a throwaway key in a demo "
+                                 "(overrides findings: critical security SEC001 (task-tracker))")

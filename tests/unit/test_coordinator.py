@@ -57,12 +57,11 @@ def test_microservice_assembly_walks_to_completed_on_the_happy_path() -> None:
     assert types(emits).count("CoordinatorStateChanged") == 7
 
 
-def test_high_security_finding_fails_the_assembly_with_the_reason() -> None:
+def test_a_high_security_finding_does_not_fail_the_assembly_the_release_gate_holds_it_instead() -> None:
     inst, _ = run("microservice-assembly", [
         ev("ApiContractDefined"), ev("MicroserviceScaffolded"), ev("CodeGenerated"), ev("TestsPassed"),
         ev("SecurityReviewCompleted", highestSeverity="high")])
-    assert inst is not None and inst["state"] == "failed"
-    assert "high or critical" in inst["failure"]
+    assert inst is not None and inst["state"] == "deploying" and inst["failure"] is None
 
 
 def test_release_manager_approves_only_when_tests_security_and_infra_are_in() -> None:
@@ -350,6 +349,68 @@ def test_no_decision_before_the_approval_timeout_rejects() -> None:
 def test_an_environment_without_approval_releases_straight_away() -> None:
     inst, emits = run("release-manager", _ready_for_release(False))
     assert inst is not None and inst["state"] == "approved" and "ReleaseApproved" in types(emits)
+
+
+SECRET = {"id": "SEC001:app/settings.py:3", "ruleId": "SEC001", "severity": "critical", "file": "app/settings.py",
+          "line": 3, "message": "a private key is written in the code"}
+
+
+def _with_security_finding(severity: str, approval: bool = False) -> list[dict[str, Any]]:
+    events = _ready_for_release(approval)
+    events[3] = ev("SecurityReviewCompleted", highestSeverity=severity, service="svc",
+                   findings=[SECRET | {"severity": severity}])
+    return events
+
+
+@pytest.mark.parametrize("severity", ["high", "critical"])
+def test_a_severe_security_finding_holds_the_release_until_an_approval_overrides_it(severity: str) -> None:
+    inst, emits = run("release-manager", _with_security_finding(severity))  # dev: no approval needed otherwise
+    assert inst is not None and inst["state"] == "awaitingApproval" and "ReleaseApproved" not in types(emits)
+    grant = {"projectId": "p1", "environment": "dev", "actor": "alice", "reason": "accepted"}
+    inst, emits = run("release-manager", [ev("ReleaseApprovalGranted", **grant)], inst)
+    assert inst is not None and inst["state"] == "awaitingApproval" and "ReleaseApproved" not in types(emits)
+    inst, emits = run("release-manager", [ev("ReleaseApprovalGranted", **grant,
+                                             overriddenFindings=["svc/SEC001:app/settings.py:3"])], inst)
+    assert inst is not None and inst["state"] == "approved" and "ReleaseApproved" in types(emits)
+    assert inst["history"][-1]["actor"] == "alice"
+
+
+def test_a_held_release_is_rejected_by_a_person_or_by_the_approval_timeout() -> None:
+    held, emits = run("release-manager", _with_security_finding("critical"))
+    inst, _ = run("release-manager", [ev("ReleaseApprovalRejected", projectId="p1", actor="bob",
+                                         reason="fix the key first")], copy.deepcopy(held))
+    assert inst is not None and inst["state"] == "rejected"
+    assert inst["failure"] == "the release was rejected by bob: fix the key first"
+    (timeout,) = [e for e in emits if e.type == "FlowTimeout" and e.data["state"] == "awaitingApproval"]
+    inst, _ = run("release-manager", [ev("FlowTimeout", **timeout.data)], held)
+    assert inst is not None and inst["state"] == "rejected"
+
+
+def test_a_medium_security_finding_or_a_high_policy_finding_does_not_hold_a_release() -> None:
+    events = _with_security_finding("medium")
+    events[4] = ev("InfrastructureBlueprintCreated", service="svc", findings=[
+        {"id": "IB004/cosmos", "ruleId": "IB004", "severity": "high", "message": "no backup"}])
+    inst, emits = run("release-manager", events)
+    assert inst is not None and inst["state"] == "approved" and "ReleaseApproved" in types(emits)
+
+
+def test_an_override_must_name_the_finding_of_every_service_that_holds_the_release() -> None:
+    ready = [ev(t, service=s) for s in ("a", "b") for t in ("TestsPassed", "InfrastructureBlueprintCreated",
+                                                          "ServiceDeployed")]
+    reviews = [ev("SecurityReviewCompleted", service=s, highestSeverity="high",
+                  findings=[SECRET | {"severity": "high"}]) for s in ("a", "b")]
+    policy = ev("InfrastructureBlueprintCreated", service="b", findings=[
+        {"id": "IB010/tenancy", "ruleId": "IB010", "severity": "critical", "message": "eastus is outside eu"}])
+    inst, _ = run("release-manager", [ev("ProjectInitialized"), ev("BlueprintCreated", services=["a", "b"]),
+                                      *ready, *reviews, policy])
+    assert inst is not None and inst["state"] == "awaitingApproval"
+    grant = {"projectId": "p1", "actor": "alice", "reason": "accepted"}
+    partial = ["a/SEC001:app/settings.py:3", "b/SEC001:app/settings.py:3"]
+    inst, _ = run("release-manager", [ev("ReleaseApprovalGranted", **grant, overriddenFindings=partial)], inst)
+    assert inst is not None and inst["state"] == "awaitingApproval"
+    inst, _ = run("release-manager", [ev("ReleaseApprovalGranted", **grant,
+                                         overriddenFindings=[*partial, "b/IB010/tenancy"])], inst)
+    assert inst is not None and inst["state"] == "approved"
 
 
 def test_a_rejected_release_fails_the_project() -> None:

@@ -267,6 +267,17 @@ class Bench:
         self.seen.append(msg)
         self.behaviour(msg)
 
+    def block(self) -> tuple[threading.Event, threading.Event]:
+        """The function blocks until ``release`` is set; ``running`` is set once a handling started."""
+        running, release = threading.Event(), threading.Event()
+
+        def slow(_msg: func.ServiceBusMessage) -> None:
+            running.set()
+            assert release.wait(WAIT)
+
+        self.behaviour = slow
+        return running, release
+
     def send(self, n: int, prefix: str = "m") -> list[str]:
         ids = [f"{prefix}-{i}" for i in range(n)]
         self.rt.bus.publish([OutgoingMessage(i, b"{}", {"type": "Anything"}) for i in ids])
@@ -410,14 +421,7 @@ def test_stop_during_run_drains_and_loses_nothing(runtime: Runtime, clock: FakeC
 
 def test_lock_renewal_keeps_the_lock_of_a_long_handling(runtime: Runtime, clock: FakeClock) -> None:
     b = Bench(runtime, clock, lock_seconds=30)
-    release = threading.Event()
-    running = threading.Event()
-
-    def slow(_msg: func.ServiceBusMessage) -> None:
-        running.set()
-        assert release.wait(WAIT)
-
-    b.behaviour = slow
+    running, release = b.block()
     try:
         b.send(1)
         b.host.pump_once()
@@ -438,14 +442,7 @@ def test_lock_renewal_keeps_the_lock_of_a_long_handling(runtime: Runtime, clock:
 
 def test_without_renewal_the_lock_of_a_long_handling_is_lost(runtime: Runtime, clock: FakeClock) -> None:
     b = Bench(runtime, clock, lock_seconds=30)
-    release = threading.Event()
-    running = threading.Event()
-
-    def slow(_msg: func.ServiceBusMessage) -> None:
-        running.set()
-        assert release.wait(WAIT)
-
-    b.behaviour = slow
+    running, release = b.block()
     try:
         b.send(1)
         b.host.pump_once()
@@ -462,14 +459,7 @@ def test_without_renewal_the_lock_of_a_long_handling_is_lost(runtime: Runtime, c
 
 def test_lock_renewal_stops_after_max_auto_lock_renewal_duration(runtime: Runtime, clock: FakeClock) -> None:
     b = Bench(runtime, clock, lock_seconds=30, max_renewal=timedelta(seconds=60))
-    release = threading.Event()
-    running = threading.Event()
-
-    def slow(_msg: func.ServiceBusMessage) -> None:
-        running.set()
-        assert release.wait(WAIT)
-
-    b.behaviour = slow
+    running, release = b.block()
     try:
         b.send(1)
         b.host.pump_once()
@@ -578,14 +568,7 @@ def test_build_host_takes_each_consumers_concurrency_from_its_manifest(runtime: 
 def test_stopping_gives_back_received_messages_no_worker_started(runtime: Runtime, clock: FakeClock) -> None:
     b = Bench(runtime, clock, concurrency=1)
     b.host.options.batch_size = 5  # one worker, five received: four wait for it
-    release = threading.Event()
-    running = threading.Event()
-
-    def slow(_msg: func.ServiceBusMessage) -> None:
-        running.set()
-        assert release.wait(WAIT)
-
-    b.behaviour = slow
+    running, release = b.block()
     try:
         b.send(5)
         assert b.host.pump_once() == 5
@@ -596,6 +579,32 @@ def test_stopping_gives_back_received_messages_no_worker_started(runtime: Runtim
         assert list(b.outcomes().values()) == ["completed"]  # only the started one is reported
         rest = b.left_on_bus()  # the others were abandoned at once, not left locked
         assert sorted(m.message_id for m in rest) == sorted(set(f"m-{i}" for i in range(5)) - set(b.outcomes()))
+    finally:
+        b.host.close()
+
+
+def test_a_bus_that_fails_while_stopping_still_lets_the_host_stop_and_loses_nothing(
+        runtime: Runtime, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    b = Bench(runtime, clock, concurrency=1)
+    b.host.options.batch_size = 5
+    running, release = b.block()
+    try:
+        b.send(5)
+        assert b.host.pump_once() == 5
+        assert running.wait(WAIT)
+
+        def disk_io_error(_token: str) -> None:
+            raise sqlite3.OperationalError("disk I/O error")
+
+        monkeypatch.setattr(b.receiver, "abandon", disk_io_error)  # giving the four back fails (a full disk)
+        b.host.stop()
+        release.set()
+        b.host.drain()  # returns: the worker that could not abandon them lives on and books them
+        assert b.host.inflight() == 0 and list(b.outcomes().values()) == ["completed"]
+        monkeypatch.undo()
+        clock.advance(31)  # their locks expire: delivered again, nothing lost
+        assert sorted(m.message_id for m in b.left_on_bus()) == sorted(
+            set(f"m-{i}" for i in range(5)) - set(b.outcomes()))
     finally:
         b.host.close()
 

@@ -1,6 +1,6 @@
 """Guards and actions a flow YAML names: pure functions of the event data and the instance document.
 
-A guard decides whether a transition is taken (``guard: noHighFindings``); an action builds the
+A guard decides whether a transition is taken (``guard: findingsOverridden``); an action builds the
 events a state emits on entry (``actions: [approveRelease]``). Add one here and name it in the
 YAML; ``parse_flow`` refuses names it does not know.
 
@@ -15,21 +15,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from shared.ports.skills import Emit
+from shared.product.findings import held_findings, overridden
 
 CANCELLED = "cancelled"
 
 Guard = Callable[[Mapping[str, Any], Mapping[str, Any]], bool]  # (event data, instance) -> bool
 Action = Callable[[Mapping[str, Any]], "Emit | list[Emit]"]  # instance -> event(s) to emit
 
-SEVERE = {"high", "critical"}
 #: what the release gate needs from every service before a release
 READY_TO_RELEASE = ("TestsPassed", "SecurityReviewCompleted", "InfrastructureBlueprintCreated", "ServiceDeployed")
-
-
-def _no_high_findings(data: Mapping[str, Any], inst: Mapping[str, Any]) -> bool:
-    severity = data.get("highestSeverity") or _seen_data(inst, "SecurityReviewCompleted").get("highestSeverity")
-    return str(severity or "none") not in SEVERE
-
 
 #: terminal states of another flow that fail the project (``rejected``: a person refused the release)
 FAILED_STATES = ("failed", CANCELLED, "rejected")
@@ -45,17 +39,15 @@ def _approval_required(data: Mapping[str, Any], inst: Mapping[str, Any]) -> bool
     return bool(release.get("approvalRequired", False))
 
 
-def critical_findings(inst: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """Critical policy findings of every service's infrastructure blueprint (IB010 data residency...)."""
-    seen = inst.get("byService", {}).get("InfrastructureBlueprintCreated", {})
-    datas = [v.get("data", {}) for v in seen.values()] or [_seen_data(inst, "InfrastructureBlueprintCreated")]
-    return [f for d in datas for f in d.get("findings") or []
-            if isinstance(f, Mapping) and f.get("severity") == "critical"]
+def _approval_or_held_findings(data: Mapping[str, Any], inst: Mapping[str, Any]) -> bool:
+    """A person decides: the environment requires approval, or findings hold the release for an audited override
+    (a critical policy finding, a high or critical security finding: ``shared/product/findings.py``)."""
+    return _approval_required(data, inst) or bool(held_findings(inst))
 
 
-def _approval_or_critical_findings(data: Mapping[str, Any], inst: Mapping[str, Any]) -> bool:
-    """A person decides: the environment requires approval, or a critical finding needs an audited override."""
-    return _approval_required(data, inst) or bool(critical_findings(inst))
+def _findings_overridden(data: Mapping[str, Any], inst: Mapping[str, Any]) -> bool:
+    """The approval names every finding that holds the release (``overriddenFindings``); true when none does."""
+    return overridden(data, held_findings(inst))
 
 
 def blueprint_services(inst: Mapping[str, Any]) -> list[str]:
@@ -124,8 +116,8 @@ def _project_cancelled(inst: Mapping[str, Any]) -> Emit:
 
 
 GUARDS: dict[str, Guard] = {
-    "noHighFindings": _no_high_findings,
-    "approvalOrCriticalFindings": _approval_or_critical_findings,
+    "approvalOrHeldFindings": _approval_or_held_findings,
+    "findingsOverridden": _findings_overridden,
     "otherFlowFailed": _is_other_flow_failed,
     "approvalRequired": _approval_required,
     "everyServiceReadyToRelease": _every_service(*READY_TO_RELEASE),
