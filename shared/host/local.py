@@ -373,10 +373,9 @@ class LocalHost:
         # pump then has no bus call left to make, and two threads do not trade the interpreter lock
         # on every SQLite step (settling after receiving cost ~10 % of the host's CPU time in the bench).
         # Where the bus can, the completions ride in the transaction of the first receive (one commit).
-        settle = self._take_completions()
-        if settle and self._complete_and_receive is None:
-            self._settle_completions(settle)
-            settle = []
+        settled = self._complete_and_receive is None
+        if settled:
+            self.flush_completions()
         due = self._due() if self._due is not None else None
         batch = max(1, self.options.batch_size)
         limit = max(1, self.options.max_concurrent_calls) + max(0, self.options.prefetch_count)
@@ -388,10 +387,16 @@ class LocalHost:
             room = min(batch, (min(cap, limit) if cap else limit) - self._held.get(sub, 0))
             if room <= 0:
                 continue
+            settle = [] if settled else self._take_completions()
+            settled = True
             if settle and self._complete_and_receive is not None:
-                lost, received = self._complete_and_receive([token for token, _ in settle], sub, room)
+                try:
+                    lost, received = self._complete_and_receive([token for token, _ in settle], sub, room)
+                except BaseException:  # rolled back: settled with the next pump (or their locks expire)
+                    with self._lock:
+                        self._completions[:0] = settle
+                    raise
                 self._report_completions(settle, lost)
-                settle = []
             else:
                 received = self.receiver.receive(sub, max_messages=room)
             if received:
@@ -399,8 +404,8 @@ class LocalHost:
                 dispatched += len(received)
             if self._stop.is_set():
                 break
-        if settle:  # nothing was received to carry them
-            self._settle_completions(settle)
+        if not settled:  # nothing was received to carry them
+            self.flush_completions()
         self._renew_locks()
         return dispatched
 
@@ -595,8 +600,8 @@ class LocalHost:
     def flush_completions(self) -> None:
         """Complete every handled message in one transaction (a lost lock only means a no-op redelivery)."""
         batch = self._take_completions()
-        if batch:
-            self._settle_completions(batch)
+        if batch and self._complete_many is not None:
+            self._report_completions(batch, self._complete_many([token for token, _ in batch]))
 
     def _take_completions(self) -> list[tuple[str, Delivery | None]]:
         with self._lock:
@@ -604,10 +609,6 @@ class LocalHost:
                 return []
             batch, self._completions = self._completions, []
             return batch
-
-    def _settle_completions(self, batch: list[tuple[str, Delivery | None]]) -> None:
-        if self._complete_many is not None:
-            self._report_completions(batch, self._complete_many([token for token, _ in batch]))
 
     def _report_completions(self, batch: list[tuple[str, Delivery | None]], lost: list[str]) -> None:
         """Warn about the completions whose lock was lost, and report the settled deliveries."""
