@@ -183,6 +183,7 @@ def profile_host(home: Path, count: int, top: int = 14) -> dict[str, Any]:
 _HOST_FILES = ("host/local.py", "sqlite/bus.py", "bench/noop_function.py")
 _PHASES = {  # (file suffix, function name) -> phase of the host thread's loop
     ("bus.py", "receive"): "receive",
+    ("bus.py", "complete_and_receive"): "settle and receive (one transaction)",
     ("local.py", "flush_completions"): "settle (batched completes)",
     ("local.py", "_dispatch"): "hand to worker threads",
     ("local.py", "_renew_locks"): "renew locks",

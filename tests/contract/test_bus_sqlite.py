@@ -154,6 +154,27 @@ def test_complete_many_settles_in_one_call_and_reports_lost_locks(db_path: Path,
         assert bus.receive("a", 10) == []
 
 
+def test_complete_and_receive_settles_the_finished_and_claims_the_next_in_one_call(db_path: Path,
+                                                                                   clock: FakeClock) -> None:
+    with SqliteBus(db_path, clock=clock) as bus:
+        bus.ensure_subscription(SubscriptionSpec("a", lock_duration=timedelta(seconds=60)))
+        bus.publish([msg(f"m{i}") for i in range(5)])
+        first = bus.receive("a", 2)
+        expired = bus.receive("a")
+        clock.advance(61)  # m0..m2 lose their locks; the host finished m0 and m1 meanwhile
+        again = bus.receive("a", 3)
+        assert [m.message_id for m in again] == ["m0", "m1", "m2"]
+        lost, got = bus.complete_and_receive([m.lock_token for m in (*again[:2], *expired)], "a", 10)
+        assert lost == [expired[0].lock_token]
+        assert [m.message_id for m in got] == ["m3", "m4"]
+        assert first[0].lock_token not in {m.lock_token for m in got}
+        # nothing receivable: the completions are still made
+        lost, got = bus.complete_and_receive([m.lock_token for m in (again[2], *got)], "a", 10)
+        assert (lost, got) == ([], [])
+        clock.advance(3600)
+        assert bus.receive("a", 10) == []
+
+
 # --------------------------------------------------------------------------- waking and waiting
 
 

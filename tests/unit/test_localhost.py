@@ -648,3 +648,25 @@ def test_a_failing_bus_is_backed_off_and_never_ends_the_host(bench: Bench) -> No
     assert bench.host._pump_guarded() == 0
     bench.host.run_until_idle()
     assert bench.outcomes() == {"m-0": "completed", "m-1": "completed"} and bench.host.last_bus_error is None
+
+
+def test_completions_riding_a_receive_that_fails_are_settled_by_the_next_pump(bench: Bench, clock: FakeClock,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    bench.send(2)
+    assert bench.host.pump_once() == 2
+    bench.host._await(lambda: not bench.host._inflight_count, 5)  # both handled, their completions wait
+    bench.send(1, prefix="later")
+
+    def disk_io_error(*_args: Any) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(bench.host, "_complete_and_receive", disk_io_error)
+    with pytest.raises(sqlite3.OperationalError):
+        bench.host.pump_once()
+    monkeypatch.undo()
+    assert bench.host.pump_once() == 1  # settles the two in the transaction that receives the third
+    bench.host._await(lambda: not bench.host._inflight_count, 5)
+    bench.host.flush_completions()
+    assert bench.outcomes() == {"m-0": "completed", "m-1": "completed", "later-0": "completed"}
+    clock.advance(31)  # had a completion been dropped, its message would come back once its lock expired
+    assert bench.left_on_bus() == []
