@@ -155,7 +155,8 @@ def confirm_draft(runtime: ProjectRuntime, project_id: str, *, intent: Intent | 
             raise DraftError(422, f"the draft '{project_id}' is not a valid intent ({problems}); confirm an edited "
                                   "version of it (`factory intent confirm ID --edit FILE`, or send it in the body)")
         intent = intent_from_mapping(status.draft["intent"], source=f"the draft of {project_id}")
-    if intent.tenant.tenant_id != status.tenant_id:  # a tenant's draft starts that tenant's project
+    if status.tenant_id != "default" and intent.tenant.tenant_id != status.tenant_id:
+        # a tenant's draft starts that tenant's project (the operator's drafts keep the tenant the intent names)
         intent = intent.model_copy(update={"tenant": intent.tenant.model_copy(update={"tenant_id": status.tenant_id})})
     if status.owner_email and not intent.owner_email:
         intent = intent.model_copy(update={"owner_email": status.owner_email})
