@@ -601,7 +601,13 @@ class LocalHost:
         """Complete every handled message in one transaction (a lost lock only means a no-op redelivery)."""
         batch = self._take_completions()
         if batch and self._complete_many is not None:
-            self._report_completions(batch, self._complete_many([token for token, _ in batch]))
+            try:
+                lost = self._complete_many([token for token, _ in batch])
+            except BaseException:  # rolled back: kept for the next flush (or their locks expire)
+                with self._lock:
+                    self._completions[:0] = batch
+                raise
+            self._report_completions(batch, lost)
 
     def _take_completions(self) -> list[tuple[str, Delivery | None]]:
         with self._lock:

@@ -670,3 +670,22 @@ def test_completions_riding_a_receive_that_fails_are_settled_by_the_next_pump(be
     assert bench.outcomes() == {"m-0": "completed", "m-1": "completed", "later-0": "completed"}
     clock.advance(31)  # had a completion been dropped, its message would come back once its lock expired
     assert bench.left_on_bus() == []
+
+
+def test_completions_of_a_flush_that_fails_are_kept_for_the_next_flush(bench: Bench, clock: FakeClock,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    bench.send(2)
+    assert bench.host.pump_once() == 2
+    bench.host._await(lambda: not bench.host._inflight_count, 5)  # both handled, their completions wait
+
+    def disk_io_error(*_args: Any) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(bench.host, "_complete_many", disk_io_error)
+    with pytest.raises(sqlite3.OperationalError):
+        bench.host.flush_completions()
+    monkeypatch.undo()
+    bench.host.flush_completions()
+    assert bench.outcomes() == {"m-0": "completed", "m-1": "completed"}
+    clock.advance(31)  # had a completion been dropped, its message would come back once its lock expired
+    assert bench.left_on_bus() == []
