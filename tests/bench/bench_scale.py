@@ -97,6 +97,8 @@ class Host:
     peak_children_rss_mb: float = 0.0
     cpu_start: float = 0.0
     cpu: dict[str, float] = field(default_factory=dict)
+    #: the home's API token (``FACTORY_HOME/api.token``, as a script reads it): every POST carries it
+    token: str = ""
     #: CPU seconds of every descendant seen (pid -> last reading): test runs, jails, tools
     descendants_cpu: dict[int, float] = field(default_factory=dict)
 
@@ -129,7 +131,7 @@ def start_hosts(home: Path, count: int, work: Path) -> list[Host]:
     for i in range(count):
         port = free_port()
         log = work / f"host-{i}.log"
-        proc = subprocess.Popen([*factory_command(), "host", "--port", str(port), "--no-verbose"], cwd=ROOT,
+        proc = subprocess.Popen([*factory_command(), "host", "--port", str(port), "--quiet"], cwd=ROOT,
                                 env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
         hosts.append(Host(port, proc, log, psutil.Process(proc.pid)))
     deadline = time.monotonic() + 60
@@ -144,6 +146,7 @@ def start_hosts(home: Path, count: int, work: Path) -> list[Host]:
                     raise RuntimeError(f"factory host did not start: {host.log.read_text()[-1500:]}") from None
                 time.sleep(0.1)
         host.cpu_start = sum(_cpu(host.ps).values())
+        host.token = (home / "api.token").read_text().strip()
     return hosts
 
 
@@ -193,9 +196,9 @@ class Watch:
 # --------------------------------------------------------------------------- submitting and watching
 
 
-def post_intent(api: str, intent: dict[str, Any]) -> dict[str, Any]:
-    req = urllib.request.Request(f"{api}/projects", data=json.dumps(intent).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
+def post_intent(host: Host, intent: dict[str, Any]) -> dict[str, Any]:
+    req = urllib.request.Request(f"{host.api}/projects", data=json.dumps(intent).encode(), method="POST",
+                                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {host.token}"})
     with urllib.request.urlopen(req, timeout=120) as resp:
         body: dict[str, Any] = json.loads(resp.read())
     if resp.status != 202:
@@ -277,7 +280,7 @@ def run(label: str, work: Path, docs: list[dict[str, Any]], *, hosts: int, seque
             if sequential:
                 t_end = t0
                 for doc in docs:
-                    pid = post_intent(started[0].api, doc)["projectId"]
+                    pid = post_intent(started[0], doc)["projectId"]
                     ids.add(pid)
                     done, t_end = wait_for(home, {pid}, timeout)
                     outcomes.update(done)
@@ -289,7 +292,7 @@ def run(label: str, work: Path, docs: list[dict[str, Any]], *, hosts: int, seque
 
                 def submit(i: int) -> str:
                     barrier.wait(timeout=60)
-                    return str(post_intent(started[i % hosts].api, docs[i])["projectId"])
+                    return str(post_intent(started[i % hosts], docs[i])["projectId"])
 
                 with ThreadPoolExecutor(max_workers=len(docs)) as pool:
                     ids = set(pool.map(submit, range(len(docs))))
