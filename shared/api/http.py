@@ -156,6 +156,16 @@ def _owned(rt: Runtime, project_id: str, tenant: str | None) -> bool:
     return bool(events) and events[0].get("tenantId") == tenant
 
 
+def _invalid_intent(exc: IntentError) -> func.HttpResponse:
+    """422 with one bounded line per problem of the intent (at most ``MAX_PROBLEMS``; the rest are counted)."""
+    shown = exc.problems[:MAX_PROBLEMS]
+    return problem(422, "Invalid intent", f"{len(exc.problems)} problem(s) in the intent"
+                   + (f" (the first {len(shown)} are listed)" if len(shown) < len(exc.problems) else "")
+                   + "; fix them and resend", type_="https://factory.local/problems/invalid-intent",
+                   extra={"errors": [{"path": p.path[:200], "message": p.message[:300],
+                                      "allowed": list(p.allowed)[:50]} for p in shown]})
+
+
 def _is_free_text(req: func.HttpRequest) -> bool:
     return (req.headers.get("content-type") or "").lower().split(";")[0].strip() == "text/plain"
 
@@ -222,10 +232,7 @@ def confirm_project_draft(req: func.HttpRequest) -> func.HttpResponse:
         try:
             intent = intent_from_mapping(doc, source="request body")
         except IntentError as exc:
-            return problem(422, "Invalid intent", f"{len(exc.problems)} problem(s) in the intent; fix them and resend",
-                           type_="https://factory.local/problems/invalid-intent",
-                           extra={"errors": [{"path": p.path, "message": p.message, "allowed": list(p.allowed)}
-                                             for p in exc.problems]})
+            return _invalid_intent(exc)
     try:
         started = confirm_draft(get_runtime(), project_id, intent=intent, source="http-api")
     except DraftError as exc:
@@ -249,12 +256,7 @@ def create_project(req: func.HttpRequest) -> func.HttpResponse:
     try:
         intent = intent_from_mapping(doc, source="request body")
     except IntentError as exc:
-        shown = exc.problems[:MAX_PROBLEMS]
-        return problem(422, "Invalid intent", f"{len(exc.problems)} problem(s) in the intent"
-                       + (f" (the first {len(shown)} are listed)" if len(shown) < len(exc.problems) else "")
-                       + "; fix them and resend", type_="https://factory.local/problems/invalid-intent",
-                       extra={"errors": [{"path": p.path[:200], "message": p.message[:300],
-                                          "allowed": list(p.allowed)[:50]} for p in shown]})
+        return _invalid_intent(exc)
     if tenant is not None and intent.tenant.tenant_id != tenant:
         return problem(403, "Wrong tenant", f"the intent's tenant.tenantId is not the {TENANT_HEADER} of the "
                        "request: a tenant starts projects for itself only")
