@@ -110,6 +110,15 @@ def _tenant(req: func.HttpRequest, service: Service) -> str:
     return tenant_of(req, service.tenancy, service.default_tenant)
 
 
+def _existing(req: func.HttpRequest, service: Service, col: Collection) -> tuple[str, str, Item]:
+    """(tenant, id, item) of the item the route names, or not found (another tenant's item is not found too)."""
+    tenant, item_id = _tenant(req, service), _item_id(req, col)
+    item = col.repository().get(tenant, item_id)
+    if item is None:
+        raise not_found(col.entity, item_id)
+    return tenant, item_id, item
+
+
 def _subject(col: Collection, item_id: str) -> str:
     return f"{col.name}/{item_id}"
 
@@ -278,11 +287,7 @@ def create_item(req: func.HttpRequest, out: func.Out[str], service: Service, col
 
 def read_item(req: func.HttpRequest, service: Service, col: Collection) -> func.HttpResponse:
     def run() -> func.HttpResponse:
-        tenant = _tenant(req, service)
-        item_id = _item_id(req, col)
-        item = col.repository().get(tenant, item_id)
-        if item is None:
-            raise not_found(col.entity, item_id)
+        tenant, item_id, item = _existing(req, service, col)
         return json_response(public(col, item))
 
     return guarded(req, run)
@@ -290,11 +295,7 @@ def read_item(req: func.HttpRequest, service: Service, col: Collection) -> func.
 
 def update_item(req: func.HttpRequest, out: func.Out[str], service: Service, col: Collection) -> func.HttpResponse:
     def run() -> func.HttpResponse:
-        tenant = _tenant(req, service)
-        item_id = _item_id(req, col)
-        current = col.repository().get(tenant, item_id)
-        if current is None:
-            raise not_found(col.entity, item_id)
+        tenant, item_id, current = _existing(req, service, col)
         changes = col.update.model_validate_json(read_body(req)).model_dump(
             mode="json", by_alias=True, exclude_unset=True)
         fields = {k: v for k, v in {**public(col, current), **changes}.items() if k != "id"}
@@ -318,11 +319,7 @@ def update_item(req: func.HttpRequest, out: func.Out[str], service: Service, col
 
 def delete_item(req: func.HttpRequest, out: func.Out[str], service: Service, col: Collection) -> func.HttpResponse:
     def run() -> func.HttpResponse:
-        tenant = _tenant(req, service)
-        item_id = _item_id(req, col)
-        current = col.repository().get(tenant, item_id)
-        if current is None:
-            raise not_found(col.entity, item_id)
+        tenant, item_id, current = _existing(req, service, col)
         plan = _Plan()
         _plan_delete(service, tenant, col.name, col.entity, item_id, plan)
         plan.deletes.append((col, current))
