@@ -392,9 +392,8 @@ class LocalHost:
             if settle and self._complete_and_receive is not None:
                 try:
                     lost, received = self._complete_and_receive([token for token, _ in settle], sub, room)
-                except BaseException:  # rolled back: settled with the next pump (or their locks expire)
-                    with self._lock:
-                        self._completions[:0] = settle
+                except BaseException:
+                    self._put_back(settle)
                     raise
                 self._report_completions(settle, lost)
             else:
@@ -603,9 +602,8 @@ class LocalHost:
         if batch and self._complete_many is not None:
             try:
                 lost = self._complete_many([token for token, _ in batch])
-            except BaseException:  # rolled back: kept for the next flush (or their locks expire)
-                with self._lock:
-                    self._completions[:0] = batch
+            except BaseException:
+                self._put_back(batch)
                 raise
             self._report_completions(batch, lost)
 
@@ -615,6 +613,11 @@ class LocalHost:
                 return []
             batch, self._completions = self._completions, []
             return batch
+
+    def _put_back(self, batch: list[tuple[str, Delivery | None]]) -> None:
+        """A settle that failed rolled back: its completions go first into the next one (or their locks expire)."""
+        with self._lock:
+            self._completions[:0] = batch
 
     def _report_completions(self, batch: list[tuple[str, Delivery | None]], lost: list[str]) -> None:
         """Warn about the completions whose lock was lost, and report the settled deliveries."""
