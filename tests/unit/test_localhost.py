@@ -241,6 +241,11 @@ def test_functions_message_properties_are_a_copy() -> None:
 Call = Callable[[func.ServiceBusMessage], None]
 
 
+def disk_io_error(*_args: Any) -> None:
+    """What SQLite raises when the disk fails under it (full, a file size limit, an I/O error)."""
+    raise sqlite3.OperationalError("disk I/O error")
+
+
 class Bench:
     """A LocalHost on the runtime's embedded bus with one function whose behaviour a test sets."""
 
@@ -593,9 +598,6 @@ def test_a_bus_that_fails_while_stopping_still_lets_the_host_stop_and_loses_noth
         assert b.host.pump_once() == 5
         assert running.wait(WAIT)
 
-        def disk_io_error(_token: str) -> None:
-            raise sqlite3.OperationalError("disk I/O error")
-
         monkeypatch.setattr(b.receiver, "abandon", disk_io_error)  # giving the four back fails (a full disk)
         b.host.stop()
         release.set()
@@ -657,9 +659,6 @@ def test_completions_riding_a_receive_that_fails_are_settled_by_the_next_pump(be
     bench.host._await(lambda: not bench.host._inflight_count, 5)  # both handled, their completions wait
     bench.send(1, prefix="later")
 
-    def disk_io_error(*_args: Any) -> None:
-        raise sqlite3.OperationalError("disk I/O error")
-
     monkeypatch.setattr(bench.host, "_complete_and_receive", disk_io_error)
     with pytest.raises(sqlite3.OperationalError):
         bench.host.pump_once()
@@ -677,9 +676,6 @@ def test_completions_of_a_flush_that_fails_are_kept_for_the_next_flush(bench: Be
     bench.send(2)
     assert bench.host.pump_once() == 2
     bench.host._await(lambda: not bench.host._inflight_count, 5)  # both handled, their completions wait
-
-    def disk_io_error(*_args: Any) -> None:
-        raise sqlite3.OperationalError("disk I/O error")
 
     monkeypatch.setattr(bench.host, "_complete_many", disk_io_error)
     with pytest.raises(sqlite3.OperationalError):
