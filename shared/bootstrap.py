@@ -38,7 +38,7 @@ from shared.adapters.sqlite.integrity import DatabaseCorruptError, inspect_datab
 from shared.adapters.sqlite.spans import SqliteSpanStore
 from shared.adapters.sqlite.state import SqliteStateStore
 from shared.contracts.envelope import Envelope
-from shared.contracts.manifests import Consumer, load_consumers
+from shared.contracts.manifests import Consumer, all_subscriptions, load_consumers
 from shared.contracts.registry import Registry, default_registry
 from shared.handling.context import HandlingContext
 from shared.handling.decisions import Handler, Settlement
@@ -345,7 +345,8 @@ def _dead_letter_queue(settings: Settings, receiver: MessageReceiver | None, con
     if receiver is not None:  # the embedded bus keeps its own
         return receiver
     if settings.factory_bus is BusKind.servicebus:
-        return servicebus_dead_letter_queue(settings, [c.subscription for c in consumers], clock=clock)
+        return servicebus_dead_letter_queue(settings, [s.name for s in all_subscriptions(consumers)],
+                                            clock=clock)
     return None
 
 

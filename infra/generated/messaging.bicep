@@ -66,7 +66,7 @@ resource rule_backend_developer 'Microsoft.ServiceBus/namespaces/topics/subscrip
   }
 }
 
-// agent devops-engineer: ReleaseApproved, TestSuiteGenerated, TestsPassed
+// agent devops-engineer: ReleaseApproved, TestsPassed
 resource sub_devops_engineer 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2024-01-01' = {
   parent: topic
   name: 'devops-engineer'
@@ -86,7 +86,32 @@ resource rule_devops_engineer 'Microsoft.ServiceBus/namespaces/topics/subscripti
   properties: {
     filterType: 'SqlFilter'
     sqlFilter: {
-      sqlExpression: '(type IN (\'ReleaseApproved\', \'TestSuiteGenerated\', \'TestsPassed\') OR (type = \'AgentRetryRequested\' AND targetAgent = \'devops-engineer\'))'
+      sqlExpression: '(type IN (\'ReleaseApproved\', \'TestsPassed\') OR (type = \'AgentRetryRequested\' AND targetAgent = \'devops-engineer\'))'
+    }
+  }
+}
+
+// agent devops-engineer-gate (lane gate of devops-engineer): TestSuiteGenerated
+resource sub_devops_engineer_gate 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2024-01-01' = {
+  parent: topic
+  name: 'devops-engineer-gate'
+  properties: {
+    maxDeliveryCount: 10
+    lockDuration: 'PT1M'
+    defaultMessageTimeToLive: 'P14D'
+    deadLetteringOnMessageExpiration: true
+    deadLetteringOnFilterEvaluationExceptions: true
+    requiresSession: false
+  }
+}
+
+resource rule_devops_engineer_gate 'Microsoft.ServiceBus/namespaces/topics/subscriptions/rules@2024-01-01' = {
+  parent: sub_devops_engineer_gate
+  name: '$Default'
+  properties: {
+    filterType: 'SqlFilter'
+    sqlFilter: {
+      sqlExpression: 'type IN (\'TestSuiteGenerated\')'
     }
   }
 }
@@ -470,6 +495,7 @@ output subscriptionNames array = [
   'api-designer'
   'backend-developer'
   'devops-engineer'
+  'devops-engineer-gate'
   'documentation-writer'
   'infrastructure-engineer'
   'intent-drafter'

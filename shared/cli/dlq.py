@@ -15,16 +15,18 @@ import typer
 from shared.bootstrap import Runtime
 from shared.cli.common import BAD_INPUT, FAILED, did_you_mean, fail, open_runtime
 from shared.cli.output import esc, json_to_stdout, say, table, write_json
+from shared.contracts.manifests import all_subscriptions
 from shared.ports import ResubmitTooEarlyError
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Dead-lettered messages: list and resubmit.")
 
 
 def _check_subscription(rt: Runtime, subscription: str) -> None:
-    known = [c.subscription for c in rt.consumers]
+    known = [s.name for s in all_subscriptions(rt.consumers)]
     if subscription not in known:
         raise fail(f"no subscription named {subscription!r}", "subscriptions are the consumers in contracts/ "
-                   "(agents, flows, scaffold steps)", did_you_mean(subscription, known, "subscriptions"), BAD_INPUT)
+                   "(agents, flows, scaffold steps) and their lanes",
+                   did_you_mean(subscription, known, "subscriptions"), BAD_INPUT)
 
 
 def _letters(rt: Runtime, subscription: str | None) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from shared.cli.inputs import read_document
 from shared.cli.output import console, esc, json_to_stdout, say, write_json
 from shared.cli.report import advice, build_report, print_report, print_trace
 from shared.contracts.errors import ContractError
-from shared.contracts.manifests import Consumer
+from shared.contracts.manifests import Consumer, all_subscriptions
 from shared.host.access import serve_local
 from shared.host.local import Delivery, build_host, drive
 from shared.ports.skills import Emit
@@ -253,7 +253,7 @@ def host(
 def _receivers(rt: Any, event_type: str) -> tuple[list[str], list[str] | None]:
     """(consumers whose manifest takes ``event_type``, of those the subscriptions that exist on the bus —
     None when the bus cannot list its subscriptions, as on Azure where the Bicep creates them all)."""
-    consumers = sorted(c.subscription for c in rt.consumers if event_type in c.subscribes_to)
+    consumers = sorted(s.name for s in all_subscriptions(rt.consumers) if event_type in s.event_types)
     listing = getattr(rt.receiver, "subscriptions", None)
     if not callable(listing):
         return consumers, None

@@ -2,18 +2,20 @@
 
 Three kinds of consumer each get one Service Bus subscription and one triggered function:
 agents (``contracts/agents/*.yaml``), coordinators (``contracts/flows/*.yaml``) and scaffold
-steps (``contracts/steps/*.yaml``). The subscription's SQL filter is generated here, so the
-Bicep, the Service Bus emulator config, the embedded bus and the function registrations all
-agree by construction.
+steps (``contracts/steps/*.yaml``). An agent's ``lanes`` give some of its event types a
+subscription and function of their own (Azure's priority-queue pattern): work that finishes a
+project is then not queued behind work that starts the next one. The subscriptions' SQL filters
+are generated here, so the Bicep, the Service Bus emulator config, the embedded bus and the
+function registrations all agree by construction.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,6 +40,10 @@ TIMEOUT_TARGET = "targetFlow"
 
 #: a skill's name in an agent manifest: ``<module>.<function>`` of ``shared/mesh/agents/``
 SKILL_NAME = re.compile(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*")
+#: a lane's name in an agent manifest (its subscription is ``<agent>-<lane>``)
+LANE_NAME = re.compile(r"[a-z][a-z0-9]*")
+#: Service Bus limit on a subscription name
+MAX_SUBSCRIPTION_NAME = 50
 
 
 class ManifestError(ValueError):
@@ -66,10 +72,12 @@ class Consumer:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     tenant_scope: str | None = None
     source_file: str = ""
+    #: agents only: lane name -> the event types that lane's own subscription takes (in ``subscribes_to`` order)
+    lanes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def subscription(self) -> str:
-        """Service Bus subscription name (≤ 50 chars, same as the consumer name)."""
+        """The main Service Bus subscription's name (≤ 50 chars, same as the consumer name)."""
         return self.name
 
     @property
@@ -78,17 +86,69 @@ class Consumer:
 
     @property
     def sql_filter(self) -> str:
-        """The Service Bus SQL filter for this consumer's subscription."""
-        addressed = self.kind == "coordinator" and TIMEOUT_EVENT in self.subscribes_to
-        types = ", ".join(f"'{t}'" for t in sorted(self.subscribes_to) if not (addressed and t == TIMEOUT_EVENT))
+        """The Service Bus SQL filter of this consumer's main subscription."""
+        return self.subscriptions[0].sql_filter
+
+    @cached_property
+    def subscriptions(self) -> tuple[Subscription, ...]:
+        """The main subscription (every event type no lane takes, and retry commands), then one per lane."""
+        laned = {t for types in self.lanes.values() for t in types}
+        main = tuple(t for t in self.subscribes_to if t not in laned)
+        subs = [Subscription(self.subscription, self, main, self.function_name, self._filter(main, addressed=True))]
+        for lane, types in self.lanes.items():
+            subs.append(Subscription(f"{self.name}-{lane}", self, types, f"{self.function_name}_{lane}",
+                                     self._filter(types, addressed=False), lane))
+        return tuple(subs)
+
+    def _filter(self, event_types: Sequence[str], *, addressed: bool) -> str:
+        """``type IN (...)`` for ``event_types``; on the main subscription also what is addressed to this
+        consumer by name (an agent's retry commands, a coordinator's own timeouts)."""
+        timeouts = addressed and self.kind == "coordinator" and TIMEOUT_EVENT in event_types
+        types = ", ".join(f"'{t}'" for t in sorted(event_types) if not (timeouts and t == TIMEOUT_EVENT))
         expr = f"type IN ({types})"
-        if self.kind == "agent":
+        if addressed and self.kind == "agent":
             expr = f"({expr} OR (type = '{RETRY_COMMAND}' AND targetAgent = '{self.name}'))"
-        elif addressed:
+        elif timeouts:
             expr = f"({expr} OR (type = '{TIMEOUT_EVENT}' AND {TIMEOUT_TARGET} = '{self.name}'))"
         if self.tenant_scope:
             expr = f"{expr} AND tenantId = '{self.tenant_scope}'"
         return expr
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One Service Bus subscription and its triggered function: a consumer's main one, or one lane of an agent."""
+
+    name: str
+    consumer: Consumer
+    event_types: tuple[str, ...]
+    function_name: str
+    sql_filter: str
+    lane: str | None = None
+
+    @property
+    def max_concurrency(self) -> int:
+        """Each subscription of a consumer may run as many handlings at once as its manifest's ``concurrency``."""
+        return self.consumer.max_concurrency
+
+    def takes(self, event_type: str, application_properties: Mapping[str, Any]) -> bool:
+        """Whether this subscription's filter takes an event of ``event_type`` (what ``sql_filter`` says,
+        for the properties it reads: ``targetAgent``, ``targetFlow`` and ``tenantId``)."""
+        c = self.consumer
+        if c.tenant_scope and application_properties.get("tenantId") != c.tenant_scope:
+            return False
+        if self.lane is None and c.kind == "agent" and event_type == RETRY_COMMAND:
+            return application_properties.get("targetAgent") == c.name
+        if event_type not in self.event_types:
+            return False
+        if self.lane is None and c.kind == "coordinator" and event_type == TIMEOUT_EVENT:
+            return application_properties.get(TIMEOUT_TARGET) == c.name
+        return True
+
+
+def all_subscriptions(consumers: Iterable[Consumer]) -> list[Subscription]:
+    """Every subscription of ``consumers``: each consumer's main one, then its lanes'."""
+    return [s for c in consumers for s in c.subscriptions]
 
 
 def _require(doc: dict[str, Any], key: str, path: Path) -> Any:
@@ -120,6 +180,39 @@ def _skill_table(value: Any, path: Path) -> dict[str, str]:
     return table
 
 
+def _lanes(value: Any, kind: ConsumerKind, name: str, subscribes: tuple[str, ...], path: Path
+           ) -> dict[str, tuple[str, ...]]:
+    """An agent's ``lanes``: lane name -> event types of its ``subscribesTo`` that get their own subscription."""
+    if value is None:
+        return {}
+    example = "'lanes: {gate: [TestSuiteGenerated]}'"
+    if kind != "agent":
+        raise ManifestError(f"{path}: only agents have lanes")
+    if not isinstance(value, dict) or not value:
+        raise ManifestError(f"{path}: 'lanes' maps a lane name to event types of subscribesTo, e.g. {example}")
+    lanes: dict[str, tuple[str, ...]] = {}
+    laned: set[str] = set()
+    for lane, types in value.items():
+        if not isinstance(lane, str) or not LANE_NAME.fullmatch(lane):
+            raise ManifestError(f"{path}: lane name {lane!r} must be lower-case letters and digits, e.g. {example}")
+        if len(f"{name}-{lane}") > MAX_SUBSCRIPTION_NAME:
+            raise ManifestError(f"{path}: lane {lane!r} makes the subscription name '{name}-{lane}' longer than "
+                                f"{MAX_SUBSCRIPTION_NAME} characters (Service Bus limit); shorten the lane name")
+        if not isinstance(types, list) or not types or not all(isinstance(t, str) for t in types):
+            raise ManifestError(f"{path}: lanes.{lane} must be a non-empty list of event types, e.g. {example}")
+        for t in types:
+            if t not in subscribes:
+                raise ManifestError(f"{path}: lanes.{lane}: {t} is not in subscribesTo; a lane takes some of the "
+                                    "agent's own event types")
+            if t in laned:
+                raise ManifestError(f"{path}: lanes.{lane}: {t} is already in another lane")
+            laned.add(t)
+        lanes[lane] = tuple(t for t in subscribes if t in types)
+    if laned >= set(subscribes):
+        raise ManifestError(f"{path}: every event type is in a lane; leave at least one to the main subscription")
+    return lanes
+
+
 def _load_consumer(path: Path, kind: ConsumerKind) -> Consumer:
     try:
         doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
@@ -130,8 +223,9 @@ def _load_consumer(path: Path, kind: ConsumerKind) -> Consumer:
     name = _require(doc, "id", path)
     if name != path.name.split(".")[0]:
         raise ManifestError(f"{path}: id '{name}' must equal the file name '{path.stem}'")
-    if len(name) > 50:
-        raise ManifestError(f"{path}: id '{name}' is longer than 50 characters (Service Bus limit)")
+    if len(name) > MAX_SUBSCRIPTION_NAME:
+        raise ManifestError(f"{path}: id '{name}' is longer than {MAX_SUBSCRIPTION_NAME} characters "
+                            "(Service Bus limit)")
     skills: dict[str, str] = {}
     if kind == "agent":
         skills = _skill_table(doc.get("subscribesTo"), path)
@@ -156,6 +250,7 @@ def _load_consumer(path: Path, kind: ConsumerKind) -> Consumer:
         ),
         tenant_scope=doc.get("tenantScope"),
         source_file=str(path),
+        lanes=_lanes(doc.get("lanes"), kind, name, subscribes, path),
     )
 
 
@@ -174,6 +269,11 @@ def load_consumers(contracts_dir: Path = CONTRACTS_DIR) -> tuple[Consumer, ...]:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ManifestError(f"consumer names must be unique across agents, flows and steps: {dupes}")
+    subs = [s.name for s in all_subscriptions(found)]
+    clash = sorted({n for n in subs if subs.count(n) > 1})
+    if clash:
+        raise ManifestError(f"subscription names must be unique (a lane '<agent>-<lane>' may not be another "
+                            f"consumer's name): {clash}")
     return tuple(found)
 
 
@@ -207,11 +307,17 @@ TRIGGER_INDEX = Path("functions") / "triggers.json"
 
 
 def render_trigger_index(consumers: Sequence[Consumer]) -> str:
-    """The content of ``functions/triggers.json``: one entry per consumer, in manifest order."""
+    """The content of ``functions/triggers.json``: one entry per subscription, in manifest order."""
     doc = {
         "generatedBy": "factory generate (from contracts/agents, contracts/flows, contracts/steps); do not edit",
-        "triggers": [{"kind": c.kind, "name": c.name, "subscription": c.subscription,
-                      "functionName": c.function_name, "description": c.description or f"{c.kind} {c.name}"}
-                     for c in consumers],
+        "triggers": [{"kind": s.consumer.kind, "name": s.consumer.name, "subscription": s.name,
+                      "functionName": s.function_name, "description": _description(s)}
+                     for s in all_subscriptions(consumers)],
     }
     return json.dumps(doc, indent=2) + "\n"
+
+
+def _description(s: Subscription) -> str:
+    c = s.consumer
+    text = c.description or f"{c.kind} {c.name}"
+    return text if s.lane is None else f"{text} (lane {s.lane}: {', '.join(s.event_types)})"

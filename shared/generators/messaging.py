@@ -1,7 +1,7 @@
 """Messaging infrastructure generated from the consumer manifests in ``contracts/``.
 
-One subscription per consumer (agent, coordinator, scaffold step) on the ``factory-events``
-topic, each with the SQL filter ``shared.contracts.manifests`` builds. The same list renders twice:
+One subscription per consumer (agent, coordinator, scaffold step) and per agent lane on the
+``factory-events`` topic, each with the SQL filter ``shared.contracts.manifests`` builds. The same list renders twice:
 
 * ``infra/generated/messaging.bicep`` — the Azure subscriptions and rules, used by ``infra/main.bicep``;
 * ``infra/local/servicebus-emulator.json`` — the Service Bus emulator's ``Config.json``.
@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from shared.contracts.manifests import Consumer
+from shared.contracts.manifests import Consumer, Subscription, all_subscriptions
 from shared.ports.layout import DEFAULT_TOPIC
 
 _SUBSCRIPTION_TYPE = "Microsoft.ServiceBus/namespaces/topics/subscriptions@2024-01-01"
@@ -63,21 +63,25 @@ def bicep_identifier(consumer_name: str) -> str:
     return ident if ident[:1].isalpha() else f"c_{ident}"
 
 
-def _check_unique(consumers: Sequence[Consumer]) -> None:
+def _check_unique(subscriptions: Sequence[Subscription]) -> None:
     seen: dict[str, str] = {}
-    for c in consumers:
-        ident = bicep_identifier(c.subscription)
-        if ident in seen and seen[ident] != c.subscription:
+    for s in subscriptions:
+        ident = bicep_identifier(s.name)
+        if ident in seen and seen[ident] != s.name:
             raise ValueError(
-                f"consumers '{seen[ident]}' and '{c.subscription}' map to the same Bicep name '{ident}'; "
-                "rename one of the manifests in contracts/"
+                f"subscriptions '{seen[ident]}' and '{s.name}' map to the same Bicep name '{ident}'; "
+                "rename one of the manifests (or lanes) in contracts/"
             )
-        seen[ident] = c.subscription
+        seen[ident] = s.name
+
+
+def _ordered(consumers: Iterable[Consumer]) -> list[Subscription]:
+    return sorted(all_subscriptions(consumers), key=lambda s: (s.consumer.kind, s.name))
 
 
 def render_messaging_bicep(consumers: Iterable[Consumer]) -> str:
-    """The Bicep module declaring one subscription and one SQL rule per consumer."""
-    ordered = sorted(consumers, key=lambda c: (c.kind, c.subscription))
+    """The Bicep module declaring one subscription and one SQL rule per consumer and agent lane."""
+    ordered = _ordered(consumers)
     _check_unique(ordered)
     lines = [
         _HEADER,
@@ -96,14 +100,15 @@ def render_messaging_bicep(consumers: Iterable[Consumer]) -> str:
         "  name: topicName",
         "}",
     ]
-    for c in ordered:
-        ident = bicep_identifier(c.subscription)
+    for s in ordered:
+        ident = bicep_identifier(s.name)
+        lane = "" if s.lane is None else f" (lane {s.lane} of {s.consumer.name})"
         lines += [
             "",
-            f"// {c.kind} {c.subscription}: {', '.join(sorted(c.subscribes_to))}",
+            f"// {s.consumer.kind} {s.name}{lane}: {', '.join(sorted(s.event_types))}",
             f"resource sub_{ident} '{_SUBSCRIPTION_TYPE}' = {{",
             "  parent: topic",
-            f"  name: {bicep_string(c.subscription)}",
+            f"  name: {bicep_string(s.name)}",
             "  properties: {",
             f"    maxDeliveryCount: {MAX_DELIVERY_COUNT}",
             f"    lockDuration: {bicep_string(LOCK_DURATION)}",
@@ -120,7 +125,7 @@ def render_messaging_bicep(consumers: Iterable[Consumer]) -> str:
             "  properties: {",
             "    filterType: 'SqlFilter'",
             "    sqlFilter: {",
-            f"      sqlExpression: {bicep_string(c.sql_filter)}",
+            f"      sqlExpression: {bicep_string(s.sql_filter)}",
             "    }",
             "  }",
             "}",
@@ -128,7 +133,7 @@ def render_messaging_bicep(consumers: Iterable[Consumer]) -> str:
     lines += [
         "",
         "output subscriptionNames array = [",
-        *[f"  {bicep_string(c.subscription)}" for c in ordered],
+        *[f"  {bicep_string(s.name)}" for s in ordered],
         "]",
         "",
     ]
@@ -136,11 +141,10 @@ def render_messaging_bicep(consumers: Iterable[Consumer]) -> str:
 
 
 def render_emulator_config(consumers: Iterable[Consumer]) -> dict[str, Any]:
-    """The Service Bus emulator ``Config.json`` with the topic and one subscription per consumer."""
-    ordered = sorted(consumers, key=lambda c: (c.kind, c.subscription))
+    """The Service Bus emulator ``Config.json`` with the topic and one subscription per consumer and lane."""
     subscriptions = [
         {
-            "Name": c.subscription,
+            "Name": s.name,
             "Properties": {
                 "DeadLetteringOnMessageExpiration": True,
                 "DefaultMessageTimeToLive": EMULATOR_MESSAGE_TTL,
@@ -153,11 +157,11 @@ def render_emulator_config(consumers: Iterable[Consumer]) -> dict[str, Any]:
             "Rules": [
                 {
                     "Name": RULE_NAME,
-                    "Properties": {"FilterType": "Sql", "SqlFilter": {"SqlExpression": c.sql_filter}},
+                    "Properties": {"FilterType": "Sql", "SqlFilter": {"SqlExpression": s.sql_filter}},
                 }
             ],
         }
-        for c in ordered
+        for s in _ordered(consumers)
     ]
     return {
         "UserConfig": {

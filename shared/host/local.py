@@ -36,6 +36,7 @@ from azure.functions.servicebus import ServiceBusMessage as WorkerServiceBusMess
 
 import function_app
 from shared.bootstrap import Runtime, sweep_leftovers
+from shared.contracts.manifests import all_subscriptions
 from shared.handling.decisions import InfrastructureError
 from shared.handling.settlement import BusSettlement
 from shared.handling.telemetry import Metrics
@@ -836,14 +837,15 @@ def build_host(runtime: Runtime, app: func.FunctionApp | None = None, *, project
     if wrong:
         raise HostConfigError(f"functions listen on topic(s) {wrong} but the embedded bus topic is "
                               f"'{topic}' (FACTORY_TOPIC)")
-    filters = {c.subscription: c.sql_filter for c in runtime.consumers}
+    subscriptions = all_subscriptions(runtime.consumers)
+    filters = {s.name: s.sql_filter for s in subscriptions}
     filters.update(extra_filters or {})
     options = load_host_options(project_dir / "host.json", max_delivery_count=runtime.settings.max_delivery_count,
                                 lock_duration=timedelta(seconds=runtime.settings.lock_duration_seconds))
     settled = runtime.settlement.settled if isinstance(runtime.settlement, BusSettlement) else set()
     host = LocalHost(runtime.receiver, sb, filters, options, settled=settled, on_delivery=on_delivery,
                      metrics=runtime.metrics, wall_clock=runtime.clock,
-                     concurrency={c.subscription: c.max_concurrency for c in runtime.consumers})
+                     concurrency={s.name: s.max_concurrency for s in subscriptions})
     host.ensure_subscriptions()
     sweep_leftovers(runtime)
     set_runtime(runtime)

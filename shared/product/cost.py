@@ -7,7 +7,7 @@ one span per delivery, with its measured duration), the documents it left in the
 the artifacts its events name. The counting rules follow what the code does on Azure:
 
 * Service Bus: every event is sent once; it is delivered to every subscription whose generated
-  filter takes it (``delivered_to``, the same rules as ``Consumer.sql_filter``), and each delivery
+  filter takes it (``delivered_to``, the same rules as ``Subscription.sql_filter``), and each delivery
   is settled once. Deliveries not made yet (scheduled timeouts) are counted too: they will happen.
 * Functions: one execution per delivery (plus one HTTP execution for the request that started the
   project); GB-seconds = measured handling time × the Flex instance memory. A delivery without a
@@ -40,7 +40,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from shared.contracts.manifests import RETRY_COMMAND, TIMEOUT_EVENT, Consumer
+from shared.contracts.manifests import TIMEOUT_EVENT, TIMEOUT_TARGET, Consumer, all_subscriptions
 from shared.ports import ArtifactStore, SpanRecord, StateStore
 
 PRICES_FILE = Path(__file__).with_name("azure_prices.json")
@@ -119,22 +119,17 @@ def load_prices(path: Path = PRICES_FILE) -> Prices:
 
 
 def delivered_to(consumers: Iterable[Consumer], event: Mapping[str, Any], routing: Routing = "addressed") -> list[str]:
-    """Subscriptions the event reaches: ``Consumer.sql_filter``'s rules applied to an event-log entry."""
+    """Subscriptions the event reaches: the generated filters' rules (``Subscription.takes``) applied to an
+    event-log entry, whose payload carries what the message's properties carry (``agent``, ``flow``).
+    ``broadcast``: every coordinator's subscription takes every timeout (the routing before the cut)."""
     etype = str(event.get("type"))
     data = event.get("data") or {}
     out = []
-    for c in consumers:
-        if c.tenant_scope and event.get("tenantId") != c.tenant_scope:
-            continue
-        if c.kind == "agent" and etype == RETRY_COMMAND:
-            if data.get("agent") == c.name:
-                out.append(c.subscription)
-            continue
-        if etype not in c.subscribes_to:
-            continue
-        if etype == TIMEOUT_EVENT and c.kind == "coordinator" and routing == "addressed" and data.get("flow") != c.name:
-            continue
-        out.append(c.subscription)
+    for s in all_subscriptions(consumers):
+        flow = data.get("flow") if routing == "addressed" else s.consumer.name
+        properties = {"tenantId": event.get("tenantId"), "targetAgent": data.get("agent"), TIMEOUT_TARGET: flow}
+        if s.takes(etype, properties):
+            out.append(s.name)
     return out
 
 
@@ -198,7 +193,7 @@ def project_usage(rt: CostRuntime, project_id: str, *, prices: Prices | None = N
     usage = Usage()
     if not events:
         return usage
-    consumers = {c.subscription: c for c in rt.consumers}
+    subscriptions = {s.name: s for s in all_subscriptions(rt.consumers)}
     spans: dict[tuple[str, str], list[SpanRecord]] = defaultdict(list)
     for trace_id in dict.fromkeys(str(e["traceId"]) for e in events):
         for span in rt.tracer.spans_for_trace(trace_id):
@@ -212,7 +207,7 @@ def project_usage(rt: CostRuntime, project_id: str, *, prices: Prices | None = N
     for e in events:
         if e.get("causationId"):
             outputs[(str(e.get("source")), str(e["causationId"]))].append(e)
-    docs = _state_documents(rt.state, consumers.values(), project_id)
+    docs = _state_documents(rt.state, rt.consumers, project_id)
     overhead = prices.item_overhead
     earlier_bytes = 0
     for e in events:
@@ -224,8 +219,9 @@ def project_usage(rt: CostRuntime, project_id: str, *, prices: Prices | None = N
         usage.cosmos_bytes += size + overhead
         if str(e.get("source")) in ENTRY_SOURCES and not e.get("causationId"):
             usage.executions += 1  # the HTTP (or CLI) request that published it
-        for sub in delivered_to(consumers.values(), e, routing):
-            recorded = spans.get((sub, str(e["id"])), [])
+        for sub in delivered_to(rt.consumers, e, routing):
+            who = subscriptions[sub].consumer  # spans, outputs and documents are the consumer's, lane or not
+            recorded = spans.get((who.name, str(e["id"])), [])
             count = max(1, len(recorded))
             usage.deliveries += count
             usage.settlements += count
@@ -234,12 +230,12 @@ def project_usage(rt: CostRuntime, project_id: str, *, prices: Prices | None = N
                 seconds = sum((s.end - s.start).total_seconds() for s in recorded)
             else:
                 usage.deliveries_pending += 1
-                seconds = statistics.fmean(durations[sub]) if durations.get(sub) else fallback
+                seconds = statistics.fmean(durations[who.name]) if durations.get(who.name) else fallback
                 usage.estimated_seconds += seconds
             usage.handling_seconds += seconds
             for _ in range(count):
-                _handling_ru(usage, prices, consumers[sub], e, outputs.get((sub, str(e["id"])), []),
-                             docs.get(sub), earlier_bytes)
+                _handling_ru(usage, prices, who, e, outputs.get((who.name, str(e["id"])), []),
+                             docs.get(who.name), earlier_bytes)
         earlier_bytes += size
     usage.gb_seconds = usage.handling_seconds * prices.instance_memory_gb
     _blobs(usage, rt.artifacts, events, repository_files)
@@ -253,7 +249,7 @@ def _state_documents(state: StateStore, consumers: Iterable[Consumer], project_i
         if c.kind == "coordinator":
             doc = state.get(f"{c.name}:{project_id}", "instance")
             if doc is not None:
-                sizes[c.subscription] = _size(doc.body)
+                sizes[c.name] = _size(doc.body)
     return sizes
 
 

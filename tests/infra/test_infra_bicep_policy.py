@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pycep import BicepParser
 
-from shared.contracts.manifests import load_consumers
+from shared.contracts.manifests import all_subscriptions, load_consumers
 from shared.generators import messaging as render
 from shared.ports.layout import COSMOS_CONTAINERS, COSMOS_DEFAULT_TTL, DEFAULT_DATABASE, DEFAULT_TOPIC
 from shared.settings import Settings
@@ -42,19 +42,19 @@ def test_main_uses_only_local_modules_that_exist(trees: dict[str, Tree]) -> None
         assert (INFRA / path).is_file(), f"module {name}: {path} missing"
 
 
-def test_each_consumer_has_a_subscription_with_its_manifest_filter(trees: dict[str, Tree]) -> None:
+def test_each_consumer_and_lane_has_a_subscription_with_its_manifest_filter(trees: dict[str, Tree]) -> None:
     tree = trees["generated/messaging.bicep"]
     subs = {name: body(res) for name, res in resources(tree, SUBSCRIPTION).items()}
     rules = {body(res)["parent"]: body(res) for res in resources(tree, RULE).values()}
     by_subscription = {sub["name"]: (symbol, sub) for symbol, sub in subs.items()}
-    consumers = load_consumers()
-    assert sorted(by_subscription) == sorted(c.subscription for c in consumers)
-    for c in consumers:
-        symbol, sub = by_subscription[c.subscription]
+    subscriptions = all_subscriptions(load_consumers())
+    assert sorted(by_subscription) == sorted(s.name for s in subscriptions)
+    for s in subscriptions:
+        symbol, sub = by_subscription[s.name]
         rule = rules[symbol]
         assert rule["name"] == "$Default", "the rule must replace the catch-all $Default rule"
         assert rule["properties"]["filterType"] == "SqlFilter"
-        assert unescape(rule["properties"]["sqlFilter"]["sqlExpression"]) == c.sql_filter
+        assert unescape(rule["properties"]["sqlFilter"]["sqlExpression"]) == s.sql_filter
         props = sub["properties"]
         assert props["maxDeliveryCount"] == 10
         assert props["lockDuration"] == "PT1M"

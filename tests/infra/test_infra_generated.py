@@ -12,7 +12,7 @@ from pycep import BicepParser
 from typer.testing import CliRunner
 
 from shared.cli.messaging import register
-from shared.contracts.manifests import Consumer, load_consumers
+from shared.contracts.manifests import Consumer, all_subscriptions, load_consumers
 from shared.generators.messaging import (
     EMULATOR_CONFIG,
     MESSAGING_BICEP,
@@ -151,15 +151,15 @@ def test_emulator_config_has_the_emulator_structure() -> None:
     jsonschema.validate(config, EMULATOR_SCHEMA)
 
 
-def test_emulator_config_has_one_subscription_per_consumer_with_its_filter() -> None:
+def test_emulator_config_has_one_subscription_per_consumer_and_lane_with_its_filter() -> None:
     config = json.loads((ROOT / EMULATOR_CONFIG).read_text(encoding="utf-8"))
     topic = config["UserConfig"]["Namespaces"][0]["Topics"][0]
     assert topic["Name"] == "factory-events"
     assert topic["Properties"]["RequiresDuplicateDetection"] is True
     subs = {s["Name"]: s for s in topic["Subscriptions"]}
-    consumers = load_consumers()
-    assert sorted(subs) == sorted(c.subscription for c in consumers)
-    for c in consumers:
-        sub = subs[c.subscription]
+    subscriptions = all_subscriptions(load_consumers())
+    assert sorted(subs) == sorted(s.name for s in subscriptions)
+    for s in subscriptions:
+        sub = subs[s.name]
         assert sub["Properties"]["MaxDeliveryCount"] == 10
-        assert [r["Properties"]["SqlFilter"]["SqlExpression"] for r in sub["Rules"]] == [c.sql_filter]
+        assert [r["Properties"]["SqlFilter"]["SqlExpression"] for r in sub["Rules"]] == [s.sql_filter]

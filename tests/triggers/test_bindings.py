@@ -16,7 +16,7 @@ import pytest
 from azure.functions._abc import TraceContext
 
 import function_app
-from shared.contracts.manifests import load_consumers
+from shared.contracts.manifests import all_subscriptions, load_consumers
 from shared.handling.telemetry import InvocationTrace
 from shared.runtime import set_runtime
 
@@ -93,6 +93,7 @@ def triggers(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 CONSUMERS = load_consumers()
+SUBSCRIPTIONS = all_subscriptions(CONSUMERS)
 
 
 def test_every_function_has_a_unique_valid_name() -> None:
@@ -101,8 +102,8 @@ def test_every_function_has_a_unique_valid_name() -> None:
     assert [n for n in names if not FUNCTION_NAME.fullmatch(n)] == []
 
 
-def test_the_app_registers_one_function_per_consumer_and_the_http_api_and_nothing_else() -> None:
-    expected = {c.function_name for c in CONSUMERS} | set(HTTP_ROUTES)
+def test_the_app_registers_one_function_per_consumer_and_lane_and_the_http_api_and_nothing_else() -> None:
+    expected = {s.function_name for s in SUBSCRIPTIONS} | set(HTTP_ROUTES)
     assert set(function_json()) == expected
     assert len(CONSUMERS) >= 10  # the manifests were actually read
 
@@ -112,9 +113,9 @@ def test_every_function_has_exactly_one_trigger() -> None:
     assert {name: len(triggers(doc)) for name, doc in docs.items()} == {name: 1 for name in docs}
 
 
-@pytest.mark.parametrize("consumer", CONSUMERS, ids=[c.name for c in CONSUMERS])
-def test_consumer_function_binds_its_subscription_on_the_factory_topic(consumer: Any) -> None:
-    doc = function_json()[consumer.function_name]
+@pytest.mark.parametrize("subscription", SUBSCRIPTIONS, ids=[s.name for s in SUBSCRIPTIONS])
+def test_consumer_function_binds_its_subscription_on_the_factory_topic(subscription: Any) -> None:
+    doc = function_json()[subscription.function_name]
     assert doc["scriptFile"] == "function_app.py"
     assert doc["bindings"] == [{
         "direction": "IN",
@@ -122,7 +123,7 @@ def test_consumer_function_binds_its_subscription_on_the_factory_topic(consumer:
         "name": "msg",
         "connection": "ServiceBusConnection",
         "topicName": "%FACTORY_TOPIC%",
-        "subscriptionName": consumer.name,
+        "subscriptionName": subscription.name,
     }]
 
 
@@ -193,12 +194,12 @@ def recording_runtime() -> Iterator[RecordingRuntime]:
 def test_each_service_bus_function_hands_the_message_to_its_own_consumer(
         recording_runtime: RecordingRuntime) -> None:
     by_name = {fn.get_function_name(): fn for fn in registered()}
-    for consumer in CONSUMERS:
+    for s in SUBSCRIPTIONS:  # a lane's function hands its messages to the lane's agent
         message = object()
-        assert by_name[consumer.function_name].get_user_function()(msg=message, context=HostContext()) is None
-        assert recording_runtime.pipeline.calls[-1] == (consumer.name, message)
+        assert by_name[s.function_name].get_user_function()(msg=message, context=HostContext()) is None
+        assert recording_runtime.pipeline.calls[-1] == (s.consumer.name, message)
         assert recording_runtime.pipeline.invocations[-1] == InvocationTrace(HostTrace.trace_parent, "k=v")
-    assert len(recording_runtime.pipeline.calls) == len(CONSUMERS)
+    assert len(recording_runtime.pipeline.calls) == len(SUBSCRIPTIONS)
 
 
 def test_importing_function_app_loads_no_azure_sdk_and_no_pydantic() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.adapters.sqlite.sql_filter import compile_filter, system_properties
-from shared.contracts.manifests import RETRY_COMMAND, TIMEOUT_EVENT, TIMEOUT_TARGET, load_consumers
+from shared.contracts.manifests import RETRY_COMMAND, TIMEOUT_EVENT, TIMEOUT_TARGET, all_subscriptions, load_consumers
 from shared.ports import PropertyValue
 from shared.product.cost import delivered_to, load_prices
 
@@ -32,7 +32,7 @@ def _cases() -> list[tuple[dict[str, object], dict[str, PropertyValue]]]:
 def test_delivered_to_takes_what_the_generated_sql_filters_take(event: dict[str, object],
                                                                  props: dict[str, PropertyValue]) -> None:
     consumers = load_consumers()
-    by_filter = sorted(c.subscription for c in consumers if compile_filter(c.sql_filter)(props, SYS))
+    by_filter = sorted(s.name for s in all_subscriptions(consumers) if compile_filter(s.sql_filter)(props, SYS))
     assert sorted(delivered_to(consumers, event)) == by_filter
 
 

@@ -16,7 +16,7 @@ from azure.functions.servicebus import ServiceBusMessage as WorkerServiceBusMess
 
 import function_app
 from shared.bootstrap import Runtime
-from shared.contracts.manifests import load_consumers
+from shared.contracts.manifests import all_subscriptions, load_consumers
 from shared.handling.decisions import InfrastructureError
 from shared.host.local import (
     Delivery,
@@ -52,16 +52,15 @@ def fresh_app_index() -> Iterator[None]:
 # --------------------------------------------------------------------------- discovery
 
 
-def test_discover_finds_one_service_bus_function_per_consumer_on_the_resolved_topic() -> None:
+def test_discover_finds_one_service_bus_function_per_consumer_and_lane_on_the_resolved_topic() -> None:
     sb, _ = discover(function_app.app, {"FACTORY_TOPIC": "my-topic"})
-    consumers = load_consumers()
-    assert sorted((f.name, f.subscription) for f in sb) == sorted((c.function_name, c.name)
-                                                                  for c in consumers)
+    subscriptions = all_subscriptions(load_consumers())
+    assert sorted((f.name, f.subscription) for f in sb) == sorted((s.function_name, s.name) for s in subscriptions)
     assert {f.topic for f in sb} == {"my-topic"}
     assert {f.connection for f in sb} == {"ServiceBusConnection"}
     assert {f.arg_name for f in sb} == {"msg"}
     assert all(callable(f.call) for f in sb)
-    assert subscriptions_of(sb) == sorted(c.name for c in consumers)
+    assert subscriptions_of(sb) == sorted(s.name for s in subscriptions)
 
 
 def test_discover_finds_the_http_functions_with_routes_and_methods() -> None:
@@ -484,16 +483,16 @@ def test_lock_renewal_stops_after_max_auto_lock_renewal_duration(runtime: Runtim
 # --------------------------------------------------------------------------- build_host
 
 
-def test_build_host_creates_one_subscription_per_consumer_with_manifest_filters(runtime: Runtime,
-                                                                               tmp_path: Path) -> None:
+def test_build_host_creates_one_subscription_per_consumer_and_lane_with_manifest_filters(runtime: Runtime,
+                                                                                        tmp_path: Path) -> None:
     host, http = build_host(runtime, project_dir=tmp_path)
     try:
-        consumers = load_consumers()
-        assert subscriptions_of(host.functions) == sorted(c.name for c in consumers)
-        assert dict(host.filters) == {c.name: c.sql_filter for c in consumers}
+        subscriptions = all_subscriptions(load_consumers())
+        assert subscriptions_of(host.functions) == sorted(s.name for s in subscriptions)
+        assert dict(host.filters) == {s.name: s.sql_filter for s in subscriptions}
         specs = {s.name: s for s in runtime.receiver.subscriptions()}  # type: ignore[union-attr]
-        assert {c.name for c in consumers} <= set(specs)
-        assert all(specs[c.name].sql_filter == c.sql_filter for c in consumers)
+        assert {s.name for s in subscriptions} <= set(specs)
+        assert all(specs[s.name].sql_filter == s.sql_filter for s in subscriptions)
         assert len(http) == 35
     finally:
         host.close()
@@ -564,7 +563,7 @@ def test_slow_handlings_widen_the_pool_up_to_the_concurrency_limit(runtime: Runt
 def test_build_host_takes_each_consumers_concurrency_from_its_manifest(runtime: Runtime, tmp_path: Path) -> None:
     host, _ = build_host(runtime, project_dir=tmp_path)
     try:
-        assert dict(host.concurrency) == {c.name: c.max_concurrency for c in load_consumers()}
+        assert dict(host.concurrency) == {s.name: s.max_concurrency for s in all_subscriptions(load_consumers())}
     finally:
         host.close()
         set_runtime(None)

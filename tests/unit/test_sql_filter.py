@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from shared.adapters.sqlite.sql_filter import compile_filter, system_properties
-from shared.contracts.manifests import load_consumers
+from shared.contracts.manifests import all_subscriptions, load_consumers
 from shared.ports import PropertyValue
 
 SYS = system_properties(
@@ -152,14 +152,14 @@ def test_a_flow_timeout_reaches_only_the_subscription_of_its_flow() -> None:
 
 
 def test_every_manifest_filter_compiles() -> None:
-    consumers = load_consumers()
-    assert consumers, "expected consumers in contracts/"
-    for consumer in consumers:
-        predicate = compile_filter(consumer.sql_filter)
-        props: dict[str, PropertyValue] = {"type": consumer.subscribes_to[0]}
-        if consumer.tenant_scope:
-            props["tenantId"] = consumer.tenant_scope
-        assert predicate(props, SYS), consumer.name
+    subscriptions = all_subscriptions(load_consumers())
+    assert subscriptions, "expected consumers in contracts/"
+    for s in subscriptions:
+        predicate = compile_filter(s.sql_filter)
+        props: dict[str, PropertyValue] = {"type": s.event_types[0]}
+        if s.consumer.tenant_scope:
+            props["tenantId"] = s.consumer.tenant_scope
+        assert predicate(props, SYS), s.name
 
 
 @pytest.mark.parametrize(
