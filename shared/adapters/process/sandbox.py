@@ -6,7 +6,9 @@ folder (``scratch.py``: ``factory-sandbox-*``, locked while in use, swept when a
 a fresh ``/proc``, a read-only system, the copy as the only writable folder, a non-root uid,
 process/CPU/memory/file limits). The wall-clock limit kills the jail's process group; so does the
 end of every run, a runner's ``close()``, and (bubblewrap's ``--die-with-parent``) the death of
-the factory itself. Results come from pytest's junit XML, read without following links.
+the factory itself. Results come from pytest's junit XML, read without following links. Each copy
+gets the hypothesis Unicode tables the runner built once (``hypothesis_tables.py``), which every
+fuzzing run would otherwise rebuild.
 
 Where bubblewrap cannot run (not installed, namespaces forbidden, interpreter unreachable) the
 runner refuses with what failed and how to fix it, unless the settings allow an unsafe sandbox
@@ -43,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from shared.adapters.process.hypothesis_tables import UnicodeTables
 from shared.adapters.process.jail import INSIDE, Jail, Limits, Sandboxed, Verdict, start, user_name
 from shared.adapters.process.scratch import scratch_folder, sweep
 from shared.ports.test_runner import CaseResult, TestReport, TestRunnerError
@@ -297,6 +300,7 @@ def run_tests(
     live: LiveRuns | None = None,
     isolation: str = "",
     python_path: Sequence[str] = (),
+    unicode_tables: UnicodeTables | None = None,
 ) -> TestReport:
     """Run ``pytest`` for a copy of ``project_dir`` in ``jail`` (``None``: a plain subprocess) and report.
 
@@ -306,6 +310,8 @@ def run_tests(
     auto-loaded unless ``plugin_autoload`` is set. ``lint`` also runs ``ruff check`` with the same
     interpreter in the same way (the interpreter's environment must provide ruff).
     ``python_path``: package folders the interpreter needs beyond its own (``package_paths()``).
+    ``unicode_tables``: hypothesis's tables, built once for ``python`` and copied into the run's folder
+    (not with ``fresh_venv``, whose interpreter is new each run).
     """
     project_dir = Path(project_dir).resolve()
     if not project_dir.is_dir():
@@ -317,6 +323,8 @@ def run_tests(
     with scratch_folder(root) as scratch:
         work = scratch / "work"
         shutil.copytree(project_dir, work, symlinks=True, ignore=_special_files)
+        if unicode_tables is not None and not fresh_venv:
+            unicode_tables.seed(work)
         home = scratch / "home"
         home.mkdir()
         if fresh_venv:
@@ -409,6 +417,7 @@ class SandboxedTestRunner:
         self.jail = jail or Jail()
         self.scratch_root = scratch_root or Path(tempfile.gettempdir())
         self.live = LiveRuns()
+        self.unicode_tables = UnicodeTables(self.python, self.scratch_root, self.python_path)
         self._swept = False
         self._closed = False
         self._lock = threading.Lock()
@@ -442,7 +451,8 @@ class SandboxedTestRunner:
             raise SandboxError("the test runner is closed (the host is shutting down); the handling will be retried")
         report = run_tests(project_dir, python=self.python, timeout_s=timeout_s, lint=lint, base_env=self.base_env,
                            fresh_venv=self.fresh_venv, scratch_root=self.scratch_root, live=self.live, jail=jail,
-                           limits=self.jail.limits, isolation=note, python_path=self.python_path)
+                           limits=self.jail.limits, isolation=note, python_path=self.python_path,
+                           unicode_tables=self.unicode_tables)
         if self._closed and not report.ok:  # killed by close(): no verdict on the tests themselves
             raise SandboxError("the test run was stopped because the host is shutting down; the handling will be "
                                "retried")
@@ -452,3 +462,4 @@ class SandboxedTestRunner:
         """Kill the process group of every run still in progress (a host shutting down); later runs refuse."""
         self._closed = True
         self.live.kill_all()
+        self.unicode_tables.close()
