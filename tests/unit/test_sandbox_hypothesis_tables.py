@@ -31,15 +31,16 @@ def _built_by_hypothesis(tmp_path: Path) -> dict[str, bytes]:
     return _files(store / "unicode_data")
 
 
-def test_the_runner_builds_the_tables_hypothesis_would_build_and_copies_them_into_each_run(tmp_path: Path) -> None:
+def test_the_runner_builds_the_tables_hypothesis_would_build_and_copies_them_into_later_runs(tmp_path: Path) -> None:
     tables = UnicodeTables(sys.executable, tmp_path / "scratch")
     first, second = tmp_path / "run1", tmp_path / "run2"
     first.mkdir()
     second.mkdir()
     try:
-        assert tables.seed(first) and tables.seed(second)
+        assert not tables.seed(first)  # the first run does not wait for the build: it builds its own
         built = tables.tables()
         assert built is not None and tables.tables() == built  # built once
+        assert tables.seed(first) and tables.seed(second)
         assert _files(first / TABLES) == _files(second / TABLES) == _built_by_hypothesis(tmp_path)
         assert any(name.endswith("charmap.json.gz") for name in _files(first / TABLES))
     finally:
@@ -53,7 +54,8 @@ def test_a_run_that_changes_its_copy_does_not_change_what_the_next_run_gets(tmp_
     first.mkdir()
     second.mkdir()
     try:
-        tables.seed(first)
+        tables.tables()
+        assert tables.seed(first)
         original = _files(first / TABLES)
         for table in (first / TABLES).rglob("*.gz"):
             table.write_bytes(gzip.compress(b"[]"))  # a run poisoning its own copy
@@ -71,6 +73,7 @@ def test_a_folder_with_its_own_tables_is_left_alone(tmp_path: Path) -> None:
     own.parent.mkdir(parents=True)
     own.write_bytes(gzip.compress(b"{}"))
     try:
+        assert tables.tables() is not None
         assert not tables.seed(tmp_path / "run")
         assert [p.name for p in (tmp_path / "run" / TABLES).rglob("*") if p.is_file()] == ["mine.json.gz"]
     finally:
@@ -81,8 +84,8 @@ def test_an_interpreter_that_cannot_build_them_seeds_nothing_and_runs_go_on(tmp_
     tables = UnicodeTables("/bin/false", tmp_path / "scratch")
     (tmp_path / "run").mkdir()
 
-    assert not tables.seed(tmp_path / "run")
     assert tables.tables() is None
+    assert not tables.seed(tmp_path / "run")
     assert not (tmp_path / "run" / TABLES).exists()
     tables.close()
 
@@ -108,6 +111,7 @@ def test_a_jailed_run_finds_the_tables_before_hypothesis_needs_them(tmp_path: Pa
     """))
     tables = UnicodeTables(sys.executable, tmp_path / "scratch")
     try:
+        assert tables.tables() is not None  # built by an earlier run's start
         report = run_tests(project, timeout_s=120, jail=Jail(), base_env=ENV, scratch_root=tmp_path / "scratch",
                            unicode_tables=tables)
     finally:
@@ -116,3 +120,13 @@ def test_a_jailed_run_finds_the_tables_before_hypothesis_needs_them(tmp_path: Pa
     assert report.ok and report.passed == 2, report.output
     assert not (project / ".hypothesis").exists()  # the project itself is untouched
     assert os.listdir(tmp_path / "scratch") == []
+
+
+def test_closing_the_runner_during_a_build_stops_it_and_leaves_no_folder(tmp_path: Path) -> None:
+    tables = UnicodeTables(sys.executable, tmp_path / "scratch")
+    tables.start()
+
+    tables.close()
+
+    assert tables.tables() is None
+    assert list((tmp_path / "scratch").glob("*")) == []

@@ -9,8 +9,9 @@ runner now builds them once, with the tests' interpreter and a script of its own
 run's folder. The tests see exactly the tables hypothesis would have built; a run may change its
 own copy and nothing else.
 
-When the interpreter has no hypothesis (or building fails) nothing is copied and each run builds
-what it needs, as before.
+The build starts in the background at the first run, which does not wait for it (it builds its own,
+as every run did before); the runs after it get the copy. When the interpreter has no hypothesis (or
+building fails) nothing is copied and each run builds what it needs, as before.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ build()
 
 
 class UnicodeTables:
-    """Builds the tables on first use (under a locked ``factory-sandbox-*`` folder that lives as long as
-    the runner, so a killed process leaves nothing a later sweep keeps) and seeds run folders with them."""
+    """Builds the tables once, in the background (under a locked ``factory-sandbox-*`` folder that lives as
+    long as the runner, so a killed process leaves nothing a later sweep keeps), and seeds run folders."""
 
     def __init__(self, python: str, scratch_root: Path, python_path: Sequence[str] = (),
                  timeout_s: float = 120.0) -> None:
@@ -58,48 +59,78 @@ class UnicodeTables:
         self._lock = threading.Lock()
         self._stack = contextlib.ExitStack()
         self._built: Path | None = None
-        self._tried = False
+        self._builder: threading.Thread | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._closed = False
 
-    def tables(self) -> Path | None:
-        """The built ``unicode_data`` folder, building it the first time; ``None`` when it cannot be built."""
+    def start(self) -> None:
+        """Start building (once; later calls do nothing)."""
         with self._lock:
-            if not self._tried:
-                self._tried = True
-                self._built = self._build()
+            if self._builder is None and not self._closed:
+                self._builder = threading.Thread(target=self._build, name="factory-hypothesis-tables", daemon=True)
+                self._builder.start()
+
+    def tables(self, *, wait: bool = True) -> Path | None:
+        """The built ``unicode_data`` folder (starting the build); ``None`` while building unless ``wait``, or
+        when it cannot be built."""
+        self.start()
+        if wait and self._builder is not None:
+            self._builder.join()
+        with self._lock:
             return self._built
 
     def seed(self, work: Path) -> bool:
-        """Copy the tables into ``work`` (a run's folder) unless it has its own; whether it was seeded."""
-        tables = self.tables()
+        """Copy the tables into ``work`` (a run's folder) when they are built and ``work`` has none of its own;
+        whether it was seeded. Never waits: a run that comes first builds its own."""
+        tables = self.tables(wait=False)
         target = work / TABLES
         if tables is None or target.exists() or target.is_symlink():
             return False
         shutil.copytree(tables, target, symlinks=False)
         return True
 
-    def _build(self) -> Path | None:
-        folder = self._stack.enter_context(scratch_folder(self.scratch_root))
+    def _build(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            folder = self._stack.enter_context(scratch_folder(self.scratch_root))
         store = folder / "store"
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(folder), "TMPDIR": str(folder),
                "HYPOTHESIS_STORAGE_DIRECTORY": str(store), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1"}
         if self.python_path:
             env["PYTHONPATH"] = os.pathsep.join(self.python_path)
         try:
-            done = subprocess.run([self.python, "-c", _BUILD], cwd=folder, env=env, stdin=subprocess.DEVNULL,
-                                  capture_output=True, timeout=self.timeout_s, check=False)
+            with self._lock:
+                if self._closed:
+                    return
+                self._process = subprocess.Popen([self.python, "-c", _BUILD], cwd=folder, env=env,
+                                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                                 stderr=subprocess.PIPE)
+            _, stderr = self._process.communicate(timeout=self.timeout_s)
         except (OSError, subprocess.TimeoutExpired) as exc:
+            if self._process is not None:
+                self._process.kill()
+                self._process.wait()
             log.info("hypothesis's unicode tables were not built (%s); each test run builds its own", exc)
-            return None
+            return
         tables = store / "unicode_data"
-        if done.returncode != 0 or not tables.is_dir():
-            tail = done.stderr.decode("utf-8", errors="replace").strip().splitlines()[-1:] or [""]
+        if self._process.returncode != 0 or not tables.is_dir():
+            tail = stderr.decode("utf-8", errors="replace").strip().splitlines()[-1:] or [""]
             log.info("hypothesis's unicode tables were not built (exit %s: %s); each test run builds its own",
-                     done.returncode, tail[0])
-            return None
-        return tables
+                     self._process.returncode, tail[0])
+            return
+        with self._lock:
+            if not self._closed:
+                self._built = tables
 
     def close(self) -> None:
-        """Remove the built tables (the runner is done)."""
+        """Stop a build in progress and remove the tables (the runner is done)."""
+        with self._lock:
+            self._closed = True
+            self._built = None
+            if self._process is not None and self._process.poll() is None:
+                self._process.kill()
+        if self._builder is not None:
+            self._builder.join()
         with self._lock:
             self._stack.close()
-            self._built = None
