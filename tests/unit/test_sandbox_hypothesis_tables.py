@@ -31,11 +31,16 @@ def _built_by_hypothesis(tmp_path: Path) -> dict[str, bytes]:
     return _files(store / "unicode_data")
 
 
-def test_the_runner_builds_the_tables_hypothesis_would_build_and_copies_them_into_later_runs(tmp_path: Path) -> None:
-    tables = UnicodeTables(sys.executable, tmp_path / "scratch")
+def _two_runs(tmp_path: Path) -> tuple[UnicodeTables, Path, Path]:
+    """A runner's tables (not built yet) and the folders of two runs."""
     first, second = tmp_path / "run1", tmp_path / "run2"
     first.mkdir()
     second.mkdir()
+    return UnicodeTables(sys.executable, tmp_path / "scratch"), first, second
+
+
+def test_the_runner_builds_the_tables_hypothesis_would_build_and_copies_them_into_later_runs(tmp_path: Path) -> None:
+    tables, first, second = _two_runs(tmp_path)
     try:
         assert not tables.seed(first)  # the first run does not wait for the build: it builds its own
         built = tables.tables()
@@ -49,10 +54,7 @@ def test_the_runner_builds_the_tables_hypothesis_would_build_and_copies_them_int
 
 
 def test_a_run_that_changes_its_copy_does_not_change_what_the_next_run_gets(tmp_path: Path) -> None:
-    tables = UnicodeTables(sys.executable, tmp_path / "scratch")
-    first, second = tmp_path / "run1", tmp_path / "run2"
-    first.mkdir()
-    second.mkdir()
+    tables, first, second = _two_runs(tmp_path)
     try:
         tables.tables()
         assert tables.seed(first)

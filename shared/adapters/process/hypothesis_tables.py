@@ -95,7 +95,8 @@ class UnicodeTables:
                 return
             folder = self._stack.enter_context(scratch_folder(self.scratch_root))
         store = folder / "store"
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(folder), "TMPDIR": str(folder),
+        # the interpreter is named by its path; the script needs nothing of this process's environment
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(folder), "TMPDIR": str(folder),
                "HYPOTHESIS_STORAGE_DIRECTORY": str(store), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1"}
         if self.python_path:
             env["PYTHONPATH"] = os.pathsep.join(self.python_path)
