@@ -24,3 +24,6 @@ def test_the_scale_benchmark_starts_hosts_posts_intents_with_the_token_and_sees_
     assert report["errors"] == []
     rate = next(m for m in report["metrics"] if m["name"] == "scale one-host: projects/min")
     assert rate["value"] > 0 and rate["notes"].startswith("1/1 released"), rate
+    run = report["details"]["one-host"]
+    assert 0.0 < run["machineCpuBusy"] <= 1.0  # the machine did work during the run, never more than all cores
+    assert run["releaseSecondsFirst"] == run["releaseSecondsP50"] > 0  # one project: first is the median
