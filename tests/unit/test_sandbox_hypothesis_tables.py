@@ -12,6 +12,7 @@ from pathlib import Path
 from shared.adapters.process.hypothesis_tables import TABLES, UnicodeTables
 from shared.adapters.process.jail import Jail
 from shared.adapters.process.sandbox import run_tests
+from shared.adapters.process.scratch import sweep
 
 ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
 
@@ -42,7 +43,9 @@ def _two_runs(tmp_path: Path) -> tuple[UnicodeTables, Path, Path]:
 def test_the_runner_builds_the_tables_hypothesis_would_build_and_copies_them_into_later_runs(tmp_path: Path) -> None:
     tables, first, second = _two_runs(tmp_path)
     try:
-        assert not tables.seed(first)  # the first run does not wait for the build: it builds its own
+        assert not tables.seed(first)  # a first run starts no build: a one-gate process never pays for it
+        assert tables.tables() is None and not (tmp_path / "scratch").exists()
+        assert not tables.seed(first)  # the second run starts the build and does not wait for it
         built = tables.tables()
         assert built is not None and tables.tables() == built  # built once
         assert tables.seed(first) and tables.seed(second)
@@ -56,6 +59,7 @@ def test_the_runner_builds_the_tables_hypothesis_would_build_and_copies_them_int
 def test_a_run_that_changes_its_copy_does_not_change_what_the_next_run_gets(tmp_path: Path) -> None:
     tables, first, second = _two_runs(tmp_path)
     try:
+        tables.start()
         tables.tables()
         assert tables.seed(first)
         original = _files(first / TABLES)
@@ -75,6 +79,7 @@ def test_a_folder_with_its_own_tables_is_left_alone(tmp_path: Path) -> None:
     own.parent.mkdir(parents=True)
     own.write_bytes(gzip.compress(b"{}"))
     try:
+        tables.start()
         assert tables.tables() is not None
         assert not tables.seed(tmp_path / "run")
         assert [p.name for p in (tmp_path / "run" / TABLES).rglob("*") if p.is_file()] == ["mine.json.gz"]
@@ -86,6 +91,7 @@ def test_an_interpreter_that_cannot_build_them_seeds_nothing_and_runs_go_on(tmp_
     tables = UnicodeTables("/bin/false", tmp_path / "scratch")
     (tmp_path / "run").mkdir()
 
+    tables.start()
     assert tables.tables() is None
     assert not tables.seed(tmp_path / "run")
     assert not (tmp_path / "run" / TABLES).exists()
@@ -113,7 +119,8 @@ def test_a_jailed_run_finds_the_tables_before_hypothesis_needs_them(tmp_path: Pa
     """))
     tables = UnicodeTables(sys.executable, tmp_path / "scratch")
     try:
-        assert tables.tables() is not None  # built by an earlier run's start
+        tables.start()
+        assert tables.tables() is not None  # built at an earlier run's start
         report = run_tests(project, timeout_s=120, jail=Jail(), base_env=ENV, scratch_root=tmp_path / "scratch",
                            unicode_tables=tables)
     finally:
@@ -132,3 +139,17 @@ def test_closing_the_runner_during_a_build_stops_it_and_leaves_no_folder(tmp_pat
 
     assert tables.tables() is None
     assert list((tmp_path / "scratch").glob("*")) == []
+
+
+def test_a_sweep_keeps_the_tables_of_a_live_runner(tmp_path: Path) -> None:
+    tables = UnicodeTables(sys.executable, tmp_path / "scratch")
+    tables.start()
+    try:
+        built = tables.tables()
+        assert built is not None
+
+        assert sweep(tmp_path / "scratch") == []  # their folder is locked while the runner lives
+
+        assert built.is_dir()
+    finally:
+        tables.close()

@@ -9,9 +9,10 @@ runner now builds them once, with the tests' interpreter and a script of its own
 run's folder. The tests see exactly the tables hypothesis would have built; a run may change its
 own copy and nothing else.
 
-The build starts in the background at the first run, which does not wait for it (it builds its own,
-as every run did before); the runs after it get the copy. When the interpreter has no hypothesis (or
-building fails) nothing is copied and each run builds what it needs, as before.
+The build starts in the background at a runner's second run (a process that runs one gate, like
+``factory run`` of a one-service intent, never pays for it) and no run waits for it: a run that
+comes before the tables builds its own, as every run did before; the runs after get the copy. When the
+interpreter has no hypothesis (or building fails) nothing is copied and each run builds what it needs.
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ class UnicodeTables:
         self._builder: threading.Thread | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._closed = False
+        self._runs = 0
+        #: runs seen before the build starts (one-gate processes never build)
+        self.start_at_run = 2
 
     def start(self) -> None:
         """Start building (once; later calls do nothing)."""
@@ -71,9 +75,8 @@ class UnicodeTables:
                 self._builder.start()
 
     def tables(self, *, wait: bool = True) -> Path | None:
-        """The built ``unicode_data`` folder (starting the build); ``None`` while building unless ``wait``, or
-        when it cannot be built."""
-        self.start()
+        """The built ``unicode_data`` folder; ``None`` before the build started, while it runs (unless ``wait``)
+        or when it could not be built."""
         if wait and self._builder is not None:
             self._builder.join()
         with self._lock:
@@ -82,6 +85,11 @@ class UnicodeTables:
     def seed(self, work: Path) -> bool:
         """Copy the tables into ``work`` (a run's folder) when they are built and ``work`` has none of its own;
         whether it was seeded. Never waits: a run that comes first builds its own."""
+        with self._lock:
+            self._runs += 1
+            runs = self._runs
+        if runs >= self.start_at_run:
+            self.start()
         tables = self.tables(wait=False)
         target = work / TABLES
         if tables is None or target.exists() or target.is_symlink():
