@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -151,5 +152,21 @@ def test_a_sweep_keeps_the_tables_of_a_live_runner(tmp_path: Path) -> None:
         assert sweep(tmp_path / "scratch") == []  # their folder is locked while the runner lives
 
         assert built.is_dir()
+    finally:
+        tables.close()
+
+
+def test_tables_that_vanish_before_the_copy_leave_the_run_to_build_its_own(tmp_path: Path) -> None:
+    tables = UnicodeTables(sys.executable, tmp_path / "scratch")
+    tables.start()
+    (tmp_path / "run").mkdir()
+    try:
+        built = tables.tables()
+        assert built is not None
+        shutil.rmtree(built)  # as when the runner closes while a run is being prepared
+
+        assert not tables.seed(tmp_path / "run")
+
+        assert not (tmp_path / "run" / TABLES).exists()
     finally:
         tables.close()

@@ -94,7 +94,12 @@ class UnicodeTables:
         target = work / TABLES
         if tables is None or target.exists() or target.is_symlink():
             return False
-        shutil.copytree(tables, target, symlinks=False)
+        try:
+            shutil.copytree(tables, target, symlinks=False)
+        except OSError as exc:  # the runner closed meanwhile (its tables are gone), or the disk refused
+            log.info("hypothesis's unicode tables were not copied (%s); this test run builds its own", exc)
+            shutil.rmtree(target, ignore_errors=True)
+            return False
         return True
 
     def _build(self) -> None:
