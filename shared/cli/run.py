@@ -251,8 +251,8 @@ def host(
 
 
 def _receivers(rt: Any, event_type: str) -> tuple[list[str], list[str] | None]:
-    """(consumers whose manifest takes ``event_type``, of those the subscriptions that exist on the bus —
-    None when the bus cannot list its subscriptions, as on Azure where the Bicep creates them all)."""
+    """(subscriptions, consumers' and lanes', whose manifest takes ``event_type``; of those the ones that exist
+    on the bus — None when the bus cannot list its subscriptions, as on Azure where the Bicep creates them all)."""
     consumers = sorted(s.name for s in all_subscriptions(rt.consumers) if event_type in s.event_types)
     listing = getattr(rt.receiver, "subscriptions", None)
     if not callable(listing):
