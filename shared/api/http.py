@@ -243,16 +243,14 @@ def confirm_project_draft(req: func.HttpRequest) -> func.HttpResponse:
                  {"Location": f"/api/projects/{started.project_id}"})
 
 
+@answers_bad_requests("Unreadable intent")
 def create_project(req: func.HttpRequest) -> func.HttpResponse:
     """POST /api/projects: an intent as JSON or YAML → 202 with projectId and traceId; a description as text/plain
     → 202 with the id of its draft (confirm it with POST /api/projects/{id}/confirm)."""
     if _is_free_text(req):
         return _submit_free_text(req)
-    try:
-        tenant = _tenant(req)
-        doc = _parse_body(req)
-    except BadRequest as exc:
-        return _unreadable(exc, "Unreadable intent")
+    tenant = _tenant(req)
+    doc = _parse_body(req)
     try:
         intent = intent_from_mapping(doc, source="request body")
     except IntentError as exc:
@@ -326,14 +324,12 @@ def get_trace(req: func.HttpRequest) -> func.HttpResponse:
                        "tree": [n.to_dict() for n in build_tree(events, rt.tracer.spans_for_trace(trace_id))]})
 
 
+@answers_bad_requests("Unreadable request")
 def execute_template(req: func.HttpRequest) -> func.HttpResponse:
     """POST /api/templates/{templateId}/execute: {parameters, idempotencyKey?} → 202 with executionId."""
     template_id = req.route_params.get("templateId", "")
-    try:
-        tenant = _tenant(req) or "default"
-        doc = _parse_body(req) if req.get_body() else {}
-    except BadRequest as exc:
-        return _unreadable(exc, "Unreadable request")
+    tenant = _tenant(req) or "default"
+    doc = _parse_body(req) if req.get_body() else {}
     if not valid_id(template_id):
         return problem(400, "Invalid template id", "a template id is letters, digits, '.', '_' and '-' (list them "
                        "with GET /api/templates)")
