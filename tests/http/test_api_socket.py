@@ -144,14 +144,18 @@ def _flows(live: LiveFactory, project: str) -> dict[str, str]:
     return {f["flow"]: f["state"] for f in json.loads(body)["flows"]} if status == 200 else {}
 
 
+def _awaiting_approval(live: LiveFactory, query: str, what: str) -> str:
+    """POST the task tracker with ``query`` (202), then wait until its release waits for a decision; its id."""
+    status, _, body = call(live, "POST", f"/api/projects?{query}", TASKS, {"Content-Type": "application/yaml"})
+    assert status == 202
+    project = str(json.loads(body)["projectId"])
+    live.wait_until(lambda: _flows(live, project).get("release-manager") == "awaitingApproval", what=what)
+    return project
+
+
 def test_a_prod_release_waits_for_approval_and_a_rejection_fails_the_project_with_who_and_why(
         mesh: LiveFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    status, _, body = call(mesh, "POST", "/api/projects?environment=prod&runId=reject", TASKS,
-                           {"Content-Type": "application/yaml"})
-    assert status == 202
-    project = json.loads(body)["projectId"]
-    mesh.wait_until(lambda: _flows(mesh, project).get("release-manager") == "awaitingApproval",
-                    what="the release to wait for approval")
+    project = _awaiting_approval(mesh, "environment=prod&runId=reject", "the release to wait for approval")
     listed = json.loads(call(mesh, "GET", "/api/projects")[2])["items"]
     assert next(p for p in listed if p["projectId"] == project)["outcome"] == "awaiting approval"
     monkeypatch.setenv("FACTORY_HOME", str(mesh.rt.settings.factory_home))
@@ -182,12 +186,7 @@ def test_a_prod_release_waits_for_approval_and_a_rejection_fails_the_project_wit
 def test_a_high_security_finding_holds_a_dev_release_until_an_approval_overrides_it_over_api_and_studio(
         mesh: LiveFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     plant_security_finding(monkeypatch, "high")
-    status, _, body = call(mesh, "POST", "/api/projects?environment=dev&runId=held", TASKS,
-                           {"Content-Type": "application/yaml"})
-    assert status == 202
-    project = json.loads(body)["projectId"]
-    mesh.wait_until(lambda: _flows(mesh, project).get("release-manager") == "awaitingApproval",
-                    what="the release to be held")
+    project = _awaiting_approval(mesh, "environment=dev&runId=held", "the release to be held")
     doc = json.loads(call(mesh, "GET", f"/api/projects/{project}")[2])
     assert doc["outcome"] == "awaiting approval" and [f["ruleId"] for f in doc["heldFindings"]] == ["SEC001"]
     approval = json.loads(call(mesh, "GET", f"/api/projects/{project}/flows")[2])["approval"]
