@@ -168,8 +168,8 @@ def print_report(report: ProjectReport, *, show_next: bool = True) -> None:
             rows.append((f"why{of}", t.reason))
         rows.append((f"test report{of}", report.report_location(t)))
     rows.append(("findings", _findings_line(report.findings)))
-    if report.blocking_findings():
-        rows.append(("held by", findings_text(report.blocking_findings()) + "; an approval must override them"))
+    if held := report.blocking_findings():
+        rows.append(("held by", findings_text(held) + "; an approval must override them"))
     usage = model_usage(st.events)
     if usage["calls"]:
         cost = "cost unknown (no price for the model)" if usage["costUsd"] is None else f"{usage['costUsd']:.4f} USD"
