@@ -40,7 +40,7 @@ from shared.contracts.manifests import all_subscriptions
 from shared.handling.decisions import InfrastructureError
 from shared.handling.settlement import BusSettlement
 from shared.handling.telemetry import Metrics
-from shared.ports import Clock, LockLostError, MessageReceiver, ReceivedMessage, SubscriptionSpec
+from shared.ports import Clock, LockLostError, MessageReceiver, ReceivedMessage, SubscriptionSpec, SystemClock
 from shared.product.projects import ProjectStatus, project_status
 from shared.runtime import set_runtime
 from shared.settings import binding_values
@@ -265,6 +265,15 @@ _Item = tuple[_Batch, ReceivedMessage]
 _HELP_AFTER = 0.0005
 #: how long ``run`` lets the workers take a received batch before it pumps again
 _HANDOFF_WAIT = 0.002
+#: a function whose last handling took less runs on the thread that received it (``run``), with no hand-off
+_INLINE_MAX = 0.001
+#: how long a handling may hold ``run``'s thread before the watchdog gives its messages to the workers and
+#: receives, settles and renews locks in its place until it is back
+_RESCUE_AFTER = 0.005
+#: the watchdog looks this often while handlings run on ``run``'s thread; doubling up to ``_WATCHDOG_IDLE``
+#: while none do
+_WATCHDOG_TICK = 0.005
+_WATCHDOG_IDLE = 0.05
 _ONE_MS = timedelta(milliseconds=1)
 
 
@@ -277,6 +286,13 @@ class LocalHost:
     ``batch_size`` while a subscription holds fewer than ``max_concurrent_calls + prefetch_count``
     messages), queues them, and completes what the workers finished in one transaction per pump:
     the transaction of its first receive when the bus has ``complete_and_receive``.
+
+    Fast functions run where they were received: in ``run``, a function whose last handling took under
+    ``_INLINE_MAX`` is called by the pump thread itself, between two pumps, with no hand-off to a worker
+    (the hand-off cost more than a no-op handling). A handling that turns out slow does not stall the
+    host: a watchdog thread notices within ``_RESCUE_AFTER`` (plus one tick), gives the pump's other
+    received messages to the workers, and receives, settles and renews locks until the pump thread is
+    back; that function then goes to the workers until a handling of it is fast again.
 
     Thread hand-offs are what a Python host pays most for, so the pool wakes lazily: received
     messages go to a worker that is already running, or wake one idle worker; only when messages
@@ -311,6 +327,13 @@ class LocalHost:
         self._progress = threading.Condition(self._lock)  # drain() and run() wait here for the workers
         self._progress_waiters = 0
         self._ready: deque[_Item] = deque()  # received, waiting for a worker
+        # received by ``run``'s own pump for fast functions: run by that thread after the pump (see ``_run_inline``)
+        self._mine: deque[_Item] = deque()
+        self._fast: set[str] = set()  # functions whose last handling took under _INLINE_MAX
+        self._pump_inline = False  # ``run``'s thread is pumping: fast functions' messages go to ``_mine``
+        self._pump_lock = threading.Lock()  # one pump at a time: ``run``'s thread or the watchdog
+        self._inline_since = 0.0  # when the handling running on ``run``'s thread started (0: none)
+        self._inline_runs = 0  # handlings started on ``run``'s thread (the watchdog ticks faster while they grow)
         self._batches: dict[int, _Batch] = {}  # unfinished batches by id (lock renewal, drain)
         self._held: dict[str, int] = {}  # per subscription: received and not yet finished
         self._workers: list[threading.Thread] = []
@@ -340,6 +363,8 @@ class LocalHost:
         # infrastructure failures waiting out their back-off (still locked): (abandon at, message)
         self._backing_off: list[tuple[float, ReceivedMessage]] = []
         self._bus_failures = 0  # consecutive failures of the bus itself (receive, settle)
+        # the real clock: the delivery latency is computed on floats (half the cost of datetimes, per message)
+        self._system_wall = isinstance(self.wall_clock, SystemClock)
         self.last_bus_error: str | None = None
 
     # ------------------------------------------------------------------ setup
@@ -417,6 +442,9 @@ class LocalHost:
             self._batches[id(batch)] = batch
             self._held[fn.subscription] = self._held.get(fn.subscription, 0) + len(messages)
             self._inflight_count += len(messages)
+            if self._pump_inline and fn.name in self._fast:
+                self._mine.extend(zip(repeat(batch), messages))  # ``run``'s thread calls them next
+                return
             self._ready.extend(zip(repeat(batch), messages))
             if self._idle > self._waking and not self._waking and (
                     not self._active or not (self._standby or self._watching)):
@@ -437,18 +465,96 @@ class LocalHost:
             with self._lock:
                 if item is not None:
                     self.deliveries += delivered
+                    self._active -= 1
                     self._book(item, completion)
+                    self._notify_progress()
                 item = self._take()
             if item is None:
                 return
-            try:
-                delivered, completion = self._invoke(item)
-            except Exception as exc:  # a worker must outlive it, or the message is never booked
-                # the bus failed while settling (a full or failing disk): the lock expires and the message is
-                # delivered again, so nothing is lost; the host goes on and can still stop
-                log.error("could not settle %s on %s: %s: %s; it is delivered again when its lock expires",
-                          item[1].message_id, item[0].function.subscription, type(exc).__name__, exc)
-                delivered, completion = False, None
+            started = time.perf_counter()
+            delivered, completion = self._invoke_logged(item)
+            # how fast it was decides where the next messages of its function run (see ``_run_inline``)
+            if time.perf_counter() - started < _INLINE_MAX:
+                self._fast.add(item[0].function.name)
+            else:
+                self._fast.discard(item[0].function.name)
+
+    def _invoke_logged(self, item: _Item) -> tuple[bool, tuple[str, Delivery | None] | None]:
+        """``_invoke``, never raising an ``Exception``: the thread must outlive it, or the message is never booked."""
+        try:
+            return self._invoke(item)
+        except Exception as exc:
+            # the bus failed while settling (a full or failing disk): the lock expires and the message is
+            # delivered again, so nothing is lost; the host goes on and can still stop
+            log.error("could not settle %s on %s: %s: %s; it is delivered again when its lock expires",
+                      item[1].message_id, item[0].function.subscription, type(exc).__name__, exc)
+            return False, None
+
+    def _run_inline(self) -> None:
+        """Call the fast functions' messages that ``run``'s own pump received, on this thread (no hand-off).
+
+        Booked in one go at the end, or at once after a slow handling (the watchdog may be pumping meanwhile).
+        Should the thread be interrupted (Ctrl-C), what it had not started goes to the workers, which give it
+        back to the bus as the host stops."""
+        mine = self._mine
+        if not mine:
+            return
+        done: list[tuple[_Item, tuple[bool, tuple[str, Delivery | None] | None]]] = []
+        item: _Item | None = None
+        invoke, clock = self._invoke_logged, time.perf_counter
+        self._inline_runs += 1
+        with self._lock:
+            self._active += 1  # a running handling, for the workers' stand-by rules
+        try:
+            while True:
+                try:
+                    item = mine.popleft()
+                except IndexError:
+                    item = None
+                    break
+                started = self._inline_since = clock()
+                try:
+                    done.append((item, invoke(item)))
+                except BaseException:  # Ctrl-C in the function: settled as it failed, or its lock expires
+                    done.append((item, (False, None)))
+                    raise
+                finally:
+                    item = None
+                    self._inline_since = 0.0
+                if clock() - started >= _INLINE_MAX:  # slow: its next messages go to the workers
+                    self._fast.discard(done[-1][0][0].function.name)
+                    self._book_inline(done)
+                    done = []
+        finally:
+            self._book_inline(done, leftover=item, ended=True)
+
+    def _book_inline(self, done: list[tuple[_Item, tuple[bool, tuple[str, Delivery | None] | None]]], *,
+                     leftover: _Item | None = None, ended: bool = False) -> None:
+        """Book what ``_run_inline`` finished. Once it ``ended`` it is no longer a running handling, and what it
+        did not start (``leftover`` and ``_mine``) goes to the workers."""
+        with self._lock:
+            for item, (delivered, completion) in done:
+                self.deliveries += delivered
+                self._book(item, completion)
+            if ended:
+                self._active -= 1
+                rest = [leftover] if leftover is not None else []
+                while self._mine:
+                    rest.append(self._mine.popleft())
+                if rest:
+                    self._hand_to_workers(rest, front=True)
+            if done:
+                self._notify_progress()
+
+    def _hand_to_workers(self, items: list[_Item], *, front: bool = False) -> None:
+        """Queue messages for the workers and wake one to take them at once (called with the lock held)."""
+        if front:
+            self._ready.extendleft(reversed(items))
+        else:
+            self._ready.extend(items)
+        if self._idle > self._waking:
+            self._help_wanted += 1
+            self._notify_idle()
 
     def _take(self) -> _Item | None:
         """The next message for this worker (called with the lock held); ``None`` when closing.
@@ -495,17 +601,21 @@ class LocalHost:
         self._work_cv.notify()
 
     def _book(self, item: _Item, completion: tuple[str, Delivery | None] | None) -> None:
-        """Account for a finished message (called with the lock held)."""
+        """Account for a finished message (called with the lock held; then ``_notify_progress``)."""
         batch, m = item
-        self._active -= 1
         self._inflight_count -= 1
-        batch.pending.discard(m.lock_token)
-        if not batch.pending:
+        pending = batch.pending
+        pending.discard(m.lock_token)
+        if not pending:
             del self._batches[id(batch)]
         self._held[batch.function.subscription] -= 1
         if completion is not None:
             self._completions.append(completion)
-        if not self._ready:  # the pump may receive more and settle what finished
+
+    def _notify_progress(self) -> None:
+        """Messages finished (called with the lock held): once no received one waits, the pump may receive more
+        and settle what finished."""
+        if not self._ready:
             if self._progress_waiters:
                 self._progress.notify_all()
             self._wake.set()
@@ -526,10 +636,12 @@ class LocalHost:
             start_at, enqueued = m.scheduled_enqueue_time, m.enqueued_time
             if start_at is None or start_at < enqueued:
                 start_at = enqueued
-            metrics.delivery_latency(fn.subscription, (self.wall_clock.now() - start_at) / _ONE_MS)
+            metrics.delivery_latency(fn.subscription, (time.time() - start_at.timestamp()) * 1000.0
+                                     if self._system_wall else (self.wall_clock.now() - start_at) / _ONE_MS)
         on_delivery = self.on_delivery
         t0 = time.perf_counter() if on_delivery is not None else 0.0
         error: str | None = None
+        interrupted: KeyboardInterrupt | None = None
         try:
             message = to_functions_message(m)
             if fn.takes_context:
@@ -554,7 +666,12 @@ class LocalHost:
                 outcome = "backing-off"
             else:
                 outcome = self._settle(m, ok=False)
+            if isinstance(exc, KeyboardInterrupt):  # Ctrl-C while ``run``'s thread ran it: reported, then stop
+                self._stop.set()
+                interrupted = exc
         if on_delivery is None:
+            if interrupted is not None:
+                raise interrupted
             return True, None
         delivery = Delivery(
             fn.name, fn.subscription, m.message_id, str(m.application_properties.get("type") or m.subject or ""),
@@ -562,6 +679,8 @@ class LocalHost:
         if outcome is None:  # completed in the next batch: reported once the completion took
             return True, (m.lock_token, delivery)
         on_delivery(delivery)
+        if interrupted is not None:
+            raise interrupted
         return True, None
 
     def _settle(self, m: ReceivedMessage, *, ok: bool) -> str | None:
@@ -687,10 +806,17 @@ class LocalHost:
         self.last_bus_error = text
         return float(min(self.backoff_first * 2 ** min(self._bus_failures, 16), self.backoff_cap))
 
-    def _pump_guarded(self) -> int:
-        """``pump_once``, with a failing bus (disk full, I/O, a file-size limit) backed off instead of raised."""
+    def _pump_guarded(self, *, inline: bool = False) -> int:
+        """``pump_once``, with a failing bus (disk full, I/O, a file-size limit) backed off instead of raised.
+
+        ``inline``: the caller runs the fast functions' messages itself afterwards (``_run_inline``)."""
         try:
-            dispatched = self.pump_once()
+            with self._pump_lock:
+                self._pump_inline = inline
+                try:
+                    dispatched = self.pump_once()
+                finally:
+                    self._pump_inline = False
         except Exception as exc:
             self._stop.wait(self._bus_failed(exc))
             return 0
@@ -718,14 +844,26 @@ class LocalHost:
         """
         wait = idle_wait
         self._watch()  # the pump looks after slow handlings between its pumps (see ``_await``)
+        finished = threading.Event()
+        watchdog = threading.Thread(target=self._watchdog, args=(finished,), name="factory-host-watchdog",
+                                    daemon=True)
+        watchdog.start()
         try:
             while not self._stop.is_set():
                 if until is not None and until():
                     break
                 self._wake.clear()
-                if self._pump_guarded():
+                dispatched = self._pump_guarded(inline=True)
+                if self._mine:
+                    self._unwatch()  # busy handling: a stand-by worker looks after the others meanwhile
+                    try:
+                        self._run_inline()
+                    finally:
+                        self._watch()
+                if dispatched:
                     wait = idle_wait
-                    self._await(lambda: not self._ready, _HANDOFF_WAIT)
+                    if self._ready:
+                        self._await(lambda: not self._ready, _HANDOFF_WAIT)
                     continue
                 self._unwatch()  # asleep: a stand-by worker looks after them meanwhile
                 try:
@@ -733,8 +871,48 @@ class LocalHost:
                 finally:
                     self._watch()
         finally:
+            finished.set()
+            watchdog.join()
             self._unwatch()
             self.drain()
+
+    def _watchdog(self, finished: threading.Event) -> None:
+        """While ``run`` runs: should a handling hold its thread for ``_RESCUE_AFTER``, stand in for it."""
+        tick = _WATCHDOG_TICK
+        seen = self._inline_runs
+        while not finished.wait(tick):
+            since = self._inline_since
+            if since:
+                left = _RESCUE_AFTER - (time.perf_counter() - since)
+                if left <= 0:
+                    self._stand_in(since, finished)
+                    tick = _WATCHDOG_TICK
+                else:
+                    tick = max(0.001, left)
+            elif self._inline_runs != seen:
+                tick = _WATCHDOG_TICK
+            else:
+                tick = min(_WATCHDOG_IDLE, tick * 2)
+            seen = self._inline_runs
+
+    def _stand_in(self, since: float, finished: threading.Event) -> None:
+        """``run``'s thread is in a slow handling: hand what it received to the workers, then receive, settle
+        and renew locks in its place until that handling ends (its messages go to the workers meanwhile)."""
+        with self._lock:
+            rest = []
+            while self._mine:
+                rest.append(self._mine.popleft())
+            if rest:
+                self._hand_to_workers(rest)
+        log.debug("a handling has held the host's pump for over %.0f ms; the watchdog pumps meanwhile",
+                  _RESCUE_AFTER * 1000)
+        while self._inline_since == since and not finished.is_set() and not self._stop.is_set():
+            self._wake.clear()
+            if self._pump_guarded():
+                if self._ready:
+                    self._await(lambda: not self._ready, _HANDOFF_WAIT)
+            else:
+                self._wake.wait(_WATCHDOG_TICK)
 
     def run_until_idle(self, *, max_seconds: float | None = None) -> None:
         """Pump until no message is due and nothing is in flight (scheduled ones may remain)."""

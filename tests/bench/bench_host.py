@@ -176,7 +176,8 @@ def profile_host(home: Path, count: int, top: int = 14) -> dict[str, Any]:
               for (file, line, name), (_cc, nc, _tt, ct, _callers) in cum
               if file.endswith(_HOST_FILES)][:12]
     return {"messages": count, "profiledSeconds": round(seconds, 3), "threadsNote":
-            "cProfile sees the host (pump) thread only; worker-thread time appears as waits",
+            "cProfile sees the host (pump) thread only: the handlings it runs itself (fast functions) are in "
+            "it, worker-thread time appears as waits",
             "hostThreadShares": _shares(stats, seconds), "topOwnTime": hot, "hostAndBusCumulative": by_cum}
 
 
@@ -185,7 +186,8 @@ _PHASES = {  # (file suffix, function name) -> phase of the host thread's loop
     ("bus.py", "receive"): "receive",
     ("bus.py", "complete_and_receive"): "settle and receive (one transaction)",
     ("local.py", "flush_completions"): "settle (batched completes)",
-    ("local.py", "_dispatch"): "hand to worker threads",
+    ("local.py", "_dispatch"): "queue received messages",
+    ("local.py", "_run_inline"): "run fast handlings on the pump thread",
     ("local.py", "_renew_locks"): "renew locks",
     ("local.py", "_await"): "let the workers take a batch",
     ("threading.py", "wait"): "waiting (idle back-off and hand-off waits)",
@@ -207,7 +209,7 @@ def _shares(stats: pstats.Stats, seconds: float) -> dict[str, Any]:
 
 
 def profile_workers(home: Path, count: int, top: int = 12) -> dict[str, Any]:
-    """cProfile of what one delivery costs on a worker thread: ``LocalHost._invoke`` called directly."""
+    """cProfile of what one delivery costs (on whichever thread runs it): ``LocalHost._invoke`` called directly."""
     with hosted(home) as (runtime, host):
         publish_all(runtime.bus, count, "wprof")  # type: ignore[arg-type]
         (fn,) = [f for f in host.functions if f.subscription == diagnostics.SUBSCRIPTION]
@@ -238,8 +240,9 @@ def limited_by(details: dict[str, Any], functions: int) -> str:
     phases = ", ".join(f"{phase} {v['share']:.0%} ({v['calls']} calls)"
                        for phase, v in sorted(shares.items(), key=lambda kv: -kv[1]["share"]))
     return (f"host thread: {phases}; one pump over {functions} subscriptions with nothing due costs "
-            f"{costs['emptyPumpOnceUs']:.0f} us; a worker spends {details['profileDelivery']['perDeliveryUs']:.0f} us "
-            f"per no-op delivery; complete {costs['completeOneUs']:.0f} us/msg alone"
+            f"{costs['emptyPumpOnceUs']:.0f} us; one no-op delivery costs "
+            f"{details['profileDelivery']['perDeliveryUs']:.0f} us under cProfile; "
+            f"complete {costs['completeOneUs']:.0f} us/msg alone"
             + (f", {costs['completeManyBatchOf32PerMessageUs']:.0f} us/msg batched by 32"
                if "completeManyBatchOf32PerMessageUs" in costs else "")
             + f"; single-message publish {costs['publishOneMessageUs']:.0f} us")

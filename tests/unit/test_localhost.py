@@ -15,7 +15,7 @@ import pytest
 from azure.functions.servicebus import ServiceBusMessage as WorkerServiceBusMessage
 
 import function_app
-from shared.bootstrap import Runtime
+from shared.bootstrap import Runtime, bootstrap
 from shared.contracts.manifests import all_subscriptions, load_consumers
 from shared.handling.decisions import InfrastructureError
 from shared.host.local import (
@@ -32,9 +32,9 @@ from shared.host.local import (
     subscriptions_of,
     to_functions_message,
 )
-from shared.ports import FakeClock, OutgoingMessage, ReceivedMessage
+from shared.ports import FakeClock, OutgoingMessage, ReceivedMessage, SystemClock
 from shared.runtime import set_runtime
-from shared.settings import binding_values
+from shared.settings import Settings, binding_values
 
 ROOT = Path(__file__).resolve().parents[2]
 SUB = "work"
@@ -684,3 +684,189 @@ def test_completions_of_a_flush_that_fails_are_kept_for_the_next_flush(bench: Be
     assert bench.outcomes() == {"m-0": "completed", "m-1": "completed"}
     clock.advance(31)  # had a completion been dropped, its message would come back once its lock expired
     assert bench.left_on_bus() == []
+
+
+# --------------------------------------------------------------------------- fast handlings on the pump thread
+
+
+def run_until_seen(b: Bench, count: int) -> None:
+    """``run`` on this thread until the function was called ``count`` times in all."""
+    b.host.run(until=lambda: len(b.seen) >= count)
+
+
+def warm_up_inline(b: Bench) -> None:
+    """Rounds of no-op handlings through ``run`` until one round ran wholly on this (the pump's) thread: the first
+    handlings of a function go to the workers, which find it fast."""
+    threads: list[threading.Thread] = []
+    b.behaviour = lambda _msg: threads.append(threading.current_thread())
+    for round_ in range(20):
+        threads.clear()
+        b.send(5, prefix=f"warm{round_}")
+        run_until_seen(b, len(b.seen) + 5)
+        if threads == [threading.current_thread()] * 5:
+            return
+    pytest.fail("no round of fast handlings ran on the pump's thread")
+
+
+def test_run_calls_a_fast_function_on_its_own_thread_and_its_first_handlings_on_workers(
+        runtime: Runtime, clock: FakeClock) -> None:
+    b = Bench(runtime, clock)
+    threads: list[threading.Thread] = []
+    b.behaviour = lambda _msg: threads.append(threading.current_thread())
+    try:
+        b.send(1)
+        run_until_seen(b, 1)
+        assert threads[0] is not threading.current_thread()  # not known to be fast yet: a worker runs it
+        warm_up_inline(b)
+        assert b.host.inflight() == 0 and b.left_on_bus() == []
+        assert set(b.outcomes().values()) == {"completed"}
+    finally:
+        b.host.close()
+
+
+def test_a_handling_that_turns_slow_on_the_pump_thread_does_not_stop_receiving(runtime: Runtime,
+                                                                               clock: FakeClock) -> None:
+    b = Bench(runtime, clock, concurrency=4)
+    warm_up_inline(b)
+    running, release, after_done = threading.Event(), threading.Event(), threading.Event()
+    after: list[threading.Thread] = []
+    slow_thread: list[threading.Thread] = []
+
+    def behaviour(msg: func.ServiceBusMessage) -> None:
+        if msg.message_id.startswith("slow"):
+            slow_thread.append(threading.current_thread())
+            running.set()
+            assert release.wait(WAIT)
+        else:
+            after.append(threading.current_thread())
+            if len(after) == 5:
+                after_done.set()
+
+    b.behaviour = behaviour
+    runner = threading.Thread(target=run_until_seen, args=(b, len(b.seen) + 6), name="test-pump")
+    try:
+        runner.start()
+        b.send(1, prefix="slow")
+        assert running.wait(WAIT)
+        assert slow_thread == [runner]  # it was fast: the pump's thread runs it, and is now held
+        b.send(5, prefix="after")
+        # the watchdog receives them in the pump's place, and the workers run them while the slow one holds
+        assert after_done.wait(WAIT)
+        assert not release.is_set() and all(t is not runner for t in after)
+        release.set()
+        runner.join(WAIT)
+        assert not runner.is_alive()
+        assert b.host.inflight() == 0 and b.left_on_bus() == []
+        assert b.outcomes()["slow-0"] == "completed"
+        assert all(b.outcomes()[f"after-{i}"] == "completed" for i in range(5))
+    finally:
+        release.set()
+        b.host.stop()
+        runner.join(WAIT)
+        b.host.close()
+
+
+def test_the_watchdog_renews_the_lock_of_a_slow_handling_on_the_pump_thread(
+        runtime: Runtime, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    b = Bench(runtime, clock, lock_seconds=30)
+    warm_up_inline(b)
+    running, release = b.block()
+    renewed = threading.Semaphore(0)
+    renew = b.receiver.renew_lock
+
+    def counted_renew(token: str) -> Any:
+        result = renew(token)
+        renewed.release()
+        return result
+
+    monkeypatch.setattr(b.receiver, "renew_lock", counted_renew)
+    runner = threading.Thread(target=run_until_seen, args=(b, len(b.seen) + 1), name="test-pump")
+    try:
+        runner.start()
+        b.send(1, prefix="long")
+        assert running.wait(WAIT)
+        for _ in range(4):  # 4 x 20 s = 80 s, far beyond the 30 s lock, while the pump's thread is held
+            clock.advance(20)
+            assert renewed.acquire(timeout=WAIT)  # the watchdog pumped and renewed it
+        release.set()
+        runner.join(WAIT)
+        assert not runner.is_alive()
+        assert b.outcomes()["long-0"] == "completed"
+        assert [m.delivery_count for m in b.seen if m.message_id == "long-0"] == [1]  # never redelivered
+        assert b.left_on_bus() == []
+    finally:
+        release.set()
+        b.host.stop()
+        runner.join(WAIT)
+        b.host.close()
+
+
+def test_ctrl_c_in_a_handling_on_the_pump_thread_stops_the_host_and_loses_nothing(runtime: Runtime,
+                                                                                 clock: FakeClock) -> None:
+    b = Bench(runtime, clock, concurrency=2)
+    warm_up_inline(b)
+
+    def interrupted(msg: func.ServiceBusMessage) -> None:
+        if msg.message_id == "m-2":
+            raise KeyboardInterrupt
+
+    b.behaviour = interrupted
+    ids = b.send(8)
+    with pytest.raises(KeyboardInterrupt):
+        b.host.run()
+    try:
+        assert b.host.stopping and b.host.inflight() == 0
+        handled = {k: v for k, v in b.outcomes().items() if k in ids}
+        assert handled["m-2"] == "abandoned"  # given back as the Functions host does with a failed handling
+        assert {v for k, v in handled.items() if k != "m-2"} <= {"completed"}
+        rest = {m.message_id for m in b.left_on_bus()}  # what was received and not started was given back too
+        assert "m-2" in rest
+        completed = {k for k, v in handled.items() if v == "completed"}
+        assert completed | rest == set(ids) and completed.isdisjoint(rest)
+        assert b.receiver.dead_letters(SUB) == []
+    finally:
+        b.host.close()
+
+
+# --------------------------------------------------------------------------- delivery latency metric
+
+
+def metered(rt: Runtime, clock: Any) -> LocalHost:
+    """A host with one no-op function on ``SUB`` that records the delivery latency in ``rt.metrics``."""
+    assert rt.receiver is not None and rt.metrics is not None
+    fn = ServiceBusFunction("fn_work", rt.settings.topic_name, SUB, "ServiceBusConnection", "msg", lambda msg: None)
+    host = LocalHost(rt.receiver, [fn], {SUB: "1=1"}, metrics=rt.metrics, wall_clock=clock)
+    host.ensure_subscriptions()
+    return host
+
+
+def test_delivery_latency_is_measured_from_enqueue_or_from_the_scheduled_time(runtime: Runtime,
+                                                                             clock: FakeClock) -> None:
+    host = metered(runtime, clock)
+    try:
+        runtime.bus.publish([OutgoingMessage("now", b"{}", {"type": "Anything"})])
+        runtime.bus.publish([OutgoingMessage("later", b"{}", {"type": "Anything"},
+                                             scheduled_enqueue_time=clock.now() + timedelta(seconds=10))])
+        clock.advance(2.5)
+        host.run_until_idle()
+        clock.advance(10)  # the scheduled one is due 10 s after publishing: 2.5 s late
+        host.run_until_idle()
+        assert runtime.metrics is not None and runtime.metrics.latencies == [2500.0, 2500.0]
+    finally:
+        host.close()
+
+
+def test_delivery_latency_on_the_real_clock_counts_the_time_a_message_waited(tmp_path: Path) -> None:
+    rt = bootstrap(Settings(FACTORY_HOME=tmp_path / "factory"), clock=SystemClock())
+    host = metered(rt, rt.clock)
+    try:
+        before = datetime.now(UTC)
+        rt.bus.publish([OutgoingMessage("waited", b"{}", {"type": "Anything"})])
+        threading.Event().wait(0.05)
+        host.run_until_idle()
+        since_before = (datetime.now(UTC) - before).total_seconds() * 1000.0
+        assert rt.metrics is not None and len(rt.metrics.latencies) == 1
+        assert 50.0 <= rt.metrics.latencies[0] <= since_before + 0.01  # a microsecond's rounding at most
+    finally:
+        host.close()
+        rt.close()
