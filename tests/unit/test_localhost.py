@@ -703,7 +703,8 @@ def warm_up_inline(b: Bench) -> None:
         threads.clear()
         b.send(5, prefix=f"warm{round_}")
         run_until_seen(b, len(b.seen) + 5)
-        if threads == [threading.current_thread()] * 5:
+        # and its last handling was fast too (one preempted for 1 ms sends the next messages to the workers)
+        if threads == [threading.current_thread()] * 5 and "fn_work" in b.host._fast:
             return
     pytest.fail("no round of fast handlings ran on the pump's thread")
 
