@@ -806,10 +806,11 @@ class LocalHost:
         self.last_bus_error = text
         return float(min(self.backoff_first * 2 ** min(self._bus_failures, 16), self.backoff_cap))
 
-    def _pump_guarded(self, *, inline: bool = False) -> int:
+    def _pump_guarded(self, *, inline: bool = False, until: threading.Event | None = None) -> int:
         """``pump_once``, with a failing bus (disk full, I/O, a file-size limit) backed off instead of raised.
 
-        ``inline``: the caller runs the fast functions' messages itself afterwards (``_run_inline``)."""
+        ``inline``: the caller runs the fast functions' messages itself afterwards (``_run_inline``).
+        ``until``: what ends a back-off early (default: ``stop()``)."""
         try:
             with self._pump_lock:
                 self._pump_inline = inline
@@ -818,7 +819,7 @@ class LocalHost:
                 finally:
                     self._pump_inline = False
         except Exception as exc:
-            self._stop.wait(self._bus_failed(exc))
+            (until or self._stop).wait(self._bus_failed(exc))
             return 0
         if self._bus_failures:
             log.warning("the bus works again after %d failed attempts", self._bus_failures)
@@ -908,7 +909,7 @@ class LocalHost:
                   _RESCUE_AFTER * 1000)
         while self._inline_since == since and not finished.is_set() and not self._stop.is_set():
             self._wake.clear()
-            if self._pump_guarded():
+            if self._pump_guarded(until=finished):  # ``run`` ending does not wait out a back-off
                 if self._ready:
                     self._await(lambda: not self._ready, _HANDOFF_WAIT)
             else:

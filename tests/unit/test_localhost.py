@@ -871,3 +871,36 @@ def test_delivery_latency_on_the_real_clock_counts_the_time_a_message_waited(tmp
     finally:
         host.close()
         rt.close()
+
+
+def test_run_ends_without_waiting_out_a_back_off_the_watchdog_took_for_a_failing_bus(
+        runtime: Runtime, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    b = Bench(runtime, clock)
+    warm_up_inline(b)
+    running, release = b.block()
+    b.host.backoff_first = 60.0  # a back-off far longer than WAIT: ending ``run`` must not wait it out
+    failed = threading.Event()
+
+    def failing(*_args: Any, **_kwargs: Any) -> None:
+        failed.set()
+        disk_io_error()
+
+    runner = threading.Thread(target=run_until_seen, args=(b, len(b.seen) + 1), name="test-pump")
+    try:
+        runner.start()
+        b.send(1, prefix="held")
+        assert running.wait(WAIT)
+        monkeypatch.setattr(b.receiver, "receive", failing)  # the disk fails while the pump's thread is held
+        monkeypatch.setattr(b.receiver, "complete_and_receive", failing)
+        b.send(1, prefix="later")
+        assert failed.wait(WAIT)  # the watchdog pumped in its place, failed, and backs off
+        monkeypatch.undo()
+        release.set()
+        runner.join(WAIT)
+        assert not runner.is_alive()
+        assert b.host.inflight() == 0 and b.outcomes()["held-0"] == "completed"
+    finally:
+        release.set()
+        b.host.stop()
+        runner.join(WAIT)
+        b.host.close()
