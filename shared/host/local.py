@@ -275,6 +275,8 @@ _RESCUE_AFTER = 0.005
 _WATCHDOG_TICK = 0.005
 _WATCHDOG_IDLE = 0.05
 _ONE_MS = timedelta(milliseconds=1)
+#: how long ``drive`` goes on handling what is due once its project completed
+_TRAILING_GRACE = 5.0
 
 
 @dataclass
@@ -1035,24 +1037,34 @@ def drive(runtime: Runtime, host: LocalHost, project_id: str, *, timeout: float 
           on_tick: Callable[[ProjectStatus], None] | None = None, stall_after: float = 60.0) -> ProjectStatus:
     """Run the local host until the project completes, times out, or only far-off timers remain.
 
+    Once the project completed, the deliveries already due (what its last events go to, e.g. the flows that
+    record the outcome) are handled before it returns, for up to ``_TRAILING_GRACE`` seconds (another
+    project's work on the same bus may never pause); timers scheduled for later stay on the bus.
     ``on_tick(status)`` is called about ten times a second (the CLI's live table).
     """
     started = time.perf_counter()
     last = 0.0
     quiet_since: float | None = None
+    done_since: float | None = None
     status = project_status(runtime, project_id)
 
     def until() -> bool:
-        nonlocal last, status, quiet_since
+        nonlocal last, status, quiet_since, done_since
         now = time.perf_counter()
-        if now - last < 0.1:
+        if now - last < 0.1 and done_since is None:
             return False
         last = now
+        if done_since is not None:  # completed: settle what is due now, then return
+            due = host.next_due_in()
+            return (host.inflight() == 0 and (due is None or due > 0)) or now - done_since > _TRAILING_GRACE
         status = project_status(runtime, project_id)
         if on_tick is not None:
             on_tick(status)
-        if status.done or now - started > timeout:
+        if now - started > timeout:
             return True
+        if status.done:
+            done_since = now
+            return until()
         due = host.next_due_in()
         if host.inflight() == 0 and (due is None or due > stall_after):
             # nothing in flight and only far-off timers left: stalled, once it stays so for a moment

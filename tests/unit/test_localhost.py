@@ -26,6 +26,7 @@ from shared.host.local import (
     ServiceBusFunction,
     build_host,
     discover,
+    drive,
     load_host_options,
     load_local_settings,
     resolve,
@@ -35,6 +36,7 @@ from shared.host.local import (
 from shared.ports import FakeClock, OutgoingMessage, ReceivedMessage, SystemClock
 from shared.runtime import set_runtime
 from shared.settings import Settings, binding_values
+from tests.conftest import signed_event
 
 ROOT = Path(__file__).resolve().parents[2]
 SUB = "work"
@@ -903,4 +905,40 @@ def test_run_ends_without_waiting_out_a_back_off_the_watchdog_took_for_a_failing
         release.set()
         b.host.stop()
         runner.join(WAIT)
+        b.host.close()
+
+
+# --------------------------------------------------------------------------- drive
+
+
+def test_drive_handles_what_a_completed_project_still_has_due_and_leaves_later_timers(runtime: Runtime,
+                                                                                       clock: FakeClock) -> None:
+    b = Bench(runtime, clock)
+    seen_done = threading.Event()
+
+    def behaviour(msg: func.ServiceBusMessage) -> None:
+        if msg.message_id == "finish":  # the project completes; its last event is published after drive saw that
+            runtime.state.append_events([signed_event(runtime, "ProjectCompleted",
+                                                      {"projectId": "p1", "outcome": "released"}).to_dict()])
+            assert seen_done.wait(WAIT)
+            runtime.bus.publish([OutgoingMessage("trailing-1", b"{}", {"type": "Anything"})])
+        elif msg.message_id == "trailing-1":  # and that one leads to one more
+            runtime.bus.publish([OutgoingMessage("trailing-2", b"{}", {"type": "Anything"})])
+
+    def on_tick(status: Any) -> None:
+        if status.done:
+            seen_done.set()
+
+    b.behaviour = behaviour
+    try:
+        runtime.bus.publish([OutgoingMessage("timer", b"{}", {"type": "Anything"},
+                                             scheduled_enqueue_time=clock.now() + timedelta(hours=1))])
+        runtime.bus.publish([OutgoingMessage("finish", b"{}", {"type": "Anything"})])
+        status = drive(runtime, b.host, "p1", timeout=WAIT, on_tick=on_tick)
+        assert status.outcome == "released"
+        assert [m.message_id for m in b.seen] == ["finish", "trailing-1", "trailing-2"]
+        assert b.host.inflight() == 0
+        clock.advance(3600)  # the later timer was left on the bus for its time
+        assert [m.message_id for m in b.left_on_bus()] == ["timer"]
+    finally:
         b.host.close()
