@@ -696,6 +696,31 @@ def run_until_seen(b: Bench, count: int) -> None:
     b.host.run(until=lambda: len(b.seen) >= count)
 
 
+class PumpThread:
+    """``run`` on a thread of its own, the pump's, until the function was called ``more`` more times; a test's
+    blocked handling waits for ``release``. Leaving stops and closes the host, whatever the test did."""
+
+    def __init__(self, b: Bench, more: int, release: threading.Event) -> None:
+        self.b, self.release = b, release
+        self.thread = threading.Thread(target=run_until_seen, args=(b, len(b.seen) + more), name="test-pump")
+
+    def __enter__(self) -> PumpThread:
+        self.thread.start()
+        return self
+
+    def finish(self) -> None:
+        """Release the blocked handling; ``run`` must then end."""
+        self.release.set()
+        self.thread.join(WAIT)
+        assert not self.thread.is_alive()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release.set()
+        self.b.host.stop()
+        self.thread.join(WAIT)
+        self.b.host.close()
+
+
 def warm_up_inline(b: Bench) -> None:
     """Rounds of no-op handlings through ``run`` until one round ran wholly on this (the pump's) thread: the first
     handlings of a function go to the workers, which find it fast."""
@@ -746,27 +771,18 @@ def test_a_handling_that_turns_slow_on_the_pump_thread_does_not_stop_receiving(r
                 after_done.set()
 
     b.behaviour = behaviour
-    runner = threading.Thread(target=run_until_seen, args=(b, len(b.seen) + 6), name="test-pump")
-    try:
-        runner.start()
+    with PumpThread(b, 6, release) as pump:
         b.send(1, prefix="slow")
         assert running.wait(WAIT)
-        assert slow_thread == [runner]  # it was fast: the pump's thread runs it, and is now held
+        assert slow_thread == [pump.thread]  # it was fast: the pump's thread runs it, and is now held
         b.send(5, prefix="after")
         # the watchdog receives them in the pump's place, and the workers run them while the slow one holds
         assert after_done.wait(WAIT)
-        assert not release.is_set() and all(t is not runner for t in after)
-        release.set()
-        runner.join(WAIT)
-        assert not runner.is_alive()
+        assert not release.is_set() and all(t is not pump.thread for t in after)
+        pump.finish()
         assert b.host.inflight() == 0 and b.left_on_bus() == []
         assert b.outcomes()["slow-0"] == "completed"
         assert all(b.outcomes()[f"after-{i}"] == "completed" for i in range(5))
-    finally:
-        release.set()
-        b.host.stop()
-        runner.join(WAIT)
-        b.host.close()
 
 
 def test_the_watchdog_renews_the_lock_of_a_slow_handling_on_the_pump_thread(
@@ -783,25 +799,16 @@ def test_the_watchdog_renews_the_lock_of_a_slow_handling_on_the_pump_thread(
         return result
 
     monkeypatch.setattr(b.receiver, "renew_lock", counted_renew)
-    runner = threading.Thread(target=run_until_seen, args=(b, len(b.seen) + 1), name="test-pump")
-    try:
-        runner.start()
+    with PumpThread(b, 1, release) as pump:
         b.send(1, prefix="long")
         assert running.wait(WAIT)
         for _ in range(4):  # 4 x 20 s = 80 s, far beyond the 30 s lock, while the pump's thread is held
             clock.advance(20)
             assert renewed.acquire(timeout=WAIT)  # the watchdog pumped and renewed it
-        release.set()
-        runner.join(WAIT)
-        assert not runner.is_alive()
+        pump.finish()
         assert b.outcomes()["long-0"] == "completed"
         assert [m.delivery_count for m in b.seen if m.message_id == "long-0"] == [1]  # never redelivered
         assert b.left_on_bus() == []
-    finally:
-        release.set()
-        b.host.stop()
-        runner.join(WAIT)
-        b.host.close()
 
 
 def test_ctrl_c_in_a_handling_on_the_pump_thread_stops_the_host_and_loses_nothing(runtime: Runtime,
@@ -887,9 +894,7 @@ def test_run_ends_without_waiting_out_a_back_off_the_watchdog_took_for_a_failing
         failed.set()
         disk_io_error()
 
-    runner = threading.Thread(target=run_until_seen, args=(b, len(b.seen) + 1), name="test-pump")
-    try:
-        runner.start()
+    with PumpThread(b, 1, release) as pump:
         b.send(1, prefix="held")
         assert running.wait(WAIT)
         monkeypatch.setattr(b.receiver, "receive", failing)  # the disk fails while the pump's thread is held
@@ -897,15 +902,8 @@ def test_run_ends_without_waiting_out_a_back_off_the_watchdog_took_for_a_failing
         b.send(1, prefix="later")
         assert failed.wait(WAIT)  # the watchdog pumped in its place, failed, and backs off
         monkeypatch.undo()
-        release.set()
-        runner.join(WAIT)
-        assert not runner.is_alive()
+        pump.finish()
         assert b.host.inflight() == 0 and b.outcomes()["held-0"] == "completed"
-    finally:
-        release.set()
-        b.host.stop()
-        runner.join(WAIT)
-        b.host.close()
 
 
 # --------------------------------------------------------------------------- drive
