@@ -540,20 +540,19 @@ class LocalHost:
                 self._book(item, completion)
             if ended:
                 self._active -= 1
-                rest = [leftover] if leftover is not None else []
-                while self._mine:
-                    rest.append(self._mine.popleft())
-                if rest:
-                    self._hand_to_workers(rest, front=True)
+                self._mine_to_workers(leftover)
             if done:
                 self._notify_progress()
 
-    def _hand_to_workers(self, items: list[_Item], *, front: bool = False) -> None:
-        """Queue messages for the workers and wake one to take them at once (called with the lock held)."""
-        if front:
-            self._ready.extendleft(reversed(items))
-        else:
-            self._ready.extend(items)
+    def _mine_to_workers(self, first: _Item | None = None) -> None:
+        """Give the workers what ``run``'s thread received for itself and has not started (``first``, then
+        ``_mine``), ahead of the messages waiting for them, and wake one to take them at once (lock held)."""
+        rest = [first] if first is not None else []
+        while self._mine:
+            rest.append(self._mine.popleft())
+        if not rest:
+            return
+        self._ready.extendleft(reversed(rest))
         if self._idle > self._waking:
             self._help_wanted += 1
             self._notify_idle()
@@ -902,11 +901,7 @@ class LocalHost:
         """``run``'s thread is in a slow handling: hand what it received to the workers, then receive, settle
         and renew locks in its place until that handling ends (its messages go to the workers meanwhile)."""
         with self._lock:
-            rest = []
-            while self._mine:
-                rest.append(self._mine.popleft())
-            if rest:
-                self._hand_to_workers(rest)
+            self._mine_to_workers()
         log.debug("a handling has held the host's pump for over %.0f ms; the watchdog pumps meanwhile",
                   _RESCUE_AFTER * 1000)
         while self._inline_since == since and not finished.is_set() and not self._stop.is_set():
@@ -1051,27 +1046,27 @@ def drive(runtime: Runtime, host: LocalHost, project_id: str, *, timeout: float 
     def until() -> bool:
         nonlocal last, status, quiet_since, done_since
         now = time.perf_counter()
-        if now - last < 0.1 and done_since is None:
-            return False
-        last = now
-        if done_since is not None:  # completed: settle what is due now, then return
-            due = host.next_due_in()
-            return (host.inflight() == 0 and (due is None or due > 0)) or now - done_since > _TRAILING_GRACE
-        status = project_status(runtime, project_id)
-        if on_tick is not None:
-            on_tick(status)
-        if now - started > timeout:
-            return True
-        if status.done:
+        if done_since is None:
+            if now - last < 0.1:
+                return False
+            last = now
+            status = project_status(runtime, project_id)
+            if on_tick is not None:
+                on_tick(status)
+            if now - started > timeout:
+                return True
+            if not status.done:
+                due = host.next_due_in()
+                if host.inflight() == 0 and (due is None or due > stall_after):
+                    # nothing in flight and only far-off timers left: stalled, once it stays so for a moment
+                    quiet_since = quiet_since or now
+                    return now - quiet_since > 2.0
+                quiet_since = None
+                return False
             done_since = now
-            return until()
+        # completed: handle what is due now and in flight, then return
         due = host.next_due_in()
-        if host.inflight() == 0 and (due is None or due > stall_after):
-            # nothing in flight and only far-off timers left: stalled, once it stays so for a moment
-            quiet_since = quiet_since or now
-            return now - quiet_since > 2.0
-        quiet_since = None
-        return False
+        return (host.inflight() == 0 and (due is None or due > 0)) or now - done_since > _TRAILING_GRACE
 
     host.run(until=until)
     return project_status(runtime, project_id)
